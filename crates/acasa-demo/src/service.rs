@@ -1,0 +1,199 @@
+//! The gRPC handlers of `acasa.demo.v1.CounterService`: validate, call the
+//! command loop or the read model, map errors.
+
+use acasa_domain::Violations;
+use acasa_eventstore::{Repository, Reservation, Reservations};
+use acasa_projection::Positions;
+use acasa_proto::demo::v1::{self as pb, counter_service_server::CounterServiceServer};
+use acasa_runtime::{ApiError, Authenticator, Principal, Role, request};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tonic::{Request, Response, Status, service::Routes};
+use uuid::Uuid;
+
+use crate::domain::{Amount, Counter, CounterCommand, CounterEvent, CounterName};
+
+/// Reservation kind of counter names.
+const NAME: &str = "counter-name";
+
+/// The service's dependencies.
+#[derive(Clone, Debug)]
+pub struct CounterService {
+    repo: Repository<Counter>,
+    reservations: Reservations,
+    positions: Positions,
+    pool: PgPool,
+}
+
+impl CounterService {
+    /// A service over its repository, reservations and read model.
+    pub fn new(repo: Repository<Counter>, reservations: Reservations, positions: Positions, pool: PgPool) -> Self {
+        Self { repo, reservations, positions, pool }
+    }
+
+    /// The service's routes, behind bearer authentication.
+    pub fn routes(self, auth: &Authenticator) -> Routes {
+        Routes::new(CounterServiceServer::with_interceptor(self, auth.interceptor()))
+    }
+
+    /// The gRPC service name, for health.
+    pub const NAME: &'static str = "acasa.demo.v1.CounterService";
+
+    async fn create(
+        &self,
+        principal: &Principal,
+        req: &pb::CreateCounterRequest,
+    ) -> Result<pb::CreateCounterResponse, ApiError> {
+        let mut v = Violations::new();
+        let meta =
+            request::command_meta(principal, &req.request_id, request::digest(req, |m| m.request_id.clear()), &mut v);
+        let name = v.check("name", CounterName::parse(&req.name));
+        if req.limit < 0 {
+            v.add("limit", "must not be negative (0 means unbounded)");
+        }
+        v.clone().into_result()?;
+        let (Some(meta), Some(name)) = (meta, name) else { return Err(v.into()) };
+
+        let (id, _fresh) = self.reservations.id_for_request("counter", meta.request_id.as_str()).await?;
+        let owner = id.to_string();
+        match self.reservations.reserve(NAME, name.as_str(), &owner).await? {
+            Reservation::Granted => {}
+            Reservation::Held { owner: holder } => {
+                let holder_exists = match Uuid::parse_str(&holder) {
+                    Ok(h) => self.repo.load(&h.to_string()).await?.1 > 0,
+                    Err(_) => false,
+                };
+                if holder_exists {
+                    return Err(ApiError::Rejected {
+                        kind: acasa_domain::RejectionKind::AlreadyExists,
+                        message: format!("a counter with this name already exists: {holder}"),
+                    });
+                }
+                // The holder's creation never happened (it failed after reserving): take over.
+                if let Reservation::Held { owner: h } =
+                    self.reservations.take_over(NAME, name.as_str(), &holder, &owner).await?
+                {
+                    return Err(ApiError::Rejected {
+                        kind: acasa_domain::RejectionKind::AlreadyExists,
+                        message: format!("a counter with this name already exists: {h}"),
+                    });
+                }
+            }
+        }
+        let command = CounterCommand::Create { id, name: name.clone(), limit: req.limit };
+        match self.repo.execute(&owner, &command, &meta).await {
+            Ok(outcome) => Ok(pb::CreateCounterResponse { counter_id: owner, position: outcome.position }),
+            Err(e) => {
+                if matches!(self.repo.load(&owner).await, Ok((_, 0))) {
+                    // Nothing was created: free the name (best effort; a dangling one is taken over later).
+                    let _ = self.reservations.release(NAME, name.as_str(), &owner).await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn increment(
+        &self,
+        principal: &Principal,
+        req: &pb::IncrementCounterRequest,
+    ) -> Result<pb::IncrementCounterResponse, ApiError> {
+        let mut v = Violations::new();
+        let meta =
+            request::command_meta(principal, &req.request_id, request::digest(req, |m| m.request_id.clear()), &mut v);
+        let id = v.check("counter_id", parse_id(&req.counter_id));
+        let amount = v.check("amount", Amount::parse(req.amount));
+        let (Some(meta), Some(id), Some(amount)) = (meta, id, amount) else { return Err(v.into()) };
+        let outcome = self.repo.execute(&id.to_string(), &CounterCommand::Increment { amount }, &meta).await?;
+        let value = outcome
+            .events
+            .iter()
+            .find_map(|e| match e {
+                CounterEvent::Incremented { value, .. } => Some(*value),
+                CounterEvent::Created { .. } => None,
+            })
+            .ok_or_else(|| ApiError::Internal("increment commit without an increment event".into()))?;
+        Ok(pb::IncrementCounterResponse { value, position: outcome.position })
+    }
+
+    async fn get(
+        &self,
+        req: &pb::GetCounterRequest,
+        deadline: tokio::time::Instant,
+    ) -> Result<pb::GetCounterResponse, ApiError> {
+        let mut v = Violations::new();
+        let id = v.check("counter_id", parse_id(&req.counter_id));
+        let Some(id) = id else { return Err(v.into()) };
+        let position = if req.min_position > 0 {
+            self.positions.wait_for(crate::PROJECTION, req.min_position, deadline).await?
+        } else {
+            self.positions.current(crate::PROJECTION).await?
+        };
+        type Row = (Uuid, String, i64, i64, i64, DateTime<Utc>, DateTime<Utc>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT counter_id, name, max_value, value, increments, created_at, updated_at \
+             FROM demo.counters WHERE counter_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (counter_id, name, limit, value, increments, created_at, updated_at) =
+            row.ok_or_else(|| ApiError::NotFound(format!("no counter {id}")))?;
+        Ok(pb::GetCounterResponse {
+            counter: Some(pb::Counter {
+                counter_id: counter_id.to_string(),
+                name,
+                value,
+                limit,
+                increments,
+                created_at: Some(timestamp(created_at)),
+                updated_at: Some(timestamp(updated_at)),
+            }),
+            position,
+        })
+    }
+}
+
+fn parse_id(s: &str) -> Result<Uuid, &'static str> {
+    if s.is_empty() {
+        return Err("is required");
+    }
+    Uuid::parse_str(s).map_err(|_| "must be a UUID")
+}
+
+fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+}
+
+#[tonic::async_trait]
+impl pb::counter_service_server::CounterService for CounterService {
+    async fn create_counter(
+        &self,
+        request: Request<pb::CreateCounterRequest>,
+    ) -> Result<Response<pb::CreateCounterResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        principal.require_any(&[Role::Admin, Role::Caseworker])?;
+        let reply = self.create(principal, request.get_ref()).await?;
+        tracing::info!(counter_id = %reply.counter_id, position = reply.position, "counter created");
+        Ok(Response::new(reply))
+    }
+
+    async fn increment_counter(
+        &self,
+        request: Request<pb::IncrementCounterRequest>,
+    ) -> Result<Response<pb::IncrementCounterResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        principal.require_any(&[Role::Admin, Role::Caseworker])?;
+        Ok(Response::new(self.increment(principal, request.get_ref()).await?))
+    }
+
+    async fn get_counter(
+        &self,
+        request: Request<pb::GetCounterRequest>,
+    ) -> Result<Response<pb::GetCounterResponse>, Status> {
+        let principal = Principal::of(&request)?;
+        principal.require_any(&[Role::Admin, Role::Caseworker, Role::Viewer])?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.get(request.get_ref(), deadline).await?))
+    }
+}

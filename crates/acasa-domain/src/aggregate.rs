@@ -1,0 +1,85 @@
+//! The aggregate contract: `decide(state, command) -> events`, `evolve(state, event)`.
+
+use std::fmt;
+
+/// An event as it is stored: the protobuf message name, its schema version and
+/// its encoded bytes. Produced and consumed by [`EventCodec`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedEvent {
+    /// Fully qualified protobuf message name, e.g. `acasa.demo.v1.CounterCreated`.
+    pub type_name: String,
+    /// Schema version of `data`.
+    pub schema_version: u32,
+    /// The protobuf-encoded message.
+    pub data: Vec<u8>,
+}
+
+/// A stored event could not be understood.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("cannot decode event {type_name} v{schema_version}: {reason}")]
+pub struct DecodeError {
+    /// The event's type name.
+    pub type_name: String,
+    /// The event's schema version.
+    pub schema_version: u32,
+    /// Why it failed (never contains event data).
+    pub reason: String,
+}
+
+impl DecodeError {
+    /// A decode error for `event` with `reason`.
+    pub fn new(event: &EncodedEvent, reason: impl Into<String>) -> Self {
+        Self { type_name: event.type_name.clone(), schema_version: event.schema_version, reason: reason.into() }
+    }
+}
+
+/// Conversion between a service's event enum and stored events, including
+/// upcasting of older schema versions on decode.
+pub trait EventCodec: Sized {
+    /// Encodes the event for storage.
+    fn encode(&self) -> EncodedEvent;
+    /// Decodes a stored event, upcasting older versions.
+    fn decode(event: &EncodedEvent) -> Result<Self, DecodeError>;
+}
+
+/// Why a command was refused by the domain, in transport-neutral terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// A business rule does not allow the command in the current state.
+    FailedPrecondition,
+    /// The aggregate the command addresses does not exist.
+    NotFound,
+    /// The command would create something that already exists.
+    AlreadyExists,
+    /// The command itself is malformed in a way only the domain can see.
+    InvalidArgument,
+}
+
+/// Implemented by domain errors so the edge can map them without a catch-all.
+pub trait Rejection: fmt::Display {
+    /// The kind of refusal.
+    fn kind(&self) -> RejectionKind;
+}
+
+/// An event-sourced aggregate: its state, the commands it decides and the
+/// events it evolves by. Both functions are pure.
+pub trait Aggregate: Default + Clone + Send + Sync + 'static {
+    /// The command type.
+    type Command: Send + Sync;
+    /// The event type.
+    type Event: EventCodec + Clone + Send + Sync;
+    /// The domain error type.
+    type Error: Rejection + std::error::Error + Send + Sync + 'static;
+
+    /// The aggregate's name in subjects (`acasa.<service>.<KIND>.<id>`).
+    const KIND: &'static str;
+
+    /// Decides which events a command produces in the current state.
+    fn decide(&self, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Applies one event to the state.
+    fn evolve(&mut self, event: &Self::Event);
+
+    /// Whether the aggregate has been created (has any events).
+    fn exists(&self) -> bool;
+}

@@ -1,0 +1,11 @@
+//! The shared domain kernel: what every service's pure domain logic stands on.
+//!
+//! Nothing here does I/O. Services implement [`Aggregate`] for their state,
+//! with `decide` and `evolve` as pure functions, and validate untrusted input
+//! into the newtypes of [`validate`] before the domain ever sees it.
+
+mod aggregate;
+pub mod validate;
+
+pub use aggregate::{Aggregate, DecodeError, EncodedEvent, EventCodec, Rejection, RejectionKind};
+pub use validate::{FieldViolation, RequestId, Violations};

@@ -1,0 +1,28 @@
+//! Generated protobuf messages and gRPC services of the Acasă APIs and events.
+//!
+//! This is the only crate that knows prost types; every other crate converts
+//! at its edge.
+
+#![allow(clippy::all, clippy::pedantic, missing_docs)] // generated code
+
+/// The encoded `FileDescriptorSet` of every proto file, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/acasa_descriptor.bin"));
+
+/// `acasa.eventstore.v1`: the commit envelope of every event log entry.
+pub mod eventstore {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/acasa.eventstore.v1.rs"));
+    }
+}
+
+/// `acasa.demo.v1`: the small counter service that proves the platform.
+pub mod demo {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/acasa.demo.v1.rs"));
+    }
+}
+
+pub use prost::Message;
+pub use prost_types::Timestamp;

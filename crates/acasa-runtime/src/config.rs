@@ -1,0 +1,149 @@
+//! Configuration from `ACASA_*` environment variables, with local defaults.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// Configuration was malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The variable.
+    pub var: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything a role needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `ACASA_NATS_URL`.
+    pub nats_url: String,
+    /// `ACASA_DATABASE_URL`.
+    pub database_url: String,
+    /// `ACASA_DB_MAX_CONNECTIONS`.
+    pub db_max_connections: u32,
+    /// `ACASA_GRPC_ADDR`: where to listen (default: the service's own port on 127.0.0.1).
+    pub grpc_addr: Option<SocketAddr>,
+    /// `ACASA_STATE_DIR`: local state (default `.state`).
+    pub state_dir: PathBuf,
+    /// `ACASA_JWT_SECRET_FILE`: hex HS256 key (default `<state>/secrets/jwt.key`).
+    pub jwt_secret_file: PathBuf,
+    /// `ACASA_JWT_PUBLIC_KEY_FILE`: an Ed25519 public key (PEM) of the identity
+    /// provider; when set, tokens are verified with it instead of the HS256 key.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// `ACASA_JWT_ISSUER` (default `acasa`).
+    pub jwt_issuer: String,
+    /// `ACASA_JWT_AUDIENCE` (default `acasa`).
+    pub jwt_audience: String,
+    /// `ACASA_HASH_KEY_FILE`: hex key of the keyed hash of identifiers.
+    pub hash_key_file: PathBuf,
+    /// `ACASA_STREAM_REPLICAS` (default 1; 3 in a cluster).
+    pub stream_replicas: usize,
+    /// `ACASA_DUPLICATE_WINDOW_SECS` (default 120).
+    pub duplicate_window: Duration,
+    /// `ACASA_LOG`: a tracing filter (default `info`).
+    pub log: String,
+    /// `ACASA_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get` (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let state_dir = PathBuf::from(get("ACASA_STATE_DIR").unwrap_or_else(|| ".state".into()));
+        let grpc_addr = match get("ACASA_GRPC_ADDR") {
+            Some(a) => Some(a.parse().map_err(|e| ConfigError { var: "ACASA_GRPC_ADDR", reason: format!("{e}") })?),
+            None => None,
+        };
+        let log_format = match get("ACASA_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError { var: "ACASA_LOG_FORMAT", reason: format!("`{other}` is not text or json") });
+            }
+        };
+        Ok(Self {
+            nats_url: get("ACASA_NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
+            database_url: get("ACASA_DATABASE_URL").unwrap_or_else(|| "postgres://acasa@127.0.0.1:54320/acasa".into()),
+            db_max_connections: parse(&get, "ACASA_DB_MAX_CONNECTIONS", 16)?,
+            grpc_addr,
+            jwt_secret_file: get("ACASA_JWT_SECRET_FILE")
+                .map_or_else(|| state_dir.join("secrets/jwt.key"), PathBuf::from),
+            jwt_public_key_file: get("ACASA_JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
+            jwt_issuer: get("ACASA_JWT_ISSUER").unwrap_or_else(|| "acasa".into()),
+            jwt_audience: get("ACASA_JWT_AUDIENCE").unwrap_or_else(|| "acasa".into()),
+            hash_key_file: get("ACASA_HASH_KEY_FILE").map_or_else(|| state_dir.join("secrets/hash.key"), PathBuf::from),
+            stream_replicas: parse(&get, "ACASA_STREAM_REPLICAS", 1)?,
+            duplicate_window: Duration::from_secs(parse(&get, "ACASA_DUPLICATE_WINDOW_SECS", 120)?),
+            log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
+            log_format,
+            state_dir,
+        })
+    }
+
+    /// Reads a hex-encoded secret file (at least 16 bytes).
+    pub fn read_secret(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            var: "secret file",
+            reason: format!("{}: {e} (run `make run` once, or point ACASA_*_FILE at a key)", path.display()),
+        })?;
+        let key = hex::decode(text.trim())
+            .map_err(|e| ConfigError { var: "secret file", reason: format!("{}: not hex: {e}", path.display()) })?;
+        if key.len() < 16 {
+            return Err(ConfigError {
+                var: "secret file",
+                reason: format!("{}: shorter than 16 bytes", path.display()),
+            });
+        }
+        Ok(key)
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(var) {
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError { var, reason: format!("`{v}`: {e}") }),
+        None => Ok(default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_local() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(c.jwt_secret_file, PathBuf::from(".state/secrets/jwt.key"));
+        assert_eq!(c.stream_replicas, 1);
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = Config::from_lookup(|k| (k == "ACASA_STREAM_REPLICAS").then(|| "three".into())).unwrap_err();
+        assert_eq!(e.var, "ACASA_STREAM_REPLICAS");
+        let e = Config::from_lookup(|k| (k == "ACASA_GRPC_ADDR").then(|| "nowhere".into())).unwrap_err();
+        assert_eq!(e.var, "ACASA_GRPC_ADDR");
+    }
+}

@@ -1,0 +1,151 @@
+//! The one mapping from failures to gRPC statuses.
+//!
+//! Bad input → `INVALID_ARGUMENT` with `google.rpc.BadRequest` field
+//! violations; broken business rules → `FAILED_PRECONDITION`; lost
+//! optimistic-concurrency races → `ABORTED`; missing aggregates → `NOT_FOUND`;
+//! an unreachable broker or database → `UNAVAILABLE`; `INTERNAL` only for bugs
+//! and corrupt data, logged with detail and answered without it.
+
+use acasa_domain::{Rejection, RejectionKind, Violations};
+use acasa_eventstore::{CommandError, StoreError};
+use acasa_projection::WaitError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+/// Every way an RPC can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Fields of the request are invalid.
+    #[error("invalid request: {0}")]
+    Invalid(Violations),
+    /// The domain refused the command.
+    #[error("{message}")]
+    Rejected {
+        /// Why, in the domain's terms.
+        kind: RejectionKind,
+        /// The domain's message.
+        message: String,
+    },
+    /// The request names something that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Concurrent writers kept winning.
+    #[error("too much contention; retry the request")]
+    Contention,
+    /// A request id was reused for a different command.
+    #[error("request_id was already used for a different command")]
+    RequestIdReused,
+    /// The read model did not catch up before the deadline.
+    #[error("{0}")]
+    NotCaughtUp(String),
+    /// The broker or database cannot be reached; retrying may help.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A bug or corrupt data.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Violations> for ApiError {
+    fn from(v: Violations) -> Self {
+        Self::Invalid(v)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Nats(m) => Self::Unavailable(format!("event log unavailable: {m}")),
+            StoreError::Corrupt { .. } | StoreError::Decode { .. } => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl<E: Rejection> From<CommandError<E>> for ApiError {
+    fn from(e: CommandError<E>) -> Self {
+        match e {
+            CommandError::Rejected(r) => Self::Rejected { kind: r.kind(), message: r.to_string() },
+            CommandError::Contention => Self::Contention,
+            CommandError::RequestIdReused => Self::RequestIdReused,
+            CommandError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<WaitError> for ApiError {
+    fn from(e: WaitError) -> Self {
+        match e {
+            WaitError::Timeout { .. } => Self::NotCaughtUp(e.to_string()),
+            WaitError::Database(d) => d.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                Self::Unavailable("read model unavailable".into())
+            }
+            other => Self::Internal(format!("read model: {other}")),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid(v) => {
+                let mut details = ErrorDetails::new();
+                for f in v.iter() {
+                    details.add_bad_request_violation(f.field.clone(), f.description.clone());
+                }
+                Status::with_error_details(Code::InvalidArgument, format!("invalid request: {v}"), details)
+            }
+            ApiError::Rejected { kind, message } => match kind {
+                RejectionKind::FailedPrecondition => Status::failed_precondition(message),
+                RejectionKind::NotFound => Status::not_found(message),
+                RejectionKind::AlreadyExists => Status::already_exists(message),
+                RejectionKind::InvalidArgument => Status::invalid_argument(message),
+            },
+            ApiError::NotFound(m) => Status::not_found(m),
+            ApiError::Contention => Status::aborted("too much contention on the aggregate; retry the request"),
+            ApiError::RequestIdReused => {
+                Status::failed_precondition("request_id was already used for a different command")
+            }
+            ApiError::NotCaughtUp(m) => Status::deadline_exceeded(m),
+            ApiError::Unavailable(m) => {
+                tracing::warn!(reason = %m, "unavailable");
+                Status::unavailable(m)
+            }
+            ApiError::Internal(m) => {
+                tracing::error!(reason = %m, "internal error");
+                Status::internal("internal error; it has been logged")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_become_bad_request_details() {
+        let mut v = Violations::new();
+        v.add("name", "is required");
+        v.add("limit", "must not be negative");
+        let s: Status = ApiError::from(v).into();
+        assert_eq!(s.code(), Code::InvalidArgument);
+        let br = s.get_error_details().bad_request().cloned().unwrap();
+        let fields: Vec<_> = br.field_violations.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["name", "limit"]);
+    }
+
+    #[test]
+    fn internal_errors_hide_their_detail() {
+        let s: Status = ApiError::Internal("secret detail".into()).into();
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("secret"));
+    }
+}

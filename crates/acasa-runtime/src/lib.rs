@@ -1,0 +1,16 @@
+//! The service runtime every Acasă role stands on: configuration from
+//! `ACASA_*` variables, logs and OpenTelemetry, JWT bearer authentication,
+//! the gRPC server with health, reflection and graceful shutdown, and the one
+//! mapping of errors to gRPC statuses.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod request;
+pub mod server;
+pub mod telemetry;
+
+pub use auth::{Authenticator, Principal, Role, TokenIssuer};
+pub use config::Config;
+pub use error::ApiError;
+pub use server::{Serving, shutdown_signal};

@@ -1,0 +1,133 @@
+//! The gRPC server: the service's routes plus `grpc.health.v1` and reflection,
+//! a span per call continuing the caller's W3C trace context, and graceful
+//! shutdown. It binds before serving so callers (and tests) can use port 0.
+
+use std::{future::Future, net::SocketAddr};
+
+use opentelemetry::propagation::Extractor;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+struct HeaderExtractor<'a>(&'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+fn request_span(req: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!("grpc.request", rpc = %req.uri().path(), otel.kind = "server");
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Serving {
+    /// The bound address (useful with port 0).
+    pub local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Serving {
+    /// Binds `addr` and serves `routes` plus health (reporting `services` as
+    /// serving) and reflection, until [`Serving::stop`] or `shutdown` resolves.
+    pub async fn start(
+        addr: SocketAddr,
+        routes: Routes,
+        services: &[&str],
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        for s in services {
+            health_reporter.set_service_status(*s, tonic_health::ServingStatus::Serving).await;
+        }
+        health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(acasa_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(std::io::Error::other)?;
+        let (stop, mut stopped) = watch::channel(false);
+        let routes = routes.add_service(health).add_service(reflection);
+        let task = tokio::spawn(async move {
+            let signal = async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    _ = stopped.wait_for(|s| *s) => {}
+                }
+                tracing::info!("shutting down: draining in-flight calls");
+                for s in [""] {
+                    health_reporter.set_service_status(s, tonic_health::ServingStatus::NotServing).await;
+                }
+            };
+            tonic::transport::Server::builder()
+                .trace_fn(request_span)
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+                .await
+        });
+        tracing::info!(%local_addr, "gRPC server listening");
+        Ok(Self { local_addr, stop, task })
+    }
+
+    /// Stops accepting calls, lets in-flight calls finish, and waits.
+    pub async fn stop(self) -> Result<(), tonic::transport::Error> {
+        let _ = self.stop.send(true);
+        self.wait().await
+    }
+
+    /// Waits until the server ends.
+    pub async fn wait(self) -> Result<(), tonic::transport::Error> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "server task failed");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A shutdown flag that turns true on SIGTERM or SIGINT, for workers.
+pub fn shutdown_flag() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    rx
+}

@@ -1,0 +1,139 @@
+//! Wiring of the roles: connections, stores, services and workers from configuration.
+
+use std::{sync::Arc, time::Duration};
+
+use acasa_demo::{projection::CountersProjection, service::CounterService};
+use acasa_eventstore::{EventStore, KeyedHasher, Repository, RepositoryConfig, Reservations, StreamSettings};
+use acasa_projection::{Positions, Worker, WorkerConfig};
+use acasa_runtime::{Authenticator, Config, Serving, server::shutdown_flag, shutdown_signal};
+use anyhow::Context as _;
+use sqlx::{PgPool, postgres::PgPoolOptions};
+
+use crate::Service;
+
+/// The service's name in streams, subjects and schemas.
+pub fn name(service: Service) -> &'static str {
+    match service {
+        Service::Demo => acasa_demo::SERVICE,
+    }
+}
+
+/// The service's default gRPC address.
+fn default_addr(service: Service) -> std::net::SocketAddr {
+    let port = match service {
+        Service::Demo => 50050,
+    };
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A Postgres pool.
+pub async fn pool(config: &Config, max: u32) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await
+        .context("connecting to Postgres (ACASA_DATABASE_URL)")
+}
+
+/// Applies the embedded migrations.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations").run(pool).await.context("applying migrations")
+}
+
+/// A NATS connection that keeps reconnecting.
+pub async fn nats(config: &Config, role: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name(format!("acasa-{role}"))
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(&config.nats_url)
+        .await
+        .context("connecting to NATS (ACASA_NATS_URL)")
+}
+
+/// Opens a service's event store.
+pub async fn store(config: &Config, client: async_nats::Client, service: &str) -> anyhow::Result<EventStore> {
+    let mut settings = StreamSettings::new(service);
+    settings.replicas = config.stream_replicas;
+    settings.duplicate_window = config.duplicate_window;
+    EventStore::open(client, settings).await.context("declaring the service's stream")
+}
+
+/// Serves a service until SIGTERM or SIGINT.
+pub async fn serve(config: &Config, service: Service) -> anyhow::Result<()> {
+    let svc = name(service);
+    let auth = Authenticator::from_config(config)?;
+    let client = nats(config, svc).await?;
+    let store = store(config, client, svc).await?;
+    let pool = pool(config, config.db_max_connections).await?;
+    let positions = Positions::start(pool.clone());
+    let addr = config.grpc_addr.unwrap_or_else(|| default_addr(service));
+    let serving = match service {
+        Service::Demo => {
+            let hasher = KeyedHasher::new(Config::read_secret(&config.hash_key_file)?);
+            let reservations = Reservations::open(store.jetstream(), svc, config.stream_replicas, hasher).await?;
+            let repo = Repository::new(store, RepositoryConfig::default());
+            let routes = CounterService::new(repo, reservations, positions, pool).routes(&auth);
+            Serving::start(addr, routes, &[CounterService::NAME], shutdown_signal()).await?
+        }
+    };
+    println!("acasa {svc}: gRPC on {}", serving.local_addr);
+    serving.wait().await?;
+    Ok(())
+}
+
+fn projection_for(service: Service) -> CountersProjection {
+    match service {
+        Service::Demo => CountersProjection,
+    }
+}
+
+fn service_of_projection(projection: &str) -> Option<Service> {
+    match projection {
+        acasa_demo::PROJECTION => Some(Service::Demo),
+        _ => None,
+    }
+}
+
+/// Runs a service's projection worker until SIGTERM or SIGINT.
+pub async fn project(config: &Config, service: Service) -> anyhow::Result<()> {
+    let svc = name(service);
+    let client = nats(config, &format!("{svc}-projection")).await?;
+    let store = store(config, client, svc).await?;
+    let pool = pool(config, 4).await?;
+    let worker = Worker::new(
+        Arc::new(projection_for(service)),
+        pool,
+        store.jetstream().clone(),
+        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
+    );
+    worker.run(shutdown_flag()).await?;
+    Ok(())
+}
+
+/// Resets a projection and replays its stream into it.
+pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<()> {
+    let service = service_of_projection(projection).with_context(|| format!("unknown projection `{projection}`"))?;
+    let svc = name(service);
+    let client = nats(config, "rebuild").await?;
+    let store = store(config, client, svc).await?;
+    let pool = pool(config, 4).await?;
+    let p = Arc::new(projection_for(service));
+    let target = store.last_sequence().await?;
+    acasa_projection::rebuild_reset(&pool, p.as_ref()).await?;
+    let mut worker = Worker::new(
+        p,
+        pool.clone(),
+        store.jetstream().clone(),
+        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
+    );
+    if !worker.try_lead().await? {
+        println!("{projection}: reset; the running projection worker is replaying the stream (up to {target})");
+        return Ok(());
+    }
+    let reached = worker.catch_up_to(target).await?;
+    let status = acasa_projection::status(&pool, projection).await?;
+    println!("{projection}: rebuilt up to position {reached}; {} poison commit(s)", status.poison_count);
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The Acasă binary: every role as a subcommand (serve, project, migrate,
+//! token, rebuild, status, bench).
+
+use acasa::{Service, app, bench};
+
+use std::time::Duration;
+
+use acasa_runtime::{Config, Role, TokenIssuer};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "acasa", version, about = "Acasă: migrant return and reintegration programmes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve a service's gRPC API.
+    Serve {
+        /// Which service.
+        service: Service,
+    },
+    /// Run a service's projection worker.
+    Project {
+        /// Which service.
+        service: Service,
+    },
+    /// Apply the database migrations.
+    Migrate,
+    /// Print a development bearer token signed with the local key.
+    Token {
+        /// The role (admin, caseworker, viewer, partner, editor); repeatable.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// For partner tokens: the partner's id.
+        #[arg(long)]
+        partner: Option<String>,
+        /// The token's subject.
+        #[arg(long, default_value = "dev")]
+        subject: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_seconds: u64,
+    },
+    /// Rebuild a projection's read model from the start of its stream.
+    Rebuild {
+        /// The projection, e.g. `demo.counters`.
+        projection: String,
+    },
+    /// Show a projection's checkpoint and poison commits.
+    Status {
+        /// The projection, e.g. `demo.counters`.
+        projection: String,
+    },
+    /// Measure the platform against the raw ceilings on the same servers.
+    Bench(bench::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("acasa: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("acasa: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    match cli.command {
+        Command::Token { roles, partner, subject, ttl_seconds } => {
+            let mut parsed = Vec::new();
+            for r in &roles {
+                parsed.push(Role::parse(r).ok_or_else(|| anyhow::anyhow!("unknown role `{r}`"))?);
+            }
+            if parsed.contains(&Role::Partner) && partner.is_none() {
+                anyhow::bail!("a partner token needs --partner <partner id>");
+            }
+            let issuer = TokenIssuer::from_config(&config)?;
+            println!("{}", issuer.issue(&subject, &parsed, partner.as_deref(), Duration::from_secs(ttl_seconds))?);
+            Ok(())
+        }
+        Command::Migrate => {
+            let _telemetry =
+                acasa_runtime::telemetry::init("acasa-migrate", &config).map_err(anyhow::Error::from_boxed)?;
+            let pool = app::pool(&config, 2).await?;
+            app::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Serve { service } => {
+            let _telemetry = acasa_runtime::telemetry::init(&format!("acasa-{}", app::name(service)), &config)
+                .map_err(anyhow::Error::from_boxed)?;
+            app::serve(&config, service).await
+        }
+        Command::Project { service } => {
+            let _telemetry =
+                acasa_runtime::telemetry::init(&format!("acasa-{}-projection", app::name(service)), &config)
+                    .map_err(anyhow::Error::from_boxed)?;
+            app::project(&config, service).await
+        }
+        Command::Rebuild { projection } => {
+            let _telemetry =
+                acasa_runtime::telemetry::init("acasa-rebuild", &config).map_err(anyhow::Error::from_boxed)?;
+            app::rebuild(&config, &projection).await
+        }
+        Command::Status { projection } => {
+            let pool = app::pool(&config, 1).await?;
+            let s = acasa_projection::status(&pool, &projection).await?;
+            println!("projection {}: position {}, {} poison commit(s)", s.name, s.position, s.poison_count);
+            if let Some((seq, reason)) = s.last_poison {
+                println!("last poison: sequence {seq}: {reason}");
+            }
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(&config, args).await,
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the platform against a real nats-server (JetStream,
+//! `sync_interval: always`) and a real Postgres 15, each started per test on
+//! free ports. One test binary, modules per area.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
+
+mod eventstore;
+mod grpc;
+mod harness;
+mod projection;

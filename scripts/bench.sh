@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — `make bench`: runs `acasa bench` against throwaway servers.
+#
+#   scripts/bench.sh [BENCH ARGS...]        e.g. scripts/bench.sh --json
+#
+# Builds the release binary, starts a fresh nats-server (JetStream, sync_interval: always)
+# and Postgres 15 on free ports with data in a temp directory, runs `acasa migrate`, then
+# `target/release/acasa bench ARGS`. Everything, temp data included, is removed on exit.
+# Never touches .state/. Set KEEP_BENCH_DIR=1 to keep the temp directory (logs) afterwards.
+set -euo pipefail
+# shellcheck source=scripts/stack.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
+cd "$REPO_ROOT"
+
+ACASA_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/acasa"
+BENCH_DIR=""
+
+cleanup() {
+    local rc=$?
+    trap '' INT TERM
+    if [[ -n "$BENCH_DIR" ]]; then
+        stack_stop
+        if [[ "${KEEP_BENCH_DIR:-}" == 1 ]]; then
+            info "kept $BENCH_DIR"
+        else
+            rm -rf "$BENCH_DIR"
+            [[ "${STACK_PG_SOCKET_DIR:-}" == /tmp/acasa-pg-* ]] && rm -rf "$STACK_PG_SOCKET_DIR"
+        fi
+    fi
+    exit "$rc"
+}
+
+main() {
+    "$REPO_ROOT/scripts/tools.sh" venv postgres
+
+    if [[ "${SKIP_BUILD:-}" != 1 ]]; then
+        info "cargo build --release --bin acasa"
+        cargo build --release --bin acasa
+    fi
+    [[ -x "$ACASA_BIN" ]] || die "$ACASA_BIN not found; did cargo build --release succeed?"
+
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+
+    BENCH_DIR="$(mktemp -d "${TMPDIR:-/tmp}/acasa-bench.XXXXXX")"
+    # As root, the postgres OS user must be able to enter it.
+    chmod 755 "$BENCH_DIR"
+    stack_configure "$BENCH_DIR" "$BENCH_DIR/logs" "$(free_port)" "$(free_port)" "$(free_port)"
+    stack_preflight
+    stack_check_ports
+
+    ensure_secret "$BENCH_DIR/secrets/jwt.key"
+    ensure_secret "$BENCH_DIR/secrets/hash.key"
+
+    nats_start
+    pg_start
+    pg_ensure_db acasa
+
+    export ACASA_NATS_URL="$STACK_NATS_URL"
+    export ACASA_DATABASE_URL
+    ACASA_DATABASE_URL="$(stack_database_url acasa)"
+    export ACASA_STATE_DIR="$BENCH_DIR"
+    export ACASA_JWT_SECRET_FILE="$BENCH_DIR/secrets/jwt.key"
+    export ACASA_HASH_KEY_FILE="$BENCH_DIR/secrets/hash.key"
+    export ACASA_LOG="${ACASA_LOG:-warn}"
+    unset ACASA_GRPC_ADDR
+
+    info "acasa migrate"
+    "$ACASA_BIN" migrate >>"$BENCH_DIR/logs/migrate.log" 2>&1 || {
+        tail -n 30 "$BENCH_DIR/logs/migrate.log" >&2 || true
+        die "acasa migrate failed"
+    }
+
+    info "acasa bench $*"
+    # Not exec: the EXIT trap must still tear the servers down.
+    "$ACASA_BIN" bench "$@"
+}
+
+main "$@"

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# scripts/run.sh — `make run`: the whole platform on this machine, in the foreground.
+#
+# Installs missing tools, builds target/debug/acasa, then starts nats-server and
+# Postgres 15 under .state/ (kept between runs), applies migrations, and starts
+# `acasa serve <svc>` and `acasa project <svc>` for every service in $ACASA_SERVICES.
+# Ctrl-C (or SIGTERM) stops everything it started: services, then Postgres, then NATS.
+#
+# Settings (environment):
+#   ACASA_SERVICES          services to run (default: demo)
+#   ACASA_NATS_PORT         nats client port          (default 4222)
+#   ACASA_NATS_HTTP_PORT    nats monitoring port      (default 8222)
+#   ACASA_PG_PORT           postgres port             (default 54320)
+#   ACASA_<SVC>_GRPC_ADDR   a service's gRPC address  (default 127.0.0.1:<its port>)
+#   ACASA_LOG, ACASA_LOG_FORMAT, OTEL_*               passed through to the binary
+#   SKIP_BUILD=1            use the existing binary without running cargo build
+set -euo pipefail
+# shellcheck source=scripts/stack.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
+cd "$REPO_ROOT"
+
+read -r -a SERVICES <<<"${ACASA_SERVICES:-demo}"
+STATE_DIR="$REPO_ROOT/.state"
+LOG_DIR="$STATE_DIR/logs"
+PIDS_FILE="$STATE_DIR/run.pids"
+ACASA_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/acasa"
+
+# default_grpc_port SERVICE
+default_grpc_port() {
+    case "$1" in
+        demo) echo 50050 ;;
+        registry) echo 50051 ;;
+        placements) echo 50052 ;;
+        grants) echo 50053 ;;
+        referrals) echo 50054 ;;
+        content) echo 50055 ;;
+        *) die "unknown service '$1' (known: demo registry placements grants referrals content)" ;;
+    esac
+}
+
+# grpc_addr SERVICE — ACASA_<SVC>_GRPC_ADDR or 127.0.0.1:<default port>.
+grpc_addr() {
+    local var port
+    var="ACASA_$(tr '[:lower:]-' '[:upper:]_' <<<"$1")_GRPC_ADDR"
+    port="$(default_grpc_port "$1")"
+    echo "${!var:-127.0.0.1:$port}"
+}
+
+CHILD_PIDS=()
+CHILD_NAMES=()
+CHILD_LOGS=()
+STOPPING=""
+
+# shellcheck disable=SC2329  # invoked by the EXIT trap
+cleanup() {
+    local rc=$?
+    [[ -n "$STOPPING" ]] && return
+    STOPPING=1
+    # A second Ctrl-C must not leave half the processes behind.
+    trap '' INT TERM
+    echo >&2
+    info "stopping (services, then postgres, then nats)…"
+    local i
+    for ((i = ${#CHILD_PIDS[@]} - 1; i >= 0; i--)); do
+        if pid_alive "${CHILD_PIDS[i]}"; then
+            info "stopping ${CHILD_NAMES[i]} (pid ${CHILD_PIDS[i]})"
+            kill -TERM "${CHILD_PIDS[i]}" 2>/dev/null || true
+        fi
+    done
+    for ((i = ${#CHILD_PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${CHILD_PIDS[i]}" "${CHILD_NAMES[i]}" 20
+    done
+    stack_stop
+    rm -f "$PIDS_FILE"
+    info "stopped; data kept in $STATE_DIR (make clean-state removes it)"
+    exit "$rc"
+}
+
+# start_child NAME LOGFILE CMD... — runs CMD in its own session, output to LOGFILE.
+start_child() {
+    local name="$1" log="$2"
+    shift 2
+    echo "---- $(date -u +%FT%TZ) $name ----" >>"$log"
+    setsid "$@" >>"$log" 2>&1 </dev/null &
+    CHILD_PIDS+=("$!")
+    CHILD_NAMES+=("$name")
+    CHILD_LOGS+=("$log")
+    # For `scripts/stack.sh stop`, should this script die without cleaning up.
+    echo "$! $name" >>"$PIDS_FILE"
+}
+
+main() {
+    ((${#SERVICES[@]})) || die "ACASA_SERVICES is empty"
+    # Each server gets its own address below; an inherited one would clash.
+    unset ACASA_GRPC_ADDR
+    local svc
+    for svc in "${SERVICES[@]}"; do default_grpc_port "$svc" >/dev/null; done
+
+    "$REPO_ROOT/scripts/tools.sh" venv postgres
+
+    if [[ "${SKIP_BUILD:-}" != 1 ]]; then
+        info "cargo build --bin acasa"
+        cargo build --bin acasa
+    fi
+    [[ -x "$ACASA_BIN" ]] || die "$ACASA_BIN not found; did cargo build succeed?"
+
+    stack_configure "$STATE_DIR" "$LOG_DIR" "${ACASA_NATS_PORT:-4222}" \
+        "${ACASA_NATS_HTTP_PORT:-8222}" "${ACASA_PG_PORT:-54320}"
+
+    # Every check runs before anything starts, so a problem leaves nothing behind.
+    if stack_leftovers "$PIDS_FILE"; then
+        scripts/stack.sh status "$STATE_DIR" >&2 || true
+        die "servers of an earlier 'make run' are still running; stop them with: scripts/stack.sh stop"
+    fi
+    rm -f "$PIDS_FILE"
+    stack_preflight
+    stack_check_ports
+    local addr port
+    for svc in "${SERVICES[@]}"; do
+        addr="$(grpc_addr "$svc")"
+        require_free_port "${addr##*:}" "acasa serve $svc" \
+            "ACASA_$(tr '[:lower:]-' '[:upper:]_' <<<"$svc")_GRPC_ADDR=127.0.0.1:<port>"
+    done
+
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+
+    ensure_secret "$STATE_DIR/secrets/jwt.key"
+    ensure_secret "$STATE_DIR/secrets/hash.key"
+
+    nats_start
+    pg_start
+    pg_ensure_db acasa
+
+    export ACASA_NATS_URL="$STACK_NATS_URL"
+    export ACASA_DATABASE_URL
+    ACASA_DATABASE_URL="$(stack_database_url acasa)"
+    export ACASA_STATE_DIR="$STATE_DIR"
+    export ACASA_JWT_SECRET_FILE="$STATE_DIR/secrets/jwt.key"
+    export ACASA_HASH_KEY_FILE="$STATE_DIR/secrets/hash.key"
+    export ACASA_LOG="${ACASA_LOG:-info}"
+
+    info "acasa migrate"
+    echo "---- $(date -u +%FT%TZ) migrate ----" >>"$LOG_DIR/migrate.log"
+    "$ACASA_BIN" migrate >>"$LOG_DIR/migrate.log" 2>&1 || {
+        tail -n 30 "$LOG_DIR/migrate.log" >&2 || true
+        die "acasa migrate failed (log: $LOG_DIR/migrate.log)"
+    }
+
+    for svc in "${SERVICES[@]}"; do
+        addr="$(grpc_addr "$svc")"
+        info "starting acasa serve $svc on $addr (log: $LOG_DIR/$svc.log)"
+        ACASA_GRPC_ADDR="$addr" start_child "serve $svc" "$LOG_DIR/$svc.log" \
+            "$ACASA_BIN" serve "$svc"
+        info "starting acasa project $svc (log: $LOG_DIR/$svc-project.log)"
+        start_child "project $svc" "$LOG_DIR/$svc-project.log" "$ACASA_BIN" project "$svc"
+    done
+
+    local i
+    for ((i = 0; i < ${#CHILD_PIDS[@]}; i++)); do
+        [[ "${CHILD_NAMES[i]}" == serve\ * ]] || continue
+        svc="${CHILD_NAMES[i]#serve }"
+        addr="$(grpc_addr "$svc")"
+        port="${addr##*:}"
+        local host="${addr%:*}"
+        [[ "$host" == 0.0.0.0 || "$host" == "[::]" || -z "$host" ]] && host=127.0.0.1
+        if ! wait_for_port "$host" "$port" 60 "${CHILD_PIDS[i]}"; then
+            tail -n 30 "$LOG_DIR/$svc.log" >&2 || true
+            die "acasa serve $svc did not open $addr (log: $LOG_DIR/$svc.log)"
+        fi
+    done
+
+    print_summary
+
+    # Wait in the foreground until Ctrl-C, or until one of the processes exits.
+    local rc=0
+    wait -n "${CHILD_PIDS[@]}" || rc=$?
+    for ((i = 0; i < ${#CHILD_PIDS[@]}; i++)); do
+        if ! pid_alive "${CHILD_PIDS[i]}"; then
+            warn "${CHILD_NAMES[i]} exited (status $rc; log: ${CHILD_LOGS[i]}); stopping the rest"
+        fi
+    done
+    exit 1
+}
+
+print_summary() {
+    local svc
+    cat <<EOF
+
+Acasă is running.  Ctrl-C stops everything; data stays in .state/.
+
+  NATS        $STACK_NATS_URL   (monitoring http://127.0.0.1:$STACK_NATS_HTTP_PORT)
+  Postgres    $ACASA_DATABASE_URL
+EOF
+    for svc in "${SERVICES[@]}"; do
+        printf '  %-11s %s   (gRPC, reflection on)\n' "$svc" "$(grpc_addr "$svc")"
+    done
+    echo
+    echo "Logs (follow with: tail -f .state/logs/*.log):"
+    echo "  .state/logs/nats.log  .state/logs/postgres.log  .state/logs/migrate.log"
+    for svc in "${SERVICES[@]}"; do
+        echo "  .state/logs/$svc.log  .state/logs/$svc-project.log"
+    done
+    local demo_addr
+    demo_addr="$(grpc_addr demo 2>/dev/null || echo 127.0.0.1:50050)"
+    cat <<EOF
+
+A dev token (roles: admin caseworker viewer partner editor):
+  TOKEN=\$(target/debug/acasa token --role caseworker)
+
+Example call (grpcurl is not installed by this project; any gRPC client works):
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
+    -d '{"request_id":"r1","name":"visitors"}' \\
+    $demo_addr acasa.demo.v1.CounterService/CreateCounter
+
+EOF
+}
+
+main "$@"
