@@ -140,6 +140,8 @@ main() {
     export ACASA_JWT_SECRET_FILE="$STATE_DIR/secrets/jwt.key"
     export ACASA_HASH_KEY_FILE="$STATE_DIR/secrets/hash.key"
     export ACASA_LOG="${ACASA_LOG:-info}"
+    # Their output goes to log files: no ANSI colour codes there (tracing honours NO_COLOR).
+    export NO_COLOR="${NO_COLOR:-1}"
 
     info "acasa migrate"
     echo "---- $(date -u +%FT%TZ) migrate ----" >>"$LOG_DIR/migrate.log"
@@ -209,10 +211,14 @@ EOF
 A dev token (roles: admin caseworker viewer partner editor):
   TOKEN=\$(target/debug/acasa token --role caseworker)
 
-Example call (grpcurl is not installed by this project; any gRPC client works):
+Example calls (grpcurl is not installed by this project; any gRPC client works):
   grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
     -d '{"request_id":"r1","name":"visitors"}' \\
     $demo_addr acasa.demo.v1.CounterService/CreateCounter
+  # it answers the counter's id and a stream position; read the counter back with them:
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
+    -d '{"counter_id":"<counter id>","min_position":<position>}' \\
+    $demo_addr acasa.demo.v1.CounterService/GetCounter
 
 EOF
 }

@@ -213,7 +213,9 @@ pg_start() {
         die "postgres did not start (log: $STACK_PG_LOG)"
     fi
     local deadline=$((SECONDS + 30))
-    until "$PG_BIN_DIR/pg_isready" -q -h 127.0.0.1 -p "$STACK_PG_PORT" -U "$PG_SUPERUSER"; do
+    # -d postgres: the default database (named after the user) may not exist yet, and
+    # probing it would log a FATAL line.
+    until "$PG_BIN_DIR/pg_isready" -q -h 127.0.0.1 -p "$STACK_PG_PORT" -U "$PG_SUPERUSER" -d postgres; do
         ((SECONDS < deadline)) || die "postgres is not accepting connections (log: $STACK_PG_LOG)"
         sleep 0.2
     done

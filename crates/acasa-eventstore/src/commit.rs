@@ -35,6 +35,11 @@ pub struct NewCommit {
 }
 
 impl NewCommit {
+    /// The size of the encoded commit message in bytes.
+    pub fn encoded_len(&self) -> usize {
+        self.encode().len()
+    }
+
     pub(crate) fn encode(&self) -> Vec<u8> {
         Commit {
             request_id: self.request_id.clone(),

@@ -15,6 +15,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::checkpoint;
 
+/// How long a batch waits for more commits once it has one.
+const LINGER: Duration = Duration::from_millis(1);
+
 /// A read model built from one service's stream.
 pub trait Projection: Send + Sync + 'static {
     /// Unique name, e.g. `demo.counters`.
@@ -246,15 +249,24 @@ impl<P: Projection> Worker<P> {
             }
             Ok(Some(Ok(m))) => m,
         };
+        // Fill the batch with what is ready, lingering up to 1 ms for more:
+        // big batches while catching up, ~1 ms extra latency when live.
         let mut batch = vec![first];
         while batch.len() < self.config.batch_size {
-            match messages.next().now_or_never() {
-                Some(Some(Ok(m))) => batch.push(m),
-                Some(Some(Err(e))) => {
+            let next = match messages.next().now_or_never() {
+                Some(n) => n,
+                None => match tokio::time::timeout(LINGER, messages.next()).await {
+                    Ok(n) => n,
+                    Err(_) => break,
+                },
+            };
+            match next {
+                Some(Ok(m)) => batch.push(m),
+                Some(Err(e)) => {
                     tracing::warn!(error = %e, "consumer error while filling a batch");
                     break;
                 }
-                _ => break,
+                None => break,
             }
         }
         self.apply_batch(batch).await

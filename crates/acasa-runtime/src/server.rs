@@ -59,6 +59,8 @@ impl Serving {
             .build_v1()
             .map_err(std::io::Error::other)?;
         let (stop, mut stopped) = watch::channel(false);
+        let mut names: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
+        names.push(String::new());
         let routes = routes.add_service(health).add_service(reflection);
         let task = tokio::spawn(async move {
             let signal = async move {
@@ -67,7 +69,7 @@ impl Serving {
                     _ = stopped.wait_for(|s| *s) => {}
                 }
                 tracing::info!("shutting down: draining in-flight calls");
-                for s in [""] {
+                for s in &names {
                     health_reporter.set_service_status(s, tonic_health::ServingStatus::NotServing).await;
                 }
             };

@@ -1,12 +1,341 @@
-//! Benchmarks (placeholder).
+//! `acasa bench`: the platform measured against the raw ceilings, in one run
+//! on the same servers.
+//!
+//! 1. Raw JetStream: acknowledged publishes of commit-sized messages on
+//!    10,000 subjects with N in flight (the append ceiling).
+//! 2. The command loop: N concurrent writers running increments through
+//!    `Repository::execute` on the demo counter aggregate.
+//! 3. Raw Postgres: batched UNNEST upserts of rows shaped like the read model,
+//!    500 per transaction on one connection (the projection ceiling).
+//! 4. Projection catch-up: the demo projection replaying the stream from 2.
+//!
+//! It writes to the `demo` stream and schema: run it on throwaway servers
+//! (`make bench` does), never on a deployment with real data.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use acasa_demo::{
+    domain::{Amount, Counter, CounterCommand, CounterName},
+    projection::CountersProjection,
+};
+use acasa_domain::{EventCodec as _, RequestId};
+use acasa_eventstore::{CommandMeta, NewCommit, Repository, RepositoryConfig};
+use acasa_projection::{Worker, WorkerConfig};
 use acasa_runtime::Config;
+use anyhow::Context as _;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::app;
+
 /// Benchmark arguments.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
+    /// Print JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
+    /// Concurrent writers (commands or publishes in flight).
+    #[arg(long, default_value_t = 64)]
+    pub writers: usize,
+    /// Commands (and raw publishes) to measure.
+    #[arg(long, default_value_t = 30_000)]
+    pub commands: usize,
+    /// Aggregates the commands spread over.
+    #[arg(long, default_value_t = 1_000)]
+    pub aggregates: usize,
 }
-pub async fn run(_c: &Config, _a: Args) -> anyhow::Result<()> {
-    let _ = _a.json;
+
+/// Throughput and latency of one measurement.
+#[derive(Debug, Serialize)]
+pub struct Rate {
+    /// Operations completed.
+    pub ops: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Operations per second.
+    pub per_second: f64,
+    /// Median latency in milliseconds (where measured per operation).
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency in milliseconds.
+    pub p99_ms: Option<f64>,
+}
+
+/// The whole report.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Writers in flight.
+    pub writers: usize,
+    /// Size of one commit message in bytes.
+    pub message_bytes: usize,
+    /// Raw acknowledged JetStream publishes (ceiling).
+    pub raw_jetstream_publish: Rate,
+    /// Appends through the command loop.
+    pub command_loop_appends: Rate,
+    /// command loop / raw publish.
+    pub append_ratio: f64,
+    /// Raw batched Postgres upserts (ceiling), rows.
+    pub raw_postgres_upsert: Rate,
+    /// Projection catch-up, commits.
+    pub projection_catch_up: Rate,
+    /// catch-up / raw upserts.
+    pub projection_ratio: f64,
+}
+
+fn rate(ops: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Rate {
+    let seconds = elapsed.as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| -> Option<f64> {
+        if latencies.is_empty() {
+            return None;
+        }
+        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies.get(i).map(|d| d.as_secs_f64() * 1000.0)
+    };
+    Rate { ops, seconds, per_second: ops as f64 / seconds.max(1e-9), p50_ms: pct(0.50), p99_ms: pct(0.99) }
+}
+
+fn meta(request_id: &str) -> anyhow::Result<CommandMeta> {
+    Ok(CommandMeta { request_id: RequestId::parse(request_id)?, actor: "bench".into(), digest: vec![0; 32] })
+}
+
+/// Runs every measurement and prints the report.
+pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
+    let client = app::nats(config, "bench").await?;
+    let store = app::store(config, client.clone(), acasa_demo::SERVICE).await?;
+    let pool = app::pool(config, 4).await?;
+    app::migrate(&pool).await?;
+    let writers = args.writers.max(1);
+
+    // A commit as the command loop writes it, for the raw publishes' size.
+    let sample = NewCommit {
+        request_id: Uuid::now_v7().to_string(),
+        actor: "bench".into(),
+        request_digest: vec![0; 32],
+        events: vec![acasa_demo::domain::CounterEvent::Incremented { amount: 1, value: 123_456 }.encode()],
+        recorded_at: chrono::Utc::now(),
+    };
+    let message_bytes = sample.encoded_len();
+
+    eprintln!("bench: raw JetStream publishes ({} with {writers} in flight)…", args.commands);
+    let raw_js = raw_publish(&client, args.commands, writers, message_bytes).await?;
+
+    eprintln!("bench: creating {} aggregates…", args.aggregates);
+    let repo = Repository::<Counter>::new(store.clone(), RepositoryConfig::default());
+    let ids = create_aggregates(&repo, args.aggregates, writers).await?;
+
+    eprintln!("bench: {} commands through the command loop with {writers} writers…", args.commands);
+    let appends = command_loop(&repo, &ids, args.commands, writers).await?;
+
+    let last = store.last_sequence().await?;
+    eprintln!("bench: raw Postgres upserts ({last} rows, 500 per transaction)…");
+    let raw_pg = raw_upsert(&pool, last as usize, args.aggregates).await?;
+
+    eprintln!("bench: projection catch-up over {last} commits…");
+    let projection = Arc::new(CountersProjection);
+    acasa_projection::rebuild_reset(&pool, projection.as_ref()).await?;
+    let mut worker = Worker::new(
+        projection,
+        pool.clone(),
+        store.jetstream().clone(),
+        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
+    );
+    anyhow::ensure!(worker.try_lead().await?, "another worker leads demo.counters; run bench on throwaway servers");
+    let start = Instant::now();
+    worker.catch_up_to(last).await?;
+    let catch_up = rate(last as usize, start.elapsed(), Vec::new());
+
+    let report = Report {
+        writers,
+        message_bytes,
+        append_ratio: appends.per_second / raw_js.per_second,
+        projection_ratio: catch_up.per_second / raw_pg.per_second,
+        raw_jetstream_publish: raw_js,
+        command_loop_appends: appends,
+        raw_postgres_upsert: raw_pg,
+        projection_catch_up: catch_up,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
     Ok(())
+}
+
+fn print_table(r: &Report) {
+    let lat = |x: &Rate| match (x.p50_ms, x.p99_ms) {
+        (Some(a), Some(b)) => format!("p50 {a:6.2} ms  p99 {b:6.2} ms"),
+        _ => String::new(),
+    };
+    println!("Acasă platform benchmark — {} in flight, {}-byte commits", r.writers, r.message_bytes);
+    println!(
+        "  raw JetStream publish      {:>10.0} /s  {}",
+        r.raw_jetstream_publish.per_second,
+        lat(&r.raw_jetstream_publish)
+    );
+    println!(
+        "  command loop appends       {:>10.0} /s  {}",
+        r.command_loop_appends.per_second,
+        lat(&r.command_loop_appends)
+    );
+    println!("    ratio                    {:>10.1} %   (target ≥ 70 %)", r.append_ratio * 100.0);
+    println!("  raw Postgres upserts       {:>10.0} rows/s", r.raw_postgres_upsert.per_second);
+    println!("  projection catch-up        {:>10.0} commits/s", r.projection_catch_up.per_second);
+    println!("    ratio                    {:>10.1} %   (target ≥ 50 %)", r.projection_ratio * 100.0);
+}
+
+async fn raw_publish(client: &async_nats::Client, total: usize, writers: usize, size: usize) -> anyhow::Result<Rate> {
+    let js = async_nats::jetstream::new(client.clone());
+    let _ = js.delete_stream("BENCH_RAW").await;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "BENCH_RAW".into(),
+        subjects: vec!["bench.raw.>".into()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .context("creating the raw benchmark stream")?;
+    let payload = bytes_of(size);
+    let (elapsed, lat) = concurrently(total, writers, move |i| {
+        let js = js.clone();
+        let payload = payload.clone();
+        async move {
+            js.publish(format!("bench.raw.{}", i % 10_000), payload).await?.await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let _ = js.delete_stream("BENCH_RAW").await;
+    Ok(rate(total, elapsed, lat))
+}
+
+fn bytes_of(size: usize) -> bytes::Bytes {
+    bytes::Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
+}
+
+async fn create_aggregates(repo: &Repository<Counter>, n: usize, writers: usize) -> anyhow::Result<Vec<Uuid>> {
+    let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
+    let ids = Arc::new(ids);
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let repo = repo.clone();
+        let ids = ids.clone();
+        tasks.push(tokio::spawn(async move {
+            for (i, id) in ids.iter().enumerate().skip(w).step_by(writers) {
+                let cmd =
+                    CounterCommand::Create { id: *id, name: CounterName::parse(&format!("bench-{i}"))?, limit: 0 };
+                repo.execute(&id.to_string(), &cmd, &meta(&format!("create-{id}"))?).await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(Arc::try_unwrap(ids).unwrap_or_else(|a| a.as_ref().clone()))
+}
+
+async fn command_loop(repo: &Repository<Counter>, ids: &[Uuid], total: usize, writers: usize) -> anyhow::Result<Rate> {
+    let ids = Arc::new(ids.to_vec());
+    let run = Uuid::now_v7().simple().to_string();
+    let amount = Amount::parse(1).map_err(anyhow::Error::msg)?;
+    let repo = repo.clone();
+    let (elapsed, lat) = concurrently(total, writers, move |i| {
+        let repo = repo.clone();
+        let id = ids[(i * 7919) % ids.len()];
+        let request_id = format!("{run}-{i}");
+        async move {
+            repo.execute(&id.to_string(), &CounterCommand::Increment { amount }, &meta(&request_id)?).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(rate(total, elapsed, lat))
+}
+
+async fn raw_upsert(pool: &sqlx::PgPool, rows: usize, distinct: usize) -> anyhow::Result<Rate> {
+    sqlx::query("DROP TABLE IF EXISTS public.bench_raw").execute(pool).await?;
+    sqlx::query(
+        "CREATE TABLE public.bench_raw (counter_id uuid PRIMARY KEY, name text NOT NULL, max_value bigint NOT NULL, \
+         value bigint NOT NULL, increments bigint NOT NULL, created_at timestamptz NOT NULL, \
+         updated_at timestamptz NOT NULL, position bigint NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let ids: Vec<Uuid> = (0..distinct.max(500)).map(|_| Uuid::now_v7()).collect();
+    let mut conn = pool.acquire().await?;
+    let start = Instant::now();
+    let mut done = 0;
+    let mut cursor = 0;
+    while done < rows {
+        let n = (rows - done).min(500);
+        let batch: Vec<Uuid> = (0..n).map(|k| ids[(cursor + k) % ids.len()]).collect();
+        cursor += n;
+        let now = chrono::Utc::now();
+        let names: Vec<String> = batch.iter().map(|id| format!("bench-{id}")).collect();
+        let zeros = vec![0_i64; n];
+        let values: Vec<i64> = (0..n as i64).collect();
+        let times = vec![now; n];
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query(
+            "INSERT INTO public.bench_raw AS c SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], \
+             $5::int8[], $6::timestamptz[], $7::timestamptz[], $8::int8[]) \
+             ON CONFLICT (counter_id) DO UPDATE SET value = EXCLUDED.value, increments = c.increments + 1, \
+             updated_at = EXCLUDED.updated_at, position = EXCLUDED.position",
+        )
+        .bind(&batch)
+        .bind(&names)
+        .bind(&zeros)
+        .bind(&values)
+        .bind(&zeros)
+        .bind(&times)
+        .bind(&times)
+        .bind(&values)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        done += n;
+    }
+    let elapsed = start.elapsed();
+    drop(conn);
+    sqlx::query("DROP TABLE public.bench_raw").execute(pool).await?;
+    Ok(rate(rows, elapsed, Vec::new()))
+}
+
+/// Runs `op(0..total)` on `writers` tasks, each awaiting one operation at a
+/// time; returns the wall time and each operation's latency.
+async fn concurrently<F, Fut>(total: usize, writers: usize, op: F) -> anyhow::Result<(Duration, Vec<Duration>)>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let op = op.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    return Ok::<_, anyhow::Error>(lat);
+                }
+                let t = Instant::now();
+                op(i).await?;
+                lat.push(t.elapsed());
+            }
+        }));
+    }
+    let mut lat = Vec::with_capacity(total);
+    for t in tasks {
+        lat.extend(t.await??);
+    }
+    Ok((start.elapsed(), lat))
 }
