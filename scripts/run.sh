@@ -190,7 +190,7 @@ print_summary() {
     local svc
     cat <<EOF
 
-Acasă is running.  Ctrl-C stops everything; data stays in .state/.
+Acasă is running.  Ctrl-C (or kill $$) stops everything; data stays in .state/.
 
   NATS        $STACK_NATS_URL   (monitoring http://127.0.0.1:$STACK_NATS_HTTP_PORT)
   Postgres    $ACASA_DATABASE_URL

@@ -74,6 +74,10 @@ pub struct Report {
     pub raw_jetstream_publish: Rate,
     /// Appends through the command loop.
     pub command_loop_appends: Rate,
+    /// Average commits per aggregate when loaded cold.
+    pub commits_per_aggregate: usize,
+    /// Loading an aggregate from the log without the cache (batched direct get).
+    pub cold_aggregate_load: Rate,
     /// command loop / raw publish.
     pub append_ratio: f64,
     /// Raw batched Postgres upserts (ceiling), rows.
@@ -129,6 +133,9 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     eprintln!("bench: {} commands through the command loop with {writers} writers…", args.commands);
     let appends = command_loop(&repo, &ids, args.commands, writers).await?;
 
+    eprintln!("bench: cold aggregate loads (no cache), {writers} in flight…");
+    let cold = cold_loads(&store, &ids, writers).await?;
+
     let last = store.last_sequence().await?;
     eprintln!("bench: raw Postgres upserts ({last} rows, 500 per transaction)…");
     let raw_pg = raw_upsert(&pool, last as usize, args.aggregates).await?;
@@ -154,6 +161,8 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         projection_ratio: catch_up.per_second / raw_pg.per_second,
         raw_jetstream_publish: raw_js,
         command_loop_appends: appends,
+        cold_aggregate_load: cold,
+        commits_per_aggregate: 1 + args.commands / args.aggregates.max(1),
         raw_postgres_upsert: raw_pg,
         projection_catch_up: catch_up,
     };
@@ -182,6 +191,12 @@ fn print_table(r: &Report) {
         lat(&r.command_loop_appends)
     );
     println!("    ratio                    {:>10.1} %   (target ≥ 70 %)", r.append_ratio * 100.0);
+    println!(
+        "  cold aggregate loads       {:>10.0} /s  {}   (~{} commits each; cached: none)",
+        r.cold_aggregate_load.per_second,
+        lat(&r.cold_aggregate_load),
+        r.commits_per_aggregate
+    );
     println!("  raw Postgres upserts       {:>10.0} rows/s", r.raw_postgres_upsert.per_second);
     println!("  projection catch-up        {:>10.0} commits/s", r.projection_catch_up.per_second);
     println!("    ratio                    {:>10.1} %   (target ≥ 50 %)", r.projection_ratio * 100.0);
@@ -338,4 +353,21 @@ where
         lat.extend(t.await??);
     }
     Ok((start.elapsed(), lat))
+}
+
+async fn cold_loads(store: &acasa_eventstore::EventStore, ids: &[Uuid], writers: usize) -> anyhow::Result<Rate> {
+    let ids = Arc::new(ids.to_vec());
+    let total = ids.len().min(2_000);
+    let store = store.clone();
+    let (elapsed, lat) = concurrently(total, writers, move |i| {
+        // A fresh repository per load: nothing cached.
+        let repo = Repository::<Counter>::new(store.clone(), RepositoryConfig::default());
+        let id = ids[i];
+        async move {
+            repo.load(&id.to_string()).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(rate(total, elapsed, lat))
 }
