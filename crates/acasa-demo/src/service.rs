@@ -82,7 +82,14 @@ impl CounterService {
         }
         let command = CounterCommand::Create { id, name: name.clone(), limit: req.limit };
         match self.repo.execute(&owner, &command, &meta).await {
-            Ok(outcome) => Ok(pb::CreateCounterResponse { counter_id: owner, position: outcome.position }),
+            Ok(outcome) => {
+                if outcome.replayed {
+                    tracing::info!(counter_id = %owner, position = outcome.position, "create replayed for a retried request id");
+                } else {
+                    tracing::info!(counter_id = %owner, position = outcome.position, "counter created");
+                }
+                Ok(pb::CreateCounterResponse { counter_id: owner, position: outcome.position })
+            }
             Err(e) => {
                 if matches!(self.repo.load(&owner).await, Ok((_, 0))) {
                     // Nothing was created: free the name (best effort; a dangling one is taken over later).
@@ -173,9 +180,7 @@ impl pb::counter_service_server::CounterService for CounterService {
     ) -> Result<Response<pb::CreateCounterResponse>, Status> {
         let principal = Principal::of(&request)?;
         principal.require_any(&[Role::Admin, Role::Caseworker])?;
-        let reply = self.create(principal, request.get_ref()).await?;
-        tracing::info!(counter_id = %reply.counter_id, position = reply.position, "counter created");
-        Ok(Response::new(reply))
+        Ok(Response::new(self.create(principal, request.get_ref()).await?))
     }
 
     async fn increment_counter(
