@@ -7,7 +7,7 @@ use async_nats::jetstream::{
     self,
     consumer::{AckPolicy, DeliverPolicy, pull},
 };
-use futures::{FutureExt as _, StreamExt as _, future::BoxFuture};
+use futures::{StreamExt as _, future::BoxFuture};
 use opentelemetry::{KeyValue, metrics::Counter};
 use sqlx::{PgConnection, PgPool, Postgres, pool::PoolConnection};
 use tokio::sync::watch;
@@ -253,13 +253,7 @@ impl<P: Projection> Worker<P> {
         // big batches while catching up, ~1 ms extra latency when live.
         let mut batch = vec![first];
         while batch.len() < self.config.batch_size {
-            let next = match messages.next().now_or_never() {
-                Some(n) => n,
-                None => match tokio::time::timeout(LINGER, messages.next()).await {
-                    Ok(n) => n,
-                    Err(_) => break,
-                },
-            };
+            let Ok(next) = tokio::time::timeout(LINGER, messages.next()).await else { break };
             match next {
                 Some(Ok(m)) => batch.push(m),
                 Some(Err(e)) => {

@@ -49,18 +49,18 @@ impl Serving {
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
+        // The named services plus "" (the server as a whole).
+        let mut names: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
+        names.push(String::new());
         let (health_reporter, health) = tonic_health::server::health_reporter();
-        for s in services {
-            health_reporter.set_service_status(*s, tonic_health::ServingStatus::Serving).await;
+        for s in &names {
+            health_reporter.set_service_status(s, tonic_health::ServingStatus::Serving).await;
         }
-        health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(acasa_proto::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(std::io::Error::other)?;
         let (stop, mut stopped) = watch::channel(false);
-        let mut names: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
-        names.push(String::new());
         let routes = routes.add_service(health).add_service(reflection);
         let task = tokio::spawn(async move {
             let signal = async move {

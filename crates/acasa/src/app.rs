@@ -102,12 +102,7 @@ pub async fn project(config: &Config, service: Service) -> anyhow::Result<()> {
     let client = nats(config, &format!("{svc}-projection")).await?;
     let store = store(config, client, svc).await?;
     let pool = pool(config, 4).await?;
-    let worker = Worker::new(
-        Arc::new(projection_for(service)),
-        pool,
-        store.jetstream().clone(),
-        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
-    );
+    let worker = projection_worker(service, &store, pool);
     worker.run(shutdown_flag()).await?;
     Ok(())
 }
@@ -119,21 +114,38 @@ pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<()> {
     let client = nats(config, "rebuild").await?;
     let store = store(config, client, svc).await?;
     let pool = pool(config, 4).await?;
-    let p = Arc::new(projection_for(service));
     let target = store.last_sequence().await?;
-    acasa_projection::rebuild_reset(&pool, p.as_ref()).await?;
-    let mut worker = Worker::new(
-        p,
-        pool.clone(),
-        store.jetstream().clone(),
-        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
-    );
-    if !worker.try_lead().await? {
+    let Some(reached) = replay_from_start(service, &store, &pool, target).await? else {
         println!("{projection}: reset; the running projection worker is replaying the stream (up to {target})");
         return Ok(());
-    }
-    let reached = worker.catch_up_to(target).await?;
+    };
     let status = acasa_projection::status(&pool, projection).await?;
     println!("{projection}: rebuilt up to position {reached}; {} poison commit(s)", status.poison_count);
     Ok(())
+}
+
+/// The projection worker of `service`.
+pub fn projection_worker(service: Service, store: &EventStore, pool: PgPool) -> Worker<CountersProjection> {
+    Worker::new(
+        Arc::new(projection_for(service)),
+        pool,
+        store.jetstream().clone(),
+        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
+    )
+}
+
+/// Resets the service's projection and replays its stream up to `target`.
+/// `None`: another worker leads the projection and replays it instead.
+pub async fn replay_from_start(
+    service: Service,
+    store: &EventStore,
+    pool: &PgPool,
+    target: u64,
+) -> anyhow::Result<Option<u64>> {
+    acasa_projection::rebuild_reset(pool, &projection_for(service)).await?;
+    let mut worker = projection_worker(service, store, pool.clone());
+    if !worker.try_lead().await? {
+        return Ok(None);
+    }
+    Ok(Some(worker.catch_up_to(target).await?))
 }

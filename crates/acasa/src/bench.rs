@@ -17,13 +17,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use acasa_demo::{
-    domain::{Amount, Counter, CounterCommand, CounterName},
-    projection::CountersProjection,
-};
+use acasa_demo::domain::{Amount, Counter, CounterCommand, CounterName};
 use acasa_domain::{EventCodec as _, RequestId};
 use acasa_eventstore::{CommandMeta, NewCommit, Repository, RepositoryConfig};
-use acasa_projection::{Worker, WorkerConfig};
 use acasa_runtime::Config;
 use anyhow::Context as _;
 use serde::Serialize;
@@ -141,17 +137,9 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     let raw_pg = raw_upsert(&pool, last as usize, args.aggregates).await?;
 
     eprintln!("bench: projection catch-up over {last} commits…");
-    let projection = Arc::new(CountersProjection);
-    acasa_projection::rebuild_reset(&pool, projection.as_ref()).await?;
-    let mut worker = Worker::new(
-        projection,
-        pool.clone(),
-        store.jetstream().clone(),
-        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
-    );
-    anyhow::ensure!(worker.try_lead().await?, "another worker leads demo.counters; run bench on throwaway servers");
     let start = Instant::now();
-    worker.catch_up_to(last).await?;
+    let reached = app::replay_from_start(crate::Service::Demo, &store, &pool, last).await?;
+    anyhow::ensure!(reached.is_some(), "another worker leads demo.counters; run bench on throwaway servers");
     let catch_up = rate(last as usize, start.elapsed(), Vec::new());
 
     let report = Report {
@@ -214,8 +202,9 @@ async fn raw_publish(client: &async_nats::Client, total: usize, writers: usize, 
     .await
     .context("creating the raw benchmark stream")?;
     let payload = bytes_of(size);
+    let publisher = js.clone();
     let (elapsed, lat) = concurrently(total, writers, move |i| {
-        let js = js.clone();
+        let js = publisher.clone();
         let payload = payload.clone();
         async move {
             js.publish(format!("bench.raw.{}", i % 10_000), payload).await?.await?;
@@ -223,7 +212,6 @@ async fn raw_publish(client: &async_nats::Client, total: usize, writers: usize, 
         }
     })
     .await?;
-    let js = async_nats::jetstream::new(client.clone());
     let _ = js.delete_stream("BENCH_RAW").await;
     Ok(rate(total, elapsed, lat))
 }
@@ -234,24 +222,19 @@ fn bytes_of(size: usize) -> bytes::Bytes {
 
 async fn create_aggregates(repo: &Repository<Counter>, n: usize, writers: usize) -> anyhow::Result<Vec<Uuid>> {
     let ids: Vec<Uuid> = (0..n).map(|_| Uuid::now_v7()).collect();
-    let ids = Arc::new(ids);
-    let mut tasks = Vec::new();
-    for w in 0..writers {
+    let shared = Arc::new(ids.clone());
+    let repo = repo.clone();
+    concurrently(n, writers, move |i| {
         let repo = repo.clone();
-        let ids = ids.clone();
-        tasks.push(tokio::spawn(async move {
-            for (i, id) in ids.iter().enumerate().skip(w).step_by(writers) {
-                let cmd =
-                    CounterCommand::Create { id: *id, name: CounterName::parse(&format!("bench-{i}"))?, limit: 0 };
-                repo.execute(&id.to_string(), &cmd, &meta(&format!("create-{id}"))?).await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        }));
-    }
-    for t in tasks {
-        t.await??;
-    }
-    Ok(Arc::try_unwrap(ids).unwrap_or_else(|a| a.as_ref().clone()))
+        let id = shared[i];
+        async move {
+            let cmd = CounterCommand::Create { id, name: CounterName::parse(&format!("bench-{i}"))?, limit: 0 };
+            repo.execute(&id.to_string(), &cmd, &meta(&format!("create-{id}"))?).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(ids)
 }
 
 async fn command_loop(repo: &Repository<Counter>, ids: &[Uuid], total: usize, writers: usize) -> anyhow::Result<Rate> {
