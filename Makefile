@@ -16,7 +16,7 @@ ACASA_PG_BIN_DIR ?= /usr/lib/postgresql/15/bin
 export ACASA_NATS_SERVER_BIN ACASA_PG_BIN_DIR
 
 # Services started by `make run` (space-separated).
-SERVICES ?= demo
+SERVICES ?= demo registry
 # Extra arguments for `acasa bench`, e.g. `make bench BENCH_ARGS=--json`.
 BENCH_ARGS ?=
 
@@ -56,12 +56,13 @@ check-deploy: ## Static checks: docker-compose.yml, deploy/, Dockerfile, scripts
 
 lint: fmt-check clippy buf-lint check-deploy ## rustfmt check, clippy, buf lint, static checks
 
-test: ## Everything CI runs: lint, then cargo test (own throwaway servers)
+test: ## Everything CI runs: lint, cargo test, then the e2e test (own throwaway servers)
 	@scripts/tools.sh all
 	@$(MAKE) lint
 	@mkdir -p target
 	cargo test --workspace --all-targets 2>&1 | tee target/test.log
 	@scripts/test-summary.sh target/test.log
+	@scripts/e2e.sh
 
 run: ## Run NATS, Postgres and all services locally (Ctrl-C stops; data in .state/)
 	@ACASA_SERVICES="$(SERVICES)" scripts/run.sh

@@ -5,7 +5,8 @@
 #
 # Builds the release binary, starts a fresh nats-server (JetStream, sync_interval: always)
 # and Postgres 15 on free ports with data in a temp directory, runs `acasa migrate`, then
-# `target/release/acasa bench ARGS`. Everything, temp data included, is removed on exit.
+# `acasa serve registry` and `acasa project registry` as their own processes, and
+# `target/release/acasa bench ARGS` against all of it. Everything, temp data included, is removed on exit.
 # Never touches .state/. Set KEEP_BENCH_DIR=1 to keep the temp directory (logs) afterwards.
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
@@ -14,10 +15,14 @@ cd "$REPO_ROOT"
 
 ACASA_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/acasa"
 BENCH_DIR=""
+REGISTRY_PID=""
+REGISTRY_WORKER_PID=""
 
 cleanup() {
     local rc=$?
     trap '' INT TERM
+    [[ -n "$REGISTRY_PID" ]] && stop_pid "$REGISTRY_PID" "registry service"
+    [[ -n "$REGISTRY_WORKER_PID" ]] && stop_pid "$REGISTRY_WORKER_PID" "registry projection worker"
     if [[ -n "$BENCH_DIR" ]]; then
         stack_stop
         if [[ "${KEEP_BENCH_DIR:-}" == 1 ]]; then
@@ -52,6 +57,7 @@ main() {
 
     ensure_secret "$BENCH_DIR/secrets/jwt.key"
     ensure_secret "$BENCH_DIR/secrets/hash.key"
+    ensure_secret "$BENCH_DIR/secrets/master.key"
 
     nats_start
     pg_start
@@ -63,6 +69,7 @@ main() {
     export ACASA_STATE_DIR="$BENCH_DIR"
     export ACASA_JWT_SECRET_FILE="$BENCH_DIR/secrets/jwt.key"
     export ACASA_HASH_KEY_FILE="$BENCH_DIR/secrets/hash.key"
+    export ACASA_MASTER_KEY_FILE="$BENCH_DIR/secrets/master.key"
     export ACASA_LOG="${ACASA_LOG:-warn}"
     unset ACASA_GRPC_ADDR
 
@@ -72,9 +79,23 @@ main() {
         die "acasa migrate failed"
     }
 
+    # The registry runs as its own processes, measured over gRPC (and for RSS).
+    local registry_port
+    registry_port="$(free_port)"
+    info "acasa serve registry (127.0.0.1:$registry_port) and acasa project registry"
+    ACASA_GRPC_ADDR="127.0.0.1:$registry_port" "$ACASA_BIN" serve registry >>"$BENCH_DIR/logs/registry.log" 2>&1 &
+    REGISTRY_PID=$!
+    "$ACASA_BIN" project registry >>"$BENCH_DIR/logs/registry-project.log" 2>&1 &
+    REGISTRY_WORKER_PID=$!
+    wait_for_port 127.0.0.1 "$registry_port" 60 "$REGISTRY_PID" || {
+        tail -n 30 "$BENCH_DIR/logs/registry.log" >&2 || true
+        die "the registry service did not start"
+    }
+
     info "acasa bench $*"
     # Not exec: the EXIT trap must still tear the servers down.
-    "$ACASA_BIN" bench "$@"
+    "$ACASA_BIN" bench --registry-addr "127.0.0.1:$registry_port" \
+        --registry-service-pid "$REGISTRY_PID" --registry-worker-pid "$REGISTRY_WORKER_PID" "$@"
 }
 
 main "$@"

@@ -7,7 +7,7 @@
 # Ctrl-C (or SIGTERM) stops everything it started: services, then Postgres, then NATS.
 #
 # Settings (environment):
-#   ACASA_SERVICES          services to run (default: demo)
+#   ACASA_SERVICES          services to run (default: demo registry)
 #   ACASA_NATS_PORT         nats client port          (default 4222)
 #   ACASA_NATS_HTTP_PORT    nats monitoring port      (default 8222)
 #   ACASA_PG_PORT           postgres port             (default 54320)
@@ -19,7 +19,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
 cd "$REPO_ROOT"
 
-read -r -a SERVICES <<<"${ACASA_SERVICES:-demo}"
+read -r -a SERVICES <<<"${ACASA_SERVICES:-demo registry}"
 STATE_DIR="$REPO_ROOT/.state"
 LOG_DIR="$STATE_DIR/logs"
 PIDS_FILE="$STATE_DIR/run.pids"
@@ -128,6 +128,8 @@ main() {
 
     ensure_secret "$STATE_DIR/secrets/jwt.key"
     ensure_secret "$STATE_DIR/secrets/hash.key"
+    # Wraps the registry's per-person data keys: losing it loses all personal data.
+    ensure_secret "$STATE_DIR/secrets/master.key"
 
     nats_start
     pg_start
@@ -139,6 +141,7 @@ main() {
     export ACASA_STATE_DIR="$STATE_DIR"
     export ACASA_JWT_SECRET_FILE="$STATE_DIR/secrets/jwt.key"
     export ACASA_HASH_KEY_FILE="$STATE_DIR/secrets/hash.key"
+    export ACASA_MASTER_KEY_FILE="$STATE_DIR/secrets/master.key"
     export ACASA_LOG="${ACASA_LOG:-info}"
     # Their output goes to log files: no ANSI colour codes there (tracing honours NO_COLOR).
     export NO_COLOR="${NO_COLOR:-1}"
@@ -204,23 +207,50 @@ EOF
     for svc in "${SERVICES[@]}"; do
         echo "  .state/logs/$svc.log  .state/logs/$svc-project.log"
     done
-    local demo_addr
-    demo_addr="$(grpc_addr demo 2>/dev/null || echo 127.0.0.1:50050)"
     cat <<EOF
 
 A dev token (roles: admin caseworker viewer partner editor):
   TOKEN=\$(target/debug/acasa token --role caseworker)
 
 Example calls (grpcurl is not installed by this project; any gRPC client works):
+EOF
+    local addr
+    if has_service demo; then
+        addr="$(grpc_addr demo)"
+        cat <<EOF
   grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
     -d '{"request_id":"r1","name":"visitors"}' \\
-    $demo_addr acasa.demo.v1.CounterService/CreateCounter
+    $addr acasa.demo.v1.CounterService/CreateCounter
   # it answers the counter's id and a stream position; read the counter back with them:
   grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
     -d '{"counter_id":"<counter id>","min_position":<position>}' \\
-    $demo_addr acasa.demo.v1.CounterService/GetCounter
-
+    $addr acasa.demo.v1.CounterService/GetCounter
 EOF
+    fi
+    if has_service registry; then
+        addr="$(grpc_addr registry)"
+        cat <<EOF
+  # register a person (caseworker or admin token), then read them back the same way:
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
+    -d '{"request_id":"p1","country_of_residence":"IT","categories":["CATEGORY_MIGRANT_ABROAD"],
+         "details":{"given_name":"Ana","family_name":"Rusu","idnp":"2002001234563",
+                    "birth_date":{"year":1990,"month":5,"day":17}}}' \\
+    $addr acasa.registry.v1.RegistryService/RegisterPerson
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
+    -d '{"person_id":"<person id>","min_position":<position>}' \\
+    $addr acasa.registry.v1.RegistryService/GetPerson
+EOF
+    fi
+    echo
+}
+
+# has_service SERVICE — true when SERVICE is one of $ACASA_SERVICES.
+has_service() {
+    local svc
+    for svc in "${SERVICES[@]}"; do
+        [[ "$svc" == "$1" ]] && return 0
+    done
+    return 1
 }
 
 main "$@"

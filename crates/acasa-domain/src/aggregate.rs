@@ -42,6 +42,35 @@ pub trait EventCodec: Sized {
     fn decode(event: &EncodedEvent) -> Result<Self, DecodeError>;
 }
 
+/// An event could not be encoded (e.g. its personal data could not be sealed).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("cannot encode event: {0}")]
+pub struct EncodeError(pub String);
+
+/// Encoding and decoding with context, e.g. a person's data key: the codec
+/// the command loop uses for one aggregate. Events that need no context use
+/// [`Plain`], which delegates to their [`EventCodec`].
+pub trait Codec<E>: Send + Sync {
+    /// Encodes an event for storage.
+    fn encode(&self, event: &E) -> Result<EncodedEvent, EncodeError>;
+    /// Decodes a stored event.
+    fn decode(&self, event: &EncodedEvent) -> Result<E, DecodeError>;
+}
+
+/// The codec of events that encode without context.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Plain;
+
+impl<E: EventCodec> Codec<E> for Plain {
+    fn encode(&self, event: &E) -> Result<EncodedEvent, EncodeError> {
+        Ok(event.encode())
+    }
+
+    fn decode(&self, event: &EncodedEvent) -> Result<E, DecodeError> {
+        E::decode(event)
+    }
+}
+
 /// Why a command was refused by the domain, in transport-neutral terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RejectionKind {
@@ -59,6 +88,12 @@ pub enum RejectionKind {
 pub trait Rejection: fmt::Display {
     /// The kind of refusal.
     fn kind(&self) -> RejectionKind;
+
+    /// For [`RejectionKind::InvalidArgument`]: the request field at fault,
+    /// so the edge can name it like any other field violation.
+    fn field(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// An event-sourced aggregate: its state, the commands it decides and the
@@ -66,8 +101,8 @@ pub trait Rejection: fmt::Display {
 pub trait Aggregate: Default + Clone + Send + Sync + 'static {
     /// The command type.
     type Command: Send + Sync;
-    /// The event type.
-    type Event: EventCodec + Clone + Send + Sync;
+    /// The event type (encoded by an [`EventCodec`] or a [`Codec`]).
+    type Event: Clone + Send + Sync;
     /// The domain error type.
     type Error: Rejection + std::error::Error + Send + Sync + 'static;
 

@@ -5,7 +5,10 @@
 //! into the newtypes of [`validate`] before the domain ever sees it.
 
 mod aggregate;
+pub mod formats;
 pub mod validate;
 
-pub use aggregate::{Aggregate, DecodeError, EncodedEvent, EventCodec, Rejection, RejectionKind};
+pub use aggregate::{
+    Aggregate, Codec, DecodeError, EncodeError, EncodedEvent, EventCodec, Plain, Rejection, RejectionKind,
+};
 pub use validate::{FieldViolation, RequestId, Violations};

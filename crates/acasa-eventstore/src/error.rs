@@ -16,6 +16,9 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// An event could not be encoded (e.g. sealing its personal data failed).
+    #[error("cannot encode an event: {0}")]
+    Encode(String),
     /// A stored event could not be decoded by the aggregate's codec.
     #[error("at sequence {sequence}: {source}")]
     Decode {

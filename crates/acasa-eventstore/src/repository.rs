@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use acasa_domain::{Aggregate, EventCodec, RequestId};
+use acasa_domain::{Aggregate, Codec, EventCodec, Plain, RequestId};
 use chrono::Utc;
 use lru::LruCache;
 use rand::Rng as _;
@@ -116,13 +116,30 @@ impl<A: Aggregate> Repository<A> {
 
     /// The current state of an aggregate and its version (last stream
     /// sequence, 0 if it has no commits), read from the log.
-    pub async fn load(&self, id: &str) -> Result<(A, u64), StoreError> {
+    pub async fn load(&self, id: &str) -> Result<(A, u64), StoreError>
+    where
+        A::Event: EventCodec,
+    {
+        self.load_with(id, &Plain).await
+    }
+
+    /// [`Repository::load`] with the aggregate's own codec (e.g. its data key).
+    /// Every call for one aggregate must use an equivalent codec: the decoded
+    /// state is cached.
+    pub async fn load_with(&self, id: &str, codec: &dyn Codec<A::Event>) -> Result<(A, u64), StoreError> {
         let subject = self.store.subject(A::KIND, id);
         let slot = self.slot(&subject);
         let mut guard = slot.lock().await;
-        let loaded = self.ensure_loaded(&subject, &mut guard).await?;
-        self.catch_up(&subject, loaded).await?;
+        let loaded = self.ensure_loaded(&subject, &mut guard, codec).await?;
+        self.catch_up(&subject, loaded, codec).await?;
         Ok((loaded.state.clone(), loaded.version))
+    }
+
+    /// Forgets the cached state of an aggregate (e.g. after its data key was destroyed).
+    pub fn evict(&self, id: &str) {
+        let subject = self.store.subject(A::KIND, id);
+        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.pop(&subject);
     }
 
     /// Runs `command` against aggregate `id`: load, decide, append one commit;
@@ -133,11 +150,25 @@ impl<A: Aggregate> Repository<A> {
         id: &str,
         command: &A::Command,
         meta: &CommandMeta,
+    ) -> Result<Outcome<A>, CommandError<A::Error>>
+    where
+        A::Event: EventCodec,
+    {
+        self.execute_with(id, command, meta, &Plain).await
+    }
+
+    /// [`Repository::execute`] with the aggregate's own codec.
+    pub async fn execute_with(
+        &self,
+        id: &str,
+        command: &A::Command,
+        meta: &CommandMeta,
+        codec: &dyn Codec<A::Event>,
     ) -> Result<Outcome<A>, CommandError<A::Error>> {
         let subject = self.store.subject(A::KIND, id);
         let slot = self.slot(&subject);
         let mut guard = slot.lock().await;
-        let result = self.execute_locked(&subject, command, meta, &mut guard).await;
+        let result = self.execute_locked(&subject, command, meta, &mut guard, codec).await;
         if matches!(result, Err(CommandError::Store(_))) {
             // Whatever we hold may be incomplete; reload next time.
             *guard = None;
@@ -151,14 +182,15 @@ impl<A: Aggregate> Repository<A> {
         command: &A::Command,
         meta: &CommandMeta,
         guard: &mut Option<Loaded<A>>,
+        codec: &dyn Codec<A::Event>,
     ) -> Result<Outcome<A>, CommandError<A::Error>> {
         let mut conflicts = 0;
         let mut unavailable = 0;
         let mut verified_fresh = false;
         loop {
-            let loaded = self.ensure_loaded(subject, guard).await?;
+            let loaded = self.ensure_loaded(subject, guard, codec).await?;
             if let Some(record) = loaded.requests.get(meta.request_id.as_str()).cloned() {
-                return self.replay(&record, meta).await;
+                return self.replay(&record, meta, codec).await;
             }
             let events = match loaded.state.decide(command) {
                 Ok(events) => events,
@@ -166,7 +198,7 @@ impl<A: Aggregate> Repository<A> {
                     // Only refuse on a state known to be current.
                     if !verified_fresh {
                         verified_fresh = true;
-                        if self.catch_up(subject, loaded).await? > 0 {
+                        if self.catch_up(subject, loaded, codec).await? > 0 {
                             continue;
                         }
                     }
@@ -180,7 +212,11 @@ impl<A: Aggregate> Repository<A> {
                 request_id: meta.request_id.as_str().to_owned(),
                 actor: meta.actor.clone(),
                 request_digest: meta.digest.clone(),
-                events: events.iter().map(EventCodec::encode).collect(),
+                events: events
+                    .iter()
+                    .map(|e| codec.encode(e))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| StoreError::Encode(e.to_string()))?,
                 recorded_at: Utc::now(),
             };
             match self.store.append(subject, loaded.version, &commit).await {
@@ -201,7 +237,7 @@ impl<A: Aggregate> Repository<A> {
                     if conflicts >= self.config.max_conflict_attempts {
                         return Err(CommandError::Contention);
                     }
-                    self.catch_up(subject, loaded).await?;
+                    self.catch_up(subject, loaded, codec).await?;
                 }
                 Err(AppendError::Conflict { .. }) => {
                     conflicts += 1;
@@ -209,7 +245,7 @@ impl<A: Aggregate> Repository<A> {
                         return Err(CommandError::Contention);
                     }
                     backoff(Duration::from_millis(2) * conflicts).await;
-                    self.catch_up(subject, loaded).await?;
+                    self.catch_up(subject, loaded, codec).await?;
                 }
                 Err(AppendError::Unknown(reason)) => {
                     unavailable += 1;
@@ -219,7 +255,7 @@ impl<A: Aggregate> Repository<A> {
                     }
                     backoff(Duration::from_millis(100) * unavailable).await;
                     // The commit may have landed: catch up before deciding again.
-                    if let Err(e) = self.catch_up(subject, loaded).await {
+                    if let Err(e) = self.catch_up(subject, loaded, codec).await {
                         tracing::warn!(error = %e, "catch-up after unknown append failed");
                     }
                 }
@@ -228,12 +264,17 @@ impl<A: Aggregate> Repository<A> {
         }
     }
 
-    async fn replay(&self, record: &RequestRecord, meta: &CommandMeta) -> Result<Outcome<A>, CommandError<A::Error>> {
+    async fn replay(
+        &self,
+        record: &RequestRecord,
+        meta: &CommandMeta,
+        codec: &dyn Codec<A::Event>,
+    ) -> Result<Outcome<A>, CommandError<A::Error>> {
         if !record.digest.is_empty() && !meta.digest.is_empty() && record.digest != meta.digest {
             return Err(CommandError::RequestIdReused);
         }
         let commit = self.store.get(record.sequence).await?;
-        let events = decode_events::<A>(&commit)?;
+        let events = decode_events::<A>(&commit, codec)?;
         Ok(Outcome { position: record.sequence, events, replayed: true })
     }
 
@@ -251,21 +292,27 @@ impl<A: Aggregate> Repository<A> {
         &self,
         subject: &str,
         guard: &'g mut Option<Loaded<A>>,
+        codec: &dyn Codec<A::Event>,
     ) -> Result<&'g mut Loaded<A>, StoreError> {
         if guard.is_none() {
             let mut loaded = Loaded::default();
-            self.catch_up(subject, &mut loaded).await?;
+            self.catch_up(subject, &mut loaded, codec).await?;
             *guard = Some(loaded);
         }
         guard.as_mut().ok_or_else(|| StoreError::Nats("aggregate slot unexpectedly empty".into()))
     }
 
     /// Applies commits newer than the loaded version; returns how many.
-    async fn catch_up(&self, subject: &str, loaded: &mut Loaded<A>) -> Result<usize, StoreError> {
+    async fn catch_up(
+        &self,
+        subject: &str,
+        loaded: &mut Loaded<A>,
+        codec: &dyn Codec<A::Event>,
+    ) -> Result<usize, StoreError> {
         let commits = self.store.load(subject, loaded.version).await?;
         let n = commits.len();
         for commit in commits {
-            for e in decode_events::<A>(&commit)? {
+            for e in decode_events::<A>(&commit, codec)? {
                 loaded.state.evolve(&e);
             }
             loaded.version = commit.sequence;
@@ -277,11 +324,14 @@ impl<A: Aggregate> Repository<A> {
     }
 }
 
-fn decode_events<A: Aggregate>(commit: &StoredCommit) -> Result<Vec<A::Event>, StoreError> {
+fn decode_events<A: Aggregate>(
+    commit: &StoredCommit,
+    codec: &dyn Codec<A::Event>,
+) -> Result<Vec<A::Event>, StoreError> {
     commit
         .events
         .iter()
-        .map(|e| A::Event::decode(e).map_err(|source| StoreError::Decode { sequence: commit.sequence, source }))
+        .map(|e| codec.decode(e).map_err(|source| StoreError::Decode { sequence: commit.sequence, source }))
         .collect()
 }
 

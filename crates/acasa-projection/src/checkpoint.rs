@@ -86,7 +86,7 @@ pub async fn status(pool: &PgPool, name: &str) -> Result<ProjectionStatus, sqlx:
 /// Resets a projection for a rebuild: its read model (through `reset`), its
 /// poison records and its checkpoint, in one transaction. A running worker
 /// notices the checkpoint went back and replays from the start.
-pub async fn rebuild_reset<P: crate::Projection>(pool: &PgPool, projection: &P) -> Result<(), sqlx::Error> {
+pub async fn rebuild_reset<P: crate::Projection + ?Sized>(pool: &PgPool, projection: &P) -> Result<(), sqlx::Error> {
     let name = projection.name();
     let mut tx = pool.begin().await?;
     ensure_row(&mut tx, name).await?;

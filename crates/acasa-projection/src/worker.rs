@@ -121,7 +121,7 @@ struct Metrics {
 }
 
 /// Runs one projection.
-pub struct Worker<P: Projection> {
+pub struct Worker<P: Projection + ?Sized> {
     projection: Arc<P>,
     pool: PgPool,
     js: jetstream::Context,
@@ -132,13 +132,23 @@ pub struct Worker<P: Projection> {
     metrics: Metrics,
 }
 
-impl<P: Projection> std::fmt::Debug for Worker<P> {
+impl<P: Projection + ?Sized> Drop for Worker<P> {
+    fn drop(&mut self) {
+        // The advisory lock belongs to the session: close the connection
+        // rather than return it to the pool still holding leadership.
+        if let Some(lock) = self.lock.take() {
+            drop(lock.detach());
+        }
+    }
+}
+
+impl<P: Projection + ?Sized> std::fmt::Debug for Worker<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker").field("projection", &self.projection.name()).field("position", &self.position).finish()
     }
 }
 
-impl<P: Projection> Worker<P> {
+impl<P: Projection + ?Sized> Worker<P> {
     /// A worker for `projection` reading `config.stream`.
     pub fn new(projection: Arc<P>, pool: PgPool, js: jetstream::Context, config: WorkerConfig) -> Self {
         let meter = opentelemetry::global::meter("acasa.projection");
@@ -171,6 +181,16 @@ impl<P: Projection> Worker<P> {
             self.lock = Some(conn);
         }
         Ok(got)
+    }
+
+    /// Gives up leadership at once, so a standby can take over without waiting.
+    pub async fn release(&mut self) {
+        if let Some(mut lock) = self.lock.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut *lock).await.is_ok();
+            if !unlocked {
+                drop(lock.detach());
+            }
+        }
     }
 
     /// Waits until this worker leads or `shutdown` turns true.
@@ -210,6 +230,7 @@ impl<P: Projection> Worker<P> {
                 }
             }
         }
+        self.release().await;
         tracing::info!(projection = self.projection.name(), position = self.position, "projection worker stopped");
         Ok(())
     }

@@ -24,5 +24,21 @@ pub mod demo {
     }
 }
 
+/// `acasa.type.v1`: value types shared by the APIs.
+pub mod r#type {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/acasa.r#type.v1.rs"));
+    }
+}
+
+/// `acasa.registry.v1`: people, consent, duplicates and erasure.
+pub mod registry {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/acasa.registry.v1.rs"));
+    }
+}
+
 pub use prost::Message;
 pub use prost_types::Timestamp;

@@ -45,6 +45,9 @@ pub struct Config {
     pub jwt_audience: String,
     /// `ACASA_HASH_KEY_FILE`: hex key of the keyed hash of identifiers.
     pub hash_key_file: PathBuf,
+    /// `ACASA_MASTER_KEY_FILE`: hex 32-byte key wrapping the personal data
+    /// keys (default `<state>/secrets/master.key`). Configuration, never data.
+    pub master_key_file: PathBuf,
     /// `ACASA_STREAM_REPLICAS` (default 1; 3 in a cluster).
     pub stream_replicas: usize,
     /// `ACASA_DUPLICATE_WINDOW_SECS` (default 120).
@@ -86,6 +89,8 @@ impl Config {
             jwt_issuer: get("ACASA_JWT_ISSUER").unwrap_or_else(|| "acasa".into()),
             jwt_audience: get("ACASA_JWT_AUDIENCE").unwrap_or_else(|| "acasa".into()),
             hash_key_file: get("ACASA_HASH_KEY_FILE").map_or_else(|| state_dir.join("secrets/hash.key"), PathBuf::from),
+            master_key_file: get("ACASA_MASTER_KEY_FILE")
+                .map_or_else(|| state_dir.join("secrets/master.key"), PathBuf::from),
             stream_replicas: parse(&get, "ACASA_STREAM_REPLICAS", 1)?,
             duplicate_window: Duration::from_secs(parse(&get, "ACASA_DUPLICATE_WINDOW_SECS", 120)?),
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),

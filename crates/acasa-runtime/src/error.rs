@@ -26,6 +26,15 @@ pub enum ApiError {
         /// The domain's message.
         message: String,
     },
+    /// The command would create a second record of something unique; names
+    /// the existing record's id (also as `existing_id` in an ErrorInfo detail).
+    #[error("{message}")]
+    Duplicate {
+        /// What is duplicated, for the client.
+        message: String,
+        /// The existing record's id.
+        existing_id: String,
+    },
     /// The request names something that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -56,7 +65,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Nats(m) => Self::Unavailable(format!("event log unavailable: {m}")),
-            StoreError::Corrupt { .. } | StoreError::Decode { .. } => Self::Internal(e.to_string()),
+            StoreError::Corrupt { .. } | StoreError::Decode { .. } | StoreError::Encode(_) => {
+                Self::Internal(e.to_string())
+            }
         }
     }
 }
@@ -64,7 +75,14 @@ impl From<StoreError> for ApiError {
 impl<E: Rejection> From<CommandError<E>> for ApiError {
     fn from(e: CommandError<E>) -> Self {
         match e {
-            CommandError::Rejected(r) => Self::Rejected { kind: r.kind(), message: r.to_string() },
+            CommandError::Rejected(r) => match (r.kind(), r.field()) {
+                (RejectionKind::InvalidArgument, Some(field)) => {
+                    let mut v = Violations::new();
+                    v.add(field, r.to_string());
+                    Self::Invalid(v)
+                }
+                (kind, _) => Self::Rejected { kind, message: r.to_string() },
+            },
             CommandError::Contention => Self::Contention,
             CommandError::RequestIdReused => Self::RequestIdReused,
             CommandError::Store(s) => s.into(),
@@ -108,6 +126,11 @@ impl From<ApiError> for Status {
                 RejectionKind::AlreadyExists => Status::already_exists(message),
                 RejectionKind::InvalidArgument => Status::invalid_argument(message),
             },
+            ApiError::Duplicate { message, existing_id } => {
+                let metadata = std::collections::HashMap::from([("existing_id".to_owned(), existing_id)]);
+                let details = ErrorDetails::with_error_info("DUPLICATE", "acasa", metadata);
+                Status::with_error_details(Code::AlreadyExists, message, details)
+            }
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::Contention => Status::aborted("too much contention on the aggregate; retry the request"),
             ApiError::RequestIdReused => {

@@ -4,8 +4,10 @@ use std::{sync::Arc, time::Duration};
 
 use acasa_demo::{projection::CountersProjection, service::CounterService};
 use acasa_eventstore::{EventStore, KeyedHasher, Repository, RepositoryConfig, Reservations, StreamSettings};
-use acasa_projection::{Positions, Worker, WorkerConfig};
+use acasa_projection::{Positions, Projection, Worker, WorkerConfig};
+use acasa_registry::{projection::PeopleProjection, service::RegistryService};
 use acasa_runtime::{Authenticator, Config, Serving, server::shutdown_flag, shutdown_signal};
+use acasa_vault::{MasterKey, Vault};
 use anyhow::Context as _;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 
@@ -15,6 +17,7 @@ use crate::Service;
 pub fn name(service: Service) -> &'static str {
     match service {
         Service::Demo => acasa_demo::SERVICE,
+        Service::Registry => acasa_registry::SERVICE,
     }
 }
 
@@ -22,6 +25,7 @@ pub fn name(service: Service) -> &'static str {
 fn default_addr(service: Service) -> std::net::SocketAddr {
     let port = match service {
         Service::Demo => 50050,
+        Service::Registry => 50051,
     };
     std::net::SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -60,6 +64,19 @@ pub async fn store(config: &Config, client: async_nats::Client, service: &str) -
     EventStore::open(client, settings).await.context("declaring the service's stream")
 }
 
+/// The vault of the registry's personal data keys.
+pub fn registry_vault(config: &Config, pool: PgPool) -> anyhow::Result<Vault> {
+    let master = MasterKey::from_bytes(&Config::read_secret(&config.master_key_file)?)
+        .context("ACASA_MASTER_KEY_FILE must hold a 32-byte key (64 hex digits)")?;
+    Ok(Vault::new(pool, master, acasa_registry::VAULT_TABLE)?)
+}
+
+/// The service's reservations bucket.
+async fn reservations(config: &Config, store: &EventStore, svc: &str) -> anyhow::Result<Reservations> {
+    let hasher = KeyedHasher::new(Config::read_secret(&config.hash_key_file)?);
+    Ok(Reservations::open(store.jetstream(), svc, config.stream_replicas, hasher).await?)
+}
+
 /// Serves a service until SIGTERM or SIGINT.
 pub async fn serve(config: &Config, service: Service) -> anyhow::Result<()> {
     let svc = name(service);
@@ -71,11 +88,17 @@ pub async fn serve(config: &Config, service: Service) -> anyhow::Result<()> {
     let addr = config.grpc_addr.unwrap_or_else(|| default_addr(service));
     let serving = match service {
         Service::Demo => {
-            let hasher = KeyedHasher::new(Config::read_secret(&config.hash_key_file)?);
-            let reservations = Reservations::open(store.jetstream(), svc, config.stream_replicas, hasher).await?;
+            let reservations = reservations(config, &store, svc).await?;
             let repo = Repository::new(store, RepositoryConfig::default());
             let routes = CounterService::new(repo, reservations, positions, pool).routes(&auth);
             Serving::start(addr, routes, &[CounterService::NAME], shutdown_signal()).await?
+        }
+        Service::Registry => {
+            let reservations = reservations(config, &store, svc).await?;
+            let vault = registry_vault(config, pool.clone())?;
+            let repo = Repository::new(store, RepositoryConfig::default());
+            let routes = RegistryService::new(repo, reservations, vault, positions, pool).routes(&auth);
+            Serving::start(addr, routes, &[RegistryService::NAME], shutdown_signal()).await?
         }
     };
     println!("acasa {svc}: gRPC on {}", serving.local_addr);
@@ -83,15 +106,17 @@ pub async fn serve(config: &Config, service: Service) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn projection_for(service: Service) -> CountersProjection {
-    match service {
-        Service::Demo => CountersProjection,
-    }
+fn projection_for(config: &Config, service: Service, pool: &PgPool) -> anyhow::Result<Arc<dyn Projection>> {
+    Ok(match service {
+        Service::Demo => Arc::new(CountersProjection),
+        Service::Registry => Arc::new(PeopleProjection::new(registry_vault(config, pool.clone())?)),
+    })
 }
 
 fn service_of_projection(projection: &str) -> Option<Service> {
     match projection {
         acasa_demo::PROJECTION => Some(Service::Demo),
+        acasa_registry::PROJECTION => Some(Service::Registry),
         _ => None,
     }
 }
@@ -102,7 +127,7 @@ pub async fn project(config: &Config, service: Service) -> anyhow::Result<()> {
     let client = nats(config, &format!("{svc}-projection")).await?;
     let store = store(config, client, svc).await?;
     let pool = pool(config, 4).await?;
-    let worker = projection_worker(service, &store, pool);
+    let worker = projection_worker(config, service, &store, pool)?;
     worker.run(shutdown_flag()).await?;
     Ok(())
 }
@@ -115,7 +140,7 @@ pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<()> {
     let store = store(config, client, svc).await?;
     let pool = pool(config, 4).await?;
     let target = store.last_sequence().await?;
-    let Some(reached) = replay_from_start(service, &store, &pool, target).await? else {
+    let Some(reached) = replay_from_start(config, service, &store, &pool, target).await? else {
         println!("{projection}: reset; the running projection worker is replaying the stream (up to {target})");
         return Ok(());
     };
@@ -125,25 +150,32 @@ pub async fn rebuild(config: &Config, projection: &str) -> anyhow::Result<()> {
 }
 
 /// The projection worker of `service`.
-pub fn projection_worker(service: Service, store: &EventStore, pool: PgPool) -> Worker<CountersProjection> {
-    Worker::new(
-        Arc::new(projection_for(service)),
+pub fn projection_worker(
+    config: &Config,
+    service: Service,
+    store: &EventStore,
+    pool: PgPool,
+) -> anyhow::Result<Worker<dyn Projection>> {
+    let projection = projection_for(config, service, &pool)?;
+    Ok(Worker::new(
+        projection,
         pool,
         store.jetstream().clone(),
         WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
-    )
+    ))
 }
 
 /// Resets the service's projection and replays its stream up to `target`.
 /// `None`: another worker leads the projection and replays it instead.
 pub async fn replay_from_start(
+    config: &Config,
     service: Service,
     store: &EventStore,
     pool: &PgPool,
     target: u64,
 ) -> anyhow::Result<Option<u64>> {
-    acasa_projection::rebuild_reset(pool, &projection_for(service)).await?;
-    let mut worker = projection_worker(service, store, pool.clone());
+    acasa_projection::rebuild_reset(pool, &*projection_for(config, service, pool)?).await?;
+    let mut worker = projection_worker(config, service, store, pool.clone())?;
     if !worker.try_lead().await? {
         return Ok(None);
     }

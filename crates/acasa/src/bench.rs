@@ -42,6 +42,18 @@ pub struct Args {
     /// Aggregates the commands spread over.
     #[arg(long, default_value_t = 1_000)]
     pub aggregates: usize,
+    /// A running registry service (`host:port`) to measure over gRPC.
+    #[arg(long)]
+    pub registry_addr: Option<String>,
+    /// People in the registry for the read benchmarks.
+    #[arg(long, default_value_t = 100_000)]
+    pub registry_people: usize,
+    /// The registry service's pid (for its peak RSS).
+    #[arg(long)]
+    pub registry_service_pid: Option<u32>,
+    /// The registry projection worker's pid (for its peak RSS).
+    #[arg(long)]
+    pub registry_worker_pid: Option<u32>,
 }
 
 /// Throughput and latency of one measurement.
@@ -82,9 +94,11 @@ pub struct Report {
     pub projection_catch_up: Rate,
     /// catch-up / raw upserts.
     pub projection_ratio: f64,
+    /// The registry over gRPC, when `--registry-addr` was given.
+    pub registry: Option<crate::bench_registry::RegistryReport>,
 }
 
-fn rate(ops: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Rate {
+pub(crate) fn rate(ops: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Rate {
     let seconds = elapsed.as_secs_f64();
     latencies.sort_unstable();
     let pct = |p: f64| -> Option<f64> {
@@ -138,9 +152,24 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
 
     eprintln!("bench: projection catch-up over {last} commits…");
     let start = Instant::now();
-    let reached = app::replay_from_start(crate::Service::Demo, &store, &pool, last).await?;
+    let reached = app::replay_from_start(config, crate::Service::Demo, &store, &pool, last).await?;
     anyhow::ensure!(reached.is_some(), "another worker leads demo.counters; run bench on throwaway servers");
     let catch_up = rate(last as usize, start.elapsed(), Vec::new());
+
+    let registry = match &args.registry_addr {
+        None => None,
+        Some(addr) => {
+            let target = crate::bench_registry::Target {
+                addr: addr.clone(),
+                people: args.registry_people,
+                commands: args.commands,
+                clients: writers,
+                service_pid: args.registry_service_pid,
+                worker_pid: args.registry_worker_pid,
+            };
+            Some(crate::bench_registry::run(config, &target, raw_js.per_second).await?)
+        }
+    };
 
     let report = Report {
         writers,
@@ -153,6 +182,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         commits_per_aggregate: 1 + args.commands / args.aggregates.max(1),
         raw_postgres_upsert: raw_pg,
         projection_catch_up: catch_up,
+        registry,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -188,6 +218,38 @@ fn print_table(r: &Report) {
     println!("  raw Postgres upserts       {:>10.0} rows/s", r.raw_postgres_upsert.per_second);
     println!("  projection catch-up        {:>10.0} commits/s", r.projection_catch_up.per_second);
     println!("    ratio                    {:>10.1} %   (target ≥ 50 %)", r.projection_ratio * 100.0);
+    let Some(g) = &r.registry else { return };
+    let mib = |m: Option<f64>| m.map_or_else(|| "n/a".to_owned(), |m| format!("{m:.1} MiB"));
+    println!("Registry over gRPC — {} people", g.people);
+    println!("  registrations alone        {:>10.0} /s  {}", g.registrations.per_second, lat(&g.registrations));
+    println!("  mixed commands (1/5 reg.)  {:>10.0} /s  {}", g.mixed_commands.per_second, lat(&g.mixed_commands));
+    println!("    ratio to raw publishes   {:>10.1} %   (target ≥ 50 %)", g.mixed_ratio * 100.0);
+    println!(
+        "  mix at half rate (open)    {:>10.0} /s  {}   (target p99 ≤ 10 ms)",
+        g.mixed_at_half_rate.per_second,
+        lat(&g.mixed_at_half_rate)
+    );
+    println!(
+        "  fill registrations         {:>10.0} /s  {}",
+        g.fill_registrations.per_second,
+        lat(&g.fill_registrations)
+    );
+    println!("  projection lag after fill  {:>10.2} s", g.projection_lag_seconds);
+    println!(
+        "  GetPerson (min position)   {:>10.0} /s  {}   (target p99 ≤ 5 ms)",
+        g.get_person.per_second,
+        lat(&g.get_person)
+    );
+    println!(
+        "  search / candidates        {:>10.0} /s  {}   (target p99 ≤ 50 ms)",
+        g.search.per_second,
+        lat(&g.search)
+    );
+    println!(
+        "  peak RSS: service {} (target ≤ 100 MiB), projection worker {}",
+        mib(g.service_peak_rss_mib),
+        mib(g.worker_peak_rss_mib)
+    );
 }
 
 async fn raw_publish(client: &async_nats::Client, total: usize, writers: usize, size: usize) -> anyhow::Result<Rate> {
@@ -306,7 +368,11 @@ async fn raw_upsert(pool: &sqlx::PgPool, rows: usize, distinct: usize) -> anyhow
 
 /// Runs `op(0..total)` on `writers` tasks, each awaiting one operation at a
 /// time; returns the wall time and each operation's latency.
-async fn concurrently<F, Fut>(total: usize, writers: usize, op: F) -> anyhow::Result<(Duration, Vec<Duration>)>
+pub(crate) async fn concurrently<F, Fut>(
+    total: usize,
+    writers: usize,
+    op: F,
+) -> anyhow::Result<(Duration, Vec<Duration>)>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_registry;
 
 use clap::ValueEnum;
 
@@ -11,4 +12,6 @@ use clap::ValueEnum;
 pub enum Service {
     /// The demo counter service proving the platform.
     Demo,
+    /// The registry of people.
+    Registry,
 }

@@ -34,6 +34,7 @@ impl Env {
         std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
         std::fs::write(dir.path().join("secrets/jwt.key"), JWT_KEY_HEX).unwrap();
         std::fs::write(dir.path().join("secrets/hash.key"), JWT_KEY_HEX).unwrap();
+        std::fs::write(dir.path().join("secrets/master.key"), JWT_KEY_HEX).unwrap();
         Env { nats, _pg: pg, db_url, pool, dir }
     }
 

@@ -8,3 +8,4 @@ mod eventstore;
 mod grpc;
 mod harness;
 mod projection;
+mod registry;

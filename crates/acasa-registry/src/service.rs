@@ -1,0 +1,891 @@
+//! The gRPC handlers of `acasa.registry.v1.RegistryService`: validate, run the
+//! command loop with the person's codec, or read the read model.
+
+use std::collections::BTreeSet;
+
+use acasa_domain::{RejectionKind, Violations};
+use acasa_eventstore::{CommandMeta, Outcome, Repository, Reservation, Reservations};
+use acasa_projection::Positions;
+use acasa_proto::{
+    Message as _,
+    registry::v1::{self as pb, registry_service_server::RegistryServiceServer},
+    r#type::v1::Date,
+};
+use acasa_runtime::{ApiError, Authenticator, Principal, Role, request};
+use acasa_vault::{Vault, VaultError};
+use base64::Engine as _;
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row as _, postgres::PgRow};
+use tonic::{Request, Response, Status, service::Routes};
+use uuid::Uuid;
+
+use crate::{
+    codec::{PersonCodec, timestamp},
+    domain::{Category, Interest, Person, PersonCommand, Status as PersonState},
+    validate::{self, fold},
+};
+
+/// Reservation kind of IDNPs.
+const IDNP: &str = "idnp";
+/// Most results per page.
+const PAGE_MAX: i32 = 200;
+/// Results per page when the client does not say.
+const PAGE_DEFAULT: i32 = 50;
+
+const WRITERS: &[Role] = &[Role::Admin, Role::Caseworker];
+const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer];
+const ADMINS: &[Role] = &[Role::Admin];
+
+/// The service's dependencies.
+#[derive(Clone, Debug)]
+pub struct RegistryService {
+    repo: Repository<Person>,
+    reservations: Reservations,
+    vault: Vault,
+    positions: Positions,
+    pool: PgPool,
+}
+
+fn vault_error(e: VaultError) -> ApiError {
+    match e {
+        VaultError::Database(d) => d.into(),
+        other => ApiError::Internal(format!("vault: {other}")),
+    }
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn meta<M: acasa_proto::Message + Clone>(
+    principal: &Principal,
+    v: &mut Violations,
+    request_id: &str,
+    msg: &M,
+    clear: impl FnOnce(&mut M),
+) -> Option<CommandMeta> {
+    request::command_meta(principal, request_id, request::digest(msg, clear), v)
+}
+
+impl RegistryService {
+    /// The service over its repository, reservations, vault and read model.
+    pub fn new(
+        repo: Repository<Person>,
+        reservations: Reservations,
+        vault: Vault,
+        positions: Positions,
+        pool: PgPool,
+    ) -> Self {
+        Self { repo, reservations, vault, positions, pool }
+    }
+
+    /// The service's routes, behind bearer authentication.
+    pub fn routes(self, auth: &Authenticator) -> Routes {
+        Routes::new(RegistryServiceServer::with_interceptor(self, auth.interceptor()))
+    }
+
+    /// The gRPC service name, for health.
+    pub const NAME: &'static str = "acasa.registry.v1.RegistryService";
+
+    async fn codec(&self, id: Uuid) -> Result<PersonCodec, ApiError> {
+        Ok(PersonCodec::new(id, self.vault.key(id).await.map_err(vault_error)?))
+    }
+
+    async fn load(&self, id: Uuid) -> Result<(Person, u64), ApiError> {
+        let codec = self.codec(id).await?;
+        Ok(self.repo.load_with(&id.to_string(), &codec).await?)
+    }
+
+    async fn run(&self, id: Uuid, command: PersonCommand, meta: &CommandMeta) -> Result<Outcome<Person>, ApiError> {
+        let codec = self.codec(id).await?;
+        Ok(self.repo.execute_with(&id.to_string(), &command, meta, &codec).await?)
+    }
+
+    /// Reserves `idnp` for `owner`; a live holder makes it a duplicate.
+    async fn reserve_idnp(&self, idnp: &str, owner: Uuid) -> Result<(), ApiError> {
+        let owner_text = owner.to_string();
+        let Reservation::Held { owner: holder } = self.reservations.reserve(IDNP, idnp, &owner_text).await? else {
+            return Ok(());
+        };
+        if let Ok(holder_id) = Uuid::parse_str(&holder) {
+            let (state, version) = self.load(holder_id).await?;
+            match state.status {
+                _ if version == 0 => {}
+                PersonState::Erased => {}
+                PersonState::Active => {
+                    return Err(ApiError::Duplicate {
+                        message: format!("a person with this IDNP is already registered: {holder_id}"),
+                        existing_id: holder_id.to_string(),
+                    });
+                }
+                PersonState::Merged(survivor) => {
+                    return Err(ApiError::Duplicate {
+                        message: format!(
+                            "a person with this IDNP is already registered: {survivor} (merged from {holder_id})"
+                        ),
+                        existing_id: survivor.to_string(),
+                    });
+                }
+            }
+        }
+        // The holder never came to be, or was erased: take the IDNP over.
+        match self.reservations.take_over(IDNP, idnp, &holder, &owner_text).await? {
+            Reservation::Granted => Ok(()),
+            Reservation::Held { owner } => Err(ApiError::Duplicate {
+                message: format!("a person with this IDNP is already registered: {owner}"),
+                existing_id: owner,
+            }),
+        }
+    }
+
+    async fn register(
+        &self,
+        principal: &Principal,
+        req: &pb::RegisterPersonRequest,
+    ) -> Result<pb::RegisterPersonResponse, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let details = validate::details(&mut v, "details", req.details.as_ref(), today());
+        let contacts = validate::contacts(&mut v, "contacts", req.contacts.as_ref());
+        let country = validate::country(&mut v, "country_of_residence", &req.country_of_residence);
+        let categories = validate::categories(&mut v, "categories", &req.categories, true);
+        let interests = validate::interests(&mut v, "interests", &req.interests);
+        let (Some(meta), Some(details), Some(contacts), Some(country), Some(categories), Some(interests)) =
+            (meta, details, contacts, country, categories, interests)
+        else {
+            return Err(v.into());
+        };
+        v.into_result()?;
+
+        let (id, fresh) = self.reservations.id_for_request("person", meta.request_id.as_str()).await?;
+        // A retried request of a registration that happened: replay it. Never
+        // make a new data key for an existing (perhaps erased) person.
+        let exists = !fresh && self.load(id).await?.1 > 0;
+        let idnp = details.idnp().map(str::to_owned);
+        if !exists {
+            if let Some(idnp) = &idnp {
+                self.reserve_idnp(idnp, id).await?;
+            }
+            self.vault.key_for_new(id).await.map_err(vault_error)?;
+        }
+        let name_key = fold(&format!("{} {}", details.pb.family_name, details.pb.given_name));
+        let birth_date = details.birth_date;
+        let command = PersonCommand::Register { id, details, contacts, country, categories, interests };
+        let outcome = match self.run(id, command, &meta).await {
+            Ok(o) => o,
+            Err(e) => {
+                if let (Some(idnp), Ok((_, 0))) = (&idnp, self.load(id).await) {
+                    // Nothing was registered: free the IDNP (best effort; a dangling one is taken over).
+                    let _ = self.reservations.release(IDNP, idnp, &id.to_string()).await;
+                }
+                return Err(e);
+            }
+        };
+        if outcome.replayed {
+            tracing::info!(person_id = %id, position = outcome.position, "registration replayed for a retried request id");
+        } else {
+            tracing::info!(person_id = %id, position = outcome.position, "person registered");
+        }
+        let possible_duplicates: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT person_id FROM registry.people \
+             WHERE status = 'active' AND name_key = $1 AND birth_date = $2 AND person_id <> $3 \
+             ORDER BY person_id LIMIT 20",
+        )
+        .bind(&name_key)
+        .bind(birth_date)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(pb::RegisterPersonResponse {
+            person_id: id.to_string(),
+            position: outcome.position,
+            possible_duplicates: possible_duplicates.iter().map(Uuid::to_string).collect(),
+        })
+    }
+
+    async fn update_details(
+        &self,
+        principal: &Principal,
+        req: &pb::UpdatePersonDetailsRequest,
+    ) -> Result<u64, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let details = validate::details(&mut v, "details", req.details.as_ref(), today());
+        let country = validate::country(&mut v, "country_of_residence", &req.country_of_residence);
+        let (Some(meta), Some(id), Some(details), Some(country)) = (meta, id, details, country) else {
+            return Err(v.into());
+        };
+        v.into_result()?;
+        let (state, _) = self.load(id).await?;
+        let old = state.details.as_ref().and_then(|d| d.idnp()).map(str::to_owned);
+        let new = details.idnp().map(str::to_owned);
+        if let Some(new) = new.as_ref().filter(|n| old.as_ref() != Some(*n))
+            && state.status == PersonState::Active
+        {
+            self.reserve_idnp(new, id).await?;
+        }
+        let outcome = self.run(id, PersonCommand::UpdateDetails { details, country }, &meta).await?;
+        if let Some(old) = old.filter(|o| new.as_ref() != Some(o)) {
+            let _ = self.reservations.release(IDNP, &old, &id.to_string()).await;
+        }
+        Ok(outcome.position)
+    }
+
+    async fn simple(
+        &self,
+        meta: Option<CommandMeta>,
+        id: Option<Uuid>,
+        command: Option<PersonCommand>,
+        v: Violations,
+    ) -> Result<u64, ApiError> {
+        let (Some(meta), Some(id), Some(command)) = (meta, id, command) else { return Err(v.into()) };
+        v.into_result()?;
+        Ok(self.run(id, command, &meta).await?.position)
+    }
+
+    async fn merge(&self, principal: &Principal, req: &pb::MergePeopleRequest) -> Result<u64, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let survivor = validate::id(&mut v, "survivor_person_id", &req.survivor_person_id);
+        let merged = validate::id(&mut v, "merged_person_id", &req.merged_person_id);
+        if survivor.is_some() && survivor == merged {
+            v.add("merged_person_id", "must differ from survivor_person_id");
+        }
+        let (Some(meta), Some(survivor), Some(merged)) = (meta, survivor, merged) else { return Err(v.into()) };
+        v.into_result()?;
+        let (s, version) = self.load(survivor).await?;
+        if version == 0 {
+            return Err(ApiError::NotFound(format!("no person {survivor}")));
+        }
+        match s.status {
+            PersonState::Active => {}
+            PersonState::Merged(into) => {
+                return Err(ApiError::Rejected {
+                    kind: RejectionKind::FailedPrecondition,
+                    message: format!("the survivor was itself merged into {into}"),
+                });
+            }
+            PersonState::Erased => {
+                return Err(ApiError::Rejected {
+                    kind: RejectionKind::FailedPrecondition,
+                    message: "the survivor was erased".into(),
+                });
+            }
+        }
+        let outcome = self.run(merged, PersonCommand::MergeInto(survivor), &meta).await?;
+        let (m, _) = self.load(merged).await?;
+        let _ = outcome;
+        let absorb = PersonCommand::Absorb { merged, categories: m.categories };
+        let outcome = self.run(survivor, absorb, &meta).await?;
+        tracing::info!(%survivor, %merged, position = outcome.position, "people merged");
+        Ok(outcome.position)
+    }
+
+    async fn erase(&self, principal: &Principal, req: &pb::ErasePersonRequest) -> Result<u64, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let (Some(meta), Some(id)) = (meta, id) else { return Err(v.into()) };
+        let (state, _) = self.load(id).await?;
+        let idnp = state.details.as_ref().and_then(|d| d.idnp()).map(str::to_owned);
+        let outcome = self.run(id, PersonCommand::Erase { at: Utc::now() }, &meta).await?;
+        if let Some(idnp) = idnp {
+            let _ = self.reservations.release(IDNP, &idnp, &id.to_string()).await;
+        }
+        // Also on a replayed erasure: an earlier attempt may have stopped before this.
+        self.vault.destroy(id).await.map_err(vault_error)?;
+        self.repo.evict(&id.to_string());
+        tracing::info!(person_id = %id, position = outcome.position, "person erased");
+        Ok(outcome.position)
+    }
+
+    async fn at_position(&self, min: u64, deadline: tokio::time::Instant) -> Result<u64, ApiError> {
+        Ok(if min > 0 {
+            self.positions.wait_for(crate::PROJECTION, min, deadline).await?
+        } else {
+            self.positions.current(crate::PROJECTION).await?
+        })
+    }
+
+    async fn get(
+        &self,
+        req: &pb::GetPersonRequest,
+        deadline: tokio::time::Instant,
+    ) -> Result<pb::GetPersonResponse, ApiError> {
+        let mut v = Violations::new();
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let Some(id) = id else { return Err(v.into()) };
+        let position = self.at_position(req.min_position, deadline).await?;
+        let row = sqlx::query("SELECT * FROM registry.people WHERE person_id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no person {id}")))?;
+        let mut person = person_of(&row)?;
+        let consents = sqlx::query(
+            "SELECT purpose, partner_id, given, channel, changed_at FROM registry.consents \
+             WHERE person_id = $1 ORDER BY purpose, partner_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in consents {
+            let partner: Uuid = r.try_get("partner_id")?;
+            person.consents.push(pb::Consent {
+                purpose: r.try_get("purpose")?,
+                partner_id: if partner.is_nil() { String::new() } else { partner.to_string() },
+                given: r.try_get("given")?,
+                channel: r.try_get("channel")?,
+                changed_at: Some(timestamp(r.try_get("changed_at")?)),
+            });
+        }
+        let history = sqlx::query(
+            "SELECT purpose, partner_id, given, channel, at, recorded_by FROM registry.consent_history \
+             WHERE person_id = $1 ORDER BY position, seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in history {
+            let partner: Option<Uuid> = r.try_get("partner_id")?;
+            person.consent_history.push(pb::ConsentChange {
+                purpose: r.try_get("purpose")?,
+                partner_id: partner.map(|p| p.to_string()).unwrap_or_default(),
+                given: r.try_get("given")?,
+                channel: r.try_get("channel")?,
+                at: Some(timestamp(r.try_get("at")?)),
+                recorded_by: r.try_get("recorded_by")?,
+            });
+        }
+        let duplicates: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT CASE WHEN person_id = $1 THEN other_id ELSE person_id END FROM registry.duplicate_flags \
+             WHERE (person_id = $1 OR other_id = $1) AND status = 'open' ORDER BY 1",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        person.possible_duplicates = duplicates.iter().map(Uuid::to_string).collect();
+        Ok(pb::GetPersonResponse { person: Some(person), position })
+    }
+
+    async fn search(
+        &self,
+        req: &pb::SearchPeopleRequest,
+        deadline: tokio::time::Instant,
+    ) -> Result<pb::SearchPeopleResponse, ApiError> {
+        let mut v = Violations::new();
+        let categories = validate::categories(&mut v, "categories", &req.categories, false);
+        let country = (!req.country.is_empty()).then(|| validate::country(&mut v, "country", &req.country));
+        let name = fold(req.name.trim());
+        if !req.name.is_empty() && name.chars().count() < 2 {
+            v.add("name", "must be at least 2 characters");
+        }
+        let mut skills = Vec::new();
+        if v.check("skills", acasa_domain::formats::list_len(req.skills.len(), validate::SKILLS_MAX)).is_some() {
+            skills = req.skills.iter().map(|s| fold(s.trim())).filter(|s| !s.is_empty()).collect();
+        }
+        for (field, value) in [("district", &req.district), ("field", &req.field), ("profession", &req.profession)] {
+            if value.chars().count() > validate::LONG_TEXT_MAX {
+                v.add(field, format!("must be at most {} characters", validate::LONG_TEXT_MAX));
+            }
+        }
+        let page = page(&mut v, req.page_size, &req.page_token);
+        let (Some(categories), Some(page)) = (categories, page) else { return Err(v.into()) };
+        v.into_result()?;
+        let position = self.at_position(req.min_position, deadline).await?;
+        let mut q = QueryBuilder::<Postgres>::new(SUMMARY_SELECT);
+        if !req.include_inactive {
+            q.push(" AND status = 'active'");
+        }
+        if !categories.is_empty() {
+            q.push(" AND categories && ").push_bind(categories.iter().map(|c| *c as i32).collect::<Vec<_>>());
+        }
+        if let Some(Some(country)) = country {
+            q.push(" AND country = ").push_bind(country);
+        }
+        if !req.district.trim().is_empty() {
+            q.push(" AND district_key = ").push_bind(fold(req.district.trim()));
+        }
+        push_like(&mut q, "field_key", &req.field);
+        push_like(&mut q, "profession_key", &req.profession);
+        push_like(&mut q, "name_key", &req.name);
+        if !skills.is_empty() {
+            q.push(" AND skills_key @> ").push_bind(skills);
+        }
+        let (people, next_page_token) = self.page_of(q, page).await?;
+        Ok(pb::SearchPeopleResponse { people, next_page_token, position })
+    }
+
+    async fn candidates(
+        &self,
+        req: &pb::ListCandidatesRequest,
+        deadline: tokio::time::Instant,
+    ) -> Result<pb::ListCandidatesResponse, ApiError> {
+        let mut v = Violations::new();
+        let wanted = match pb::CandidatePurpose::try_from(req.purpose) {
+            Ok(pb::CandidatePurpose::ScientificAssignment) => {
+                Some((vec![Category::DiasporaScientist], Interest::ScientificAssignment))
+            }
+            Ok(pb::CandidatePurpose::Placement) => Some((vec![Category::OverseasGraduate], Interest::Placement)),
+            Ok(pb::CandidatePurpose::Entrepreneurship) => Some((
+                vec![Category::YouthEntrepreneur, Category::WomanEntrepreneur],
+                Interest::EntrepreneurshipSupport,
+            )),
+            Ok(pb::CandidatePurpose::Unspecified) => {
+                v.add("purpose", "is required");
+                None
+            }
+            Err(_) => {
+                v.add("purpose", "is not a known purpose");
+                None
+            }
+        };
+        let country = (!req.country.is_empty()).then(|| validate::country(&mut v, "country", &req.country));
+        let page = page(&mut v, req.page_size, &req.page_token);
+        let (Some((categories, interest)), Some(page)) = (wanted, page) else { return Err(v.into()) };
+        v.into_result()?;
+        let position = self.at_position(req.min_position, deadline).await?;
+        let mut q = QueryBuilder::<Postgres>::new(SUMMARY_SELECT);
+        q.push(" AND status = 'active' AND programme_consent AND categories && ")
+            .push_bind(categories.iter().map(|c| *c as i32).collect::<Vec<_>>())
+            .push(" AND interests @> ")
+            .push_bind(vec![interest as i32]);
+        if let Some(Some(country)) = country {
+            q.push(" AND country = ").push_bind(country);
+        }
+        push_like(&mut q, "field_key", &req.field);
+        push_like(&mut q, "profession_key", &req.profession);
+        let (people, next_page_token) = self.page_of(q, page).await?;
+        Ok(pb::ListCandidatesResponse { people, next_page_token, position })
+    }
+
+    async fn page_of(
+        &self,
+        mut q: QueryBuilder<Postgres>,
+        page: Page,
+    ) -> Result<(Vec<pb::PersonSummary>, String), ApiError> {
+        if let Some(after) = page.after {
+            q.push(" AND person_id > ").push_bind(after);
+        }
+        q.push(" ORDER BY person_id LIMIT ").push_bind(i64::from(page.size) + 1);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut people = rows.iter().map(summary_of).collect::<Result<Vec<_>, _>>()?;
+        let more = people.len() > usize::try_from(page.size).unwrap_or(0);
+        people.truncate(usize::try_from(page.size).unwrap_or(0));
+        let token = match people.last() {
+            Some(last) if more => token_for(&last.person_id),
+            _ => String::new(),
+        };
+        Ok((people, token))
+    }
+
+    async fn flags(
+        &self,
+        req: &pb::ListDuplicateFlagsRequest,
+        deadline: tokio::time::Instant,
+    ) -> Result<pb::ListDuplicateFlagsResponse, ApiError> {
+        let mut v = Violations::new();
+        let page = page(&mut v, req.page_size, &req.page_token);
+        let Some(page) = page else { return Err(v.into()) };
+        let position = self.at_position(req.min_position, deadline).await?;
+        let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT person_id, other_id, raised_at FROM registry.duplicate_flags \
+             WHERE status = 'open' AND (person_id, other_id) > ($1, $2) ORDER BY person_id, other_id LIMIT $3",
+        )
+        .bind(page.after.unwrap_or_default())
+        .bind(page.after_other.unwrap_or_default())
+        .bind(i64::from(page.size) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let size = usize::try_from(page.size).unwrap_or(0);
+        let more = rows.len() > size;
+        let rows = &rows[..rows.len().min(size)];
+        let ids: Vec<Uuid> = rows.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
+        let mut q = QueryBuilder::<Postgres>::new(SUMMARY_SELECT);
+        q.push(" AND person_id = ANY(").push_bind(ids).push(")");
+        let summaries: Vec<pb::PersonSummary> =
+            q.build().fetch_all(&self.pool).await?.iter().map(summary_of).collect::<Result<_, _>>()?;
+        let find = |id: &Uuid| summaries.iter().find(|s| s.person_id == id.to_string()).cloned();
+        let flags = rows
+            .iter()
+            .map(|(a, b, at)| pb::DuplicateFlag { person: find(a), other: find(b), raised_at: Some(timestamp(*at)) })
+            .collect();
+        let next_page_token = match rows.last() {
+            Some((a, b, _)) if more => token_for(&format!("{a}/{b}")),
+            _ => String::new(),
+        };
+        Ok(pb::ListDuplicateFlagsResponse { flags, next_page_token, position })
+    }
+
+    async fn counts(
+        &self,
+        req: &pb::CountPeopleRequest,
+        deadline: tokio::time::Instant,
+    ) -> Result<pb::CountPeopleResponse, ApiError> {
+        let position = self.at_position(req.min_position, deadline).await?;
+        let rows: Vec<(i32, String, i64)> = sqlx::query_as(
+            "SELECT c, country, count(*) FROM registry.people, unnest(categories) AS c \
+             WHERE status <> 'merged' GROUP BY c, country ORDER BY c, country",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let counts =
+            rows.into_iter().map(|(category, country, people)| pb::PeopleCount { category, country, people }).collect();
+        Ok(pb::CountPeopleResponse { counts, position })
+    }
+}
+
+/// A validated page request.
+struct Page {
+    size: i32,
+    after: Option<Uuid>,
+    /// Flags only: the second id of the last pair seen.
+    after_other: Option<Uuid>,
+}
+
+const TOKEN_PREFIX: &str = "p1:";
+
+fn token_for(id: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{id}"))
+}
+
+fn page(v: &mut Violations, size: i32, token: &str) -> Option<Page> {
+    let size = match size {
+        0 => PAGE_DEFAULT,
+        s if (1..=PAGE_MAX).contains(&s) => s,
+        _ => {
+            v.add("page_size", format!("must be between 1 and {PAGE_MAX} (0 for {PAGE_DEFAULT})"));
+            return None;
+        }
+    };
+    if token.is_empty() {
+        return Some(Page { size, after: None, after_other: None });
+    }
+    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix(TOKEN_PREFIX).map(str::to_owned));
+    let parsed = decoded.and_then(|s| match s.split_once('/') {
+        None => Some((Uuid::parse_str(&s).ok()?, None)),
+        Some((a, b)) => Some((Uuid::parse_str(a).ok()?, Some(Uuid::parse_str(b).ok()?))),
+    });
+    match parsed {
+        Some((after, after_other)) => Some(Page { size, after: Some(after), after_other }),
+        None => {
+            v.add("page_token", "is not a token from a previous page");
+            None
+        }
+    }
+}
+
+/// `AND <column> LIKE %folded%` when `value` is given (LIKE wildcards in it are literal).
+fn push_like(q: &mut QueryBuilder<Postgres>, column: &str, value: &str) {
+    let value = fold(value.trim());
+    if value.is_empty() {
+        return;
+    }
+    let escaped = value.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    q.push(format_args!(" AND {column} LIKE ")).push_bind(format!("%{escaped}%"));
+}
+
+const SUMMARY_SELECT: &str = "SELECT person_id, status, merged_into, categories, country, given_name, family_name, \
+     home_district, profession, scientific_field FROM registry.people WHERE true";
+
+fn status_of(s: &str) -> pb::PersonStatus {
+    match s {
+        "active" => pb::PersonStatus::Active,
+        "merged" => pb::PersonStatus::Merged,
+        "erased" => pb::PersonStatus::Erased,
+        _ => pb::PersonStatus::Unspecified,
+    }
+}
+
+fn text(row: &PgRow, column: &str) -> Result<String, sqlx::Error> {
+    Ok(row.try_get::<Option<String>, _>(column)?.unwrap_or_default())
+}
+
+fn summary_of(row: &PgRow) -> Result<pb::PersonSummary, sqlx::Error> {
+    let id: Uuid = row.try_get("person_id")?;
+    let merged_into: Option<Uuid> = row.try_get("merged_into")?;
+    Ok(pb::PersonSummary {
+        person_id: id.to_string(),
+        status: status_of(row.try_get("status")?) as i32,
+        given_name: text(row, "given_name")?,
+        family_name: text(row, "family_name")?,
+        categories: row.try_get("categories")?,
+        country_of_residence: row.try_get("country")?,
+        home_district: text(row, "home_district")?,
+        profession: text(row, "profession")?,
+        scientific_field: text(row, "scientific_field")?,
+        merged_into: merged_into.map(|m| m.to_string()).unwrap_or_default(),
+    })
+}
+
+fn date_of(d: Option<NaiveDate>) -> Option<Date> {
+    d.map(|d| Date {
+        year: d.year(),
+        month: i32::try_from(d.month()).unwrap_or(0),
+        day: i32::try_from(d.day()).unwrap_or(0),
+    })
+}
+
+fn person_of(row: &PgRow) -> Result<pb::Person, sqlx::Error> {
+    let id: Uuid = row.try_get("person_id")?;
+    let merged_into: Option<Uuid> = row.try_get("merged_into")?;
+    let given_name: Option<String> = row.try_get("given_name")?;
+    let details = match given_name {
+        None => None,
+        Some(given_name) => {
+            let education: Vec<Vec<u8>> = row.try_get::<Option<Vec<Vec<u8>>>, _>("education")?.unwrap_or_default();
+            Some(pb::PersonDetails {
+                given_name,
+                family_name: text(row, "family_name")?,
+                birth_date: date_of(row.try_get("birth_date")?),
+                sex: row.try_get::<Option<i32>, _>("sex")?.unwrap_or_default(),
+                idnp: text(row, "idnp")?,
+                home_district: text(row, "home_district")?,
+                home_locality: text(row, "home_locality")?,
+                languages: row.try_get::<Option<Vec<String>>, _>("languages")?.unwrap_or_default(),
+                education: education.iter().filter_map(|e| pb::Education::decode(e.as_slice()).ok()).collect(),
+                profession: text(row, "profession")?,
+                scientific_field: text(row, "scientific_field")?,
+                skills: row.try_get::<Option<Vec<String>>, _>("skills")?.unwrap_or_default(),
+            })
+        }
+    };
+    let contacts = details.as_ref().map(|_| -> Result<pb::Contacts, sqlx::Error> {
+        Ok(pb::Contacts { email: text(row, "email")?, phone: text(row, "phone")? })
+    });
+    let returned: bool = row.try_get("returned")?;
+    let return_date: Option<NaiveDate> = row.try_get("return_date")?;
+    let return_details = return_date.map(|d| -> Result<pb::ReturnDetails, sqlx::Error> {
+        Ok(pb::ReturnDetails {
+            return_date: date_of(Some(d)),
+            district: text(row, "return_district")?,
+            locality: text(row, "return_locality")?,
+        })
+    });
+    Ok(pb::Person {
+        person_id: id.to_string(),
+        status: status_of(row.try_get("status")?) as i32,
+        merged_into: merged_into.map(|m| m.to_string()).unwrap_or_default(),
+        categories: row.try_get("categories")?,
+        country_of_residence: row.try_get("country")?,
+        details,
+        contacts: contacts.transpose()?,
+        return_details: return_details.transpose()?,
+        returned,
+        interests: row.try_get("interests")?,
+        consents: Vec::new(),
+        consent_history: Vec::new(),
+        possible_duplicates: Vec::new(),
+        registered_at: Some(timestamp(row.try_get("registered_at")?)),
+        updated_at: Some(timestamp(row.try_get("updated_at")?)),
+        version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
+    })
+}
+
+fn authorize<'r, T>(request: &'r Request<T>, roles: &[Role]) -> Result<&'r Principal, Status> {
+    let principal = Principal::of(request)?;
+    principal.require_any(roles)?;
+    Ok(principal)
+}
+
+#[tonic::async_trait]
+impl pb::registry_service_server::RegistryService for RegistryService {
+    async fn register_person(
+        &self,
+        request: Request<pb::RegisterPersonRequest>,
+    ) -> Result<Response<pb::RegisterPersonResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        Ok(Response::new(self.register(principal, request.get_ref()).await?))
+    }
+
+    async fn update_person_details(
+        &self,
+        request: Request<pb::UpdatePersonDetailsRequest>,
+    ) -> Result<Response<pb::UpdatePersonDetailsResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        let position = self.update_details(principal, request.get_ref()).await?;
+        Ok(Response::new(pb::UpdatePersonDetailsResponse { position }))
+    }
+
+    async fn update_contacts(
+        &self,
+        request: Request<pb::UpdateContactsRequest>,
+    ) -> Result<Response<pb::UpdateContactsResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let contacts = validate::contacts(&mut v, "contacts", req.contacts.as_ref());
+        let position = self.simple(meta, id, contacts.map(PersonCommand::UpdateContacts), v).await?;
+        Ok(Response::new(pb::UpdateContactsResponse { position }))
+    }
+
+    async fn record_return(
+        &self,
+        request: Request<pb::RecordReturnRequest>,
+    ) -> Result<Response<pb::RecordReturnResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let ret = validate::return_details(&mut v, "return_details", req.return_details.as_ref(), today());
+        let position = self.simple(meta, id, ret.map(PersonCommand::RecordReturn), v).await?;
+        Ok(Response::new(pb::RecordReturnResponse { position }))
+    }
+
+    async fn add_category(
+        &self,
+        request: Request<pb::AddCategoryRequest>,
+    ) -> Result<Response<pb::AddCategoryResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let c = validate::category(&mut v, "category", req.category);
+        let position = self.simple(meta, id, c.map(PersonCommand::AddCategory), v).await?;
+        Ok(Response::new(pb::AddCategoryResponse { position }))
+    }
+
+    async fn remove_category(
+        &self,
+        request: Request<pb::RemoveCategoryRequest>,
+    ) -> Result<Response<pb::RemoveCategoryResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let c = validate::category(&mut v, "category", req.category);
+        let position = self.simple(meta, id, c.map(PersonCommand::RemoveCategory), v).await?;
+        Ok(Response::new(pb::RemoveCategoryResponse { position }))
+    }
+
+    async fn give_consent(
+        &self,
+        request: Request<pb::GiveConsentRequest>,
+    ) -> Result<Response<pb::GiveConsentResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let consent = validate::consent(&mut v, req.purpose, &req.partner_id, req.channel);
+        let command = consent.map(|(key, channel)| PersonCommand::GiveConsent { key, channel, at: Utc::now() });
+        let position = self.simple(meta, id, command, v).await?;
+        Ok(Response::new(pb::GiveConsentResponse { position }))
+    }
+
+    async fn withdraw_consent(
+        &self,
+        request: Request<pb::WithdrawConsentRequest>,
+    ) -> Result<Response<pb::WithdrawConsentResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let consent = validate::consent(&mut v, req.purpose, &req.partner_id, req.channel);
+        let command = consent.map(|(key, channel)| PersonCommand::WithdrawConsent { key, channel, at: Utc::now() });
+        let position = self.simple(meta, id, command, v).await?;
+        Ok(Response::new(pb::WithdrawConsentResponse { position }))
+    }
+
+    async fn record_interests(
+        &self,
+        request: Request<pb::RecordInterestsRequest>,
+    ) -> Result<Response<pb::RecordInterestsResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let interests: Option<BTreeSet<Interest>> = validate::interests(&mut v, "interests", &req.interests);
+        let position = self.simple(meta, id, interests.map(PersonCommand::RecordInterests), v).await?;
+        Ok(Response::new(pb::RecordInterestsResponse { position }))
+    }
+
+    async fn dismiss_duplicate(
+        &self,
+        request: Request<pb::DismissDuplicateRequest>,
+    ) -> Result<Response<pb::DismissDuplicateResponse>, Status> {
+        let principal = authorize(&request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let other = validate::id(&mut v, "other_person_id", &req.other_person_id);
+        let position = self.simple(meta, id, other.map(PersonCommand::DismissDuplicate), v).await?;
+        Ok(Response::new(pb::DismissDuplicateResponse { position }))
+    }
+
+    async fn merge_people(
+        &self,
+        request: Request<pb::MergePeopleRequest>,
+    ) -> Result<Response<pb::MergePeopleResponse>, Status> {
+        let principal = authorize(&request, ADMINS)?;
+        let position = self.merge(principal, request.get_ref()).await?;
+        Ok(Response::new(pb::MergePeopleResponse { position }))
+    }
+
+    async fn erase_person(
+        &self,
+        request: Request<pb::ErasePersonRequest>,
+    ) -> Result<Response<pb::ErasePersonResponse>, Status> {
+        let principal = authorize(&request, ADMINS)?;
+        let position = self.erase(principal, request.get_ref()).await?;
+        Ok(Response::new(pb::ErasePersonResponse { position }))
+    }
+
+    async fn get_person(
+        &self,
+        request: Request<pb::GetPersonRequest>,
+    ) -> Result<Response<pb::GetPersonResponse>, Status> {
+        authorize(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.get(request.get_ref(), deadline).await?))
+    }
+
+    async fn search_people(
+        &self,
+        request: Request<pb::SearchPeopleRequest>,
+    ) -> Result<Response<pb::SearchPeopleResponse>, Status> {
+        authorize(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.search(request.get_ref(), deadline).await?))
+    }
+
+    async fn list_candidates(
+        &self,
+        request: Request<pb::ListCandidatesRequest>,
+    ) -> Result<Response<pb::ListCandidatesResponse>, Status> {
+        authorize(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.candidates(request.get_ref(), deadline).await?))
+    }
+
+    async fn list_duplicate_flags(
+        &self,
+        request: Request<pb::ListDuplicateFlagsRequest>,
+    ) -> Result<Response<pb::ListDuplicateFlagsResponse>, Status> {
+        authorize(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.flags(request.get_ref(), deadline).await?))
+    }
+
+    async fn count_people(
+        &self,
+        request: Request<pb::CountPeopleRequest>,
+    ) -> Result<Response<pb::CountPeopleResponse>, Status> {
+        authorize(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.counts(request.get_ref(), deadline).await?))
+    }
+}

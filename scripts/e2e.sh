@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# scripts/e2e.sh — the end-to-end test (tests/e2e/): a Python grpcio client, generated from
+# proto/ at test time, against the real `acasa` binary on throwaway servers.
+#
+#   scripts/e2e.sh [-k PATTERN]...       (arguments go to tests/e2e/test_registry.py)
+#
+# Steps: installs the pinned scripts/requirements-e2e.txt into .tools/venv when missing,
+# builds target/debug/acasa, generates Python stubs from proto/ into target/e2e/gen (fresh
+# each run), starts nats-server (JetStream) and Postgres 15 on free ports with data in a temp
+# directory, runs `acasa migrate`, starts `acasa serve registry` and `acasa project registry`,
+# waits for the gRPC port, then runs the test. Everything it started is stopped on exit,
+# success or failure (Ctrl-C too), and the temp directory is removed; the servers' logs are
+# copied to target/e2e/logs first. Never touches .state/.
+#
+# Settings (environment):
+#   SKIP_BUILD=1        use the existing target/debug/acasa without running cargo build
+#   KEEP_E2E_DIR=1      keep the temp directory (data and logs) afterwards
+#   E2E_TIMEOUT=SECS    upper bound for the test run itself (default 600)
+set -euo pipefail
+# shellcheck source=scripts/stack.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
+cd "$REPO_ROOT"
+
+ACASA_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/acasa"
+REQUIREMENTS_E2E="$REPO_ROOT/scripts/requirements-e2e.txt"
+REQUIREMENTS_TOOLS="$REPO_ROOT/scripts/requirements-tools.txt"
+PY="$VENV_DIR/bin/python"
+OUT_DIR="$REPO_ROOT/target/e2e"
+GEN_DIR="$OUT_DIR/gen"
+LOGS_OUT="$OUT_DIR/logs"
+E2E_DIR=""
+CHILD_PIDS=()
+CHILD_NAMES=()
+STOPPING=""
+
+# shellcheck disable=SC2329  # invoked by the EXIT trap
+cleanup() {
+    local rc=$?
+    [[ -n "$STOPPING" ]] && return
+    STOPPING=1
+    trap '' INT TERM
+    local i
+    for ((i = ${#CHILD_PIDS[@]} - 1; i >= 0; i--)); do
+        pid_alive "${CHILD_PIDS[i]}" && kill -TERM "${CHILD_PIDS[i]}" 2>/dev/null || true
+    done
+    for ((i = ${#CHILD_PIDS[@]} - 1; i >= 0; i--)); do
+        stop_pid "${CHILD_PIDS[i]}" "${CHILD_NAMES[i]}" 20
+    done
+    if [[ -n "$E2E_DIR" ]]; then
+        stack_stop
+        rm -rf "$LOGS_OUT"
+        mkdir -p "$LOGS_OUT"
+        cp -r "$E2E_DIR/logs/." "$LOGS_OUT/" 2>/dev/null || true
+        if ((rc != 0)); then
+            local log
+            for log in registry.log registry-project.log; do
+                if [[ -s "$LOGS_OUT/$log" ]]; then
+                    echo "---- last lines of $log ----" >&2
+                    tail -n 25 "$LOGS_OUT/$log" >&2 || true
+                fi
+            done
+            warn "e2e failed; logs in ${LOGS_OUT#"$REPO_ROOT"/}"
+        fi
+        if [[ "${KEEP_E2E_DIR:-}" == 1 ]]; then
+            info "kept $E2E_DIR"
+        else
+            rm -rf "$E2E_DIR"
+            [[ "${STACK_PG_SOCKET_DIR:-}" == /tmp/acasa-pg-* ]] && rm -rf "$STACK_PG_SOCKET_DIR"
+        fi
+    fi
+    exit "$rc"
+}
+
+# ensure_e2e_deps — pip-installs scripts/requirements-e2e.txt into .tools/venv unless the
+# stamp says this exact file is installed and the modules import.
+ensure_e2e_deps() {
+    local stamp="$VENV_DIR/.requirements-e2e.sha256" want have=""
+    want="$(cat "$REQUIREMENTS_E2E" "$REQUIREMENTS_TOOLS" | sha256sum | cut -d' ' -f1)"
+    [[ -f "$stamp" ]] && have="$(cat "$stamp")"
+    if [[ "$have" == "$want" ]] &&
+        "$PY" -c 'import grpc, grpc_tools.protoc, grpc_status, google.rpc.error_details_pb2' 2>/dev/null; then
+        return 0
+    fi
+    info "installing pinned e2e packages into $VENV_DIR (scripts/requirements-e2e.txt)"
+    "$PY" -m pip install --quiet --disable-pip-version-check \
+        --requirement "$REQUIREMENTS_E2E" --constraint "$REQUIREMENTS_TOOLS" ||
+        die "pip install of scripts/requirements-e2e.txt failed"
+    echo "$want" >"$stamp"
+}
+
+# generate_stubs — Python messages and gRPC stubs for every .proto under proto/.
+generate_stubs() {
+    rm -rf "$GEN_DIR"
+    mkdir -p "$GEN_DIR"
+    local protos=()
+    mapfile -t protos < <(find proto -name '*.proto' | sort)
+    ((${#protos[@]})) || die "no .proto files under proto/"
+    info "generating Python stubs into ${GEN_DIR#"$REPO_ROOT"/} (${#protos[@]} files)"
+    "$PY" -m grpc_tools.protoc -Iproto --python_out="$GEN_DIR" --grpc_python_out="$GEN_DIR" \
+        "${protos[@]}" || die "grpc_tools.protoc failed"
+}
+
+# start_child NAME LOGFILE CMD... — runs CMD in its own session, output to LOGFILE.
+start_child() {
+    local name="$1" log="$2"
+    shift 2
+    setsid "$@" >>"$log" 2>&1 </dev/null &
+    CHILD_PIDS+=("$!")
+    CHILD_NAMES+=("$name")
+}
+
+main() {
+    "$REPO_ROOT/scripts/tools.sh" venv postgres
+    ensure_e2e_deps
+
+    if [[ "${SKIP_BUILD:-}" != 1 ]]; then
+        info "cargo build -p acasa --bin acasa"
+        cargo build -p acasa --bin acasa
+    fi
+    [[ -x "$ACASA_BIN" ]] || die "$ACASA_BIN not found; did cargo build succeed?"
+    if ! "$ACASA_BIN" serve --help 2>/dev/null | grep -qw registry; then
+        die "this $ACASA_BIN cannot serve the registry yet (\`acasa serve --help\` does not list 'registry'); the e2e test needs it"
+    fi
+
+    generate_stubs
+
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+
+    E2E_DIR="$(mktemp -d "${TMPDIR:-/tmp}/acasa-e2e.XXXXXX")"
+    # As root, the postgres OS user must be able to enter it.
+    chmod 755 "$E2E_DIR"
+    stack_configure "$E2E_DIR" "$E2E_DIR/logs" "$(free_port)" "$(free_port)" "$(free_port)"
+    stack_preflight
+    stack_check_ports
+    local grpc_port
+    grpc_port="$(free_port)"
+
+    ensure_secret "$E2E_DIR/secrets/jwt.key"
+    ensure_secret "$E2E_DIR/secrets/hash.key"
+    ensure_secret "$E2E_DIR/secrets/master.key"
+
+    nats_start
+    pg_start
+    pg_ensure_db acasa
+
+    export ACASA_NATS_URL="$STACK_NATS_URL"
+    export ACASA_DATABASE_URL
+    ACASA_DATABASE_URL="$(stack_database_url acasa)"
+    export ACASA_STATE_DIR="$E2E_DIR"
+    export ACASA_JWT_SECRET_FILE="$E2E_DIR/secrets/jwt.key"
+    export ACASA_HASH_KEY_FILE="$E2E_DIR/secrets/hash.key"
+    export ACASA_MASTER_KEY_FILE="$E2E_DIR/secrets/master.key"
+    export ACASA_LOG="${ACASA_LOG:-info}"
+    export NO_COLOR=1
+    unset ACASA_JWT_PUBLIC_KEY_FILE ACASA_JWT_ISSUER ACASA_JWT_AUDIENCE
+    local logs="$E2E_DIR/logs"
+
+    info "acasa migrate"
+    "$ACASA_BIN" migrate >>"$logs/migrate.log" 2>&1 || {
+        tail -n 30 "$logs/migrate.log" >&2 || true
+        die "acasa migrate failed"
+    }
+
+    local addr="127.0.0.1:$grpc_port"
+    info "starting acasa serve registry on $addr and acasa project registry"
+    ACASA_GRPC_ADDR="$addr" start_child "acasa serve registry" "$logs/registry.log" \
+        "$ACASA_BIN" serve registry
+    start_child "acasa project registry" "$logs/registry-project.log" \
+        "$ACASA_BIN" project registry
+    if ! wait_for_port 127.0.0.1 "$grpc_port" 60 "${CHILD_PIDS[0]}"; then
+        die "acasa serve registry did not open $addr"
+    fi
+    pid_alive "${CHILD_PIDS[1]}" || die "acasa project registry exited"
+
+    local services=${#CHILD_PIDS[@]}
+    info "running tests/e2e/test_registry.py against $addr"
+    # In the background and waited for, so that a signal to this script stops it at once
+    # (the EXIT trap stops the test first, then the services and servers).
+    E2E_GRPC_ADDR="$addr" E2E_ACASA_BIN="$ACASA_BIN" PYTHONPATH="$GEN_DIR" \
+        timeout --kill-after=10 "${E2E_TIMEOUT:-600}" \
+        "$PY" "$REPO_ROOT/tests/e2e/test_registry.py" "$@" </dev/null &
+    CHILD_PIDS+=("$!")
+    CHILD_NAMES+=("the e2e test")
+    local rc=0
+    wait "$!" || rc=$?
+    ((rc == 0)) || die "the e2e test failed (status $rc)"
+    # The services must have survived the test.
+    local i
+    for ((i = 0; i < services; i++)); do
+        pid_alive "${CHILD_PIDS[i]}" || die "${CHILD_NAMES[i]} exited during the test"
+    done
+}
+
+main "$@"
