@@ -165,9 +165,38 @@ impl<A: Aggregate> Repository<A> {
         meta: &CommandMeta,
         codec: &dyn Codec<A::Event>,
     ) -> Result<Outcome<A>, CommandError<A::Error>> {
+        self.run(id, command, meta, codec, false).await
+    }
+
+    /// Runs a command creating aggregate `id`, which the caller knows to be
+    /// new (its id was just minted): the log is not read first. Should the
+    /// subject have commits after all, the append conflicts on its expected
+    /// sequence 0 and the loop catches up as usual, so this is only faster,
+    /// never less correct.
+    pub async fn execute_new_with(
+        &self,
+        id: &str,
+        command: &A::Command,
+        meta: &CommandMeta,
+        codec: &dyn Codec<A::Event>,
+    ) -> Result<Outcome<A>, CommandError<A::Error>> {
+        self.run(id, command, meta, codec, true).await
+    }
+
+    async fn run(
+        &self,
+        id: &str,
+        command: &A::Command,
+        meta: &CommandMeta,
+        codec: &dyn Codec<A::Event>,
+        assume_new: bool,
+    ) -> Result<Outcome<A>, CommandError<A::Error>> {
         let subject = self.store.subject(A::KIND, id);
         let slot = self.slot(&subject);
         let mut guard = slot.lock().await;
+        if assume_new && guard.is_none() {
+            *guard = Some(Loaded::default());
+        }
         let result = self.execute_locked(&subject, command, meta, &mut guard, codec).await;
         if matches!(result, Err(CommandError::Store(_))) {
             // Whatever we hold may be incomplete; reload next time.

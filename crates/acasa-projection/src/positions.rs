@@ -62,6 +62,9 @@ impl Positions {
                                 Ok(n) => self.announce(n.payload()),
                                 Err(e) => {
                                     tracing::warn!(error = %e, "projection listener lost its connection");
+                                    // Notifications (a rebuild's reset among them) may be lost
+                                    // until we listen again: forget what was announced.
+                                    self.forget();
                                     break;
                                 }
                             }
@@ -71,6 +74,13 @@ impl Positions {
                 Err(e) => tracing::warn!(error = %e, "projection listener cannot connect"),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    fn forget(&self) {
+        let w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        for tx in w.values() {
+            tx.send_replace(0);
         }
     }
 
@@ -101,6 +111,12 @@ impl Positions {
     pub async fn wait_for(&self, name: &str, min: u64, deadline: Instant) -> Result<u64, WaitError> {
         let mut rx = self.sender(name).subscribe();
         loop {
+            // A notified position is committed (NOTIFY is delivered on commit):
+            // when it already covers `min`, no query is needed.
+            let notified = *rx.borrow_and_update();
+            if notified >= min {
+                return Ok(notified);
+            }
             let current = self.current(name).await?;
             if current >= min {
                 return Ok(current);

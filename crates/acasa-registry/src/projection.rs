@@ -7,13 +7,11 @@
 //! writes no personal column for them. Applying an erasure also deletes the
 //! key, as a backstop to the service doing so.
 
-use std::collections::HashMap;
-
 use acasa_domain::Codec as _;
 use acasa_eventstore::StoredCommit;
 use acasa_projection::{ApplyError, Projection};
 use acasa_proto::{Message as _, registry::v1 as pb};
-use acasa_vault::{DataKey, Vault};
+use acasa_vault::Vault;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
@@ -78,9 +76,28 @@ impl Projection for PeopleProjection {
                 .keys_on(conn, &ids)
                 .await
                 .map_err(|e| ApplyError::Poison(format!("reading data keys: {e}")))?;
+            // Registrations (the bulk of a busy log) go in one multi-row
+            // insert per run of them; anything else flushes them first, so
+            // commits still apply in log order.
+            let mut pending: Vec<NewPerson> = Vec::new();
             for (c, id) in commits.iter().zip(ids) {
-                self.apply_commit(conn, c, id, &keys).await?;
+                let codec = PersonCodec::new(id, keys.get(&id).cloned());
+                let mut events = Vec::with_capacity(c.events.len());
+                for e in &c.events {
+                    events.push(codec.decode(e).map_err(|e| ApplyError::Poison(e.to_string()))?);
+                }
+                if let [PersonEvent::Registered { .. }] = events.as_slice()
+                    && !pending.iter().any(|p| p.id == id)
+                    && let Some(PersonEvent::Registered { categories, country, interests, details, contacts, .. }) =
+                        events.pop()
+                {
+                    pending.push(NewPerson { id, categories, country, interests, details, contacts, commit: c });
+                    continue;
+                }
+                insert_people(conn, std::mem::take(&mut pending)).await?;
+                self.apply_commit(conn, c, id, events).await?;
             }
+            insert_people(conn, pending).await?;
             Ok(())
         })
     }
@@ -98,15 +115,19 @@ struct DetailCols {
     home_district: Option<String>,
     district_key: Option<String>,
     home_locality: Option<String>,
-    languages: Option<Vec<String>>,
-    education: Option<Vec<Vec<u8>>>,
+    languages: Option<String>,
+    education: Option<Vec<u8>>,
     profession: Option<String>,
     profession_key: Option<String>,
     scientific_field: Option<String>,
     field_key: Option<String>,
-    skills: Option<Vec<String>>,
-    skills_key: Option<Vec<String>>,
+    skills: Option<String>,
+    skills_key: Option<String>,
 }
+
+/// Separator of list columns passed as text (`string_to_array(x, chr(31))`);
+/// validation keeps control characters out of every value.
+const SEP: &str = "\u{1f}";
 
 fn non_empty(s: &str) -> Option<String> {
     Some(s.to_owned()).filter(|s| !s.is_empty())
@@ -131,14 +152,14 @@ impl DetailCols {
             home_district: non_empty(&d.home_district),
             district_key: non_empty(&fold(&d.home_district)),
             home_locality: non_empty(&d.home_locality),
-            languages: Some(d.languages.clone()),
-            education: Some(d.education.iter().map(|e| e.encode_to_vec()).collect()),
+            languages: Some(d.languages.join(SEP)),
+            education: Some(d.education.iter().flat_map(|e| e.encode_length_delimited_to_vec()).collect()),
             profession: non_empty(&d.profession),
             profession_key: non_empty(&fold(&d.profession)),
             scientific_field: non_empty(&d.scientific_field),
             field_key: non_empty(&fold(&fields.join(" | "))),
-            skills: Some(d.skills.clone()),
-            skills_key: Some(d.skills.iter().map(|s| fold(s)).collect()),
+            skills: Some(d.skills.join(SEP)),
+            skills_key: Some(d.skills.iter().map(|s| fold(s)).collect::<Vec<_>>().join(SEP)),
         }
     }
 }
@@ -153,11 +174,9 @@ impl PeopleProjection {
         conn: &mut PgConnection,
         c: &StoredCommit,
         id: Uuid,
-        keys: &HashMap<Uuid, DataKey>,
+        events: Vec<PersonEvent>,
     ) -> Result<(), ApplyError> {
-        let codec = PersonCodec::new(id, keys.get(&id).cloned());
-        for (seq, e) in c.events.iter().enumerate() {
-            let event = codec.decode(e).map_err(|e| ApplyError::Poison(e.to_string()))?;
+        for (seq, event) in events.into_iter().enumerate() {
             self.apply_event(conn, c, id, i32::try_from(seq).unwrap_or(i32::MAX), event).await?;
         }
         let touched = sqlx::query("UPDATE registry.people SET updated_at = $2, version = $3 WHERE person_id = $1")
@@ -183,53 +202,20 @@ impl PeopleProjection {
         use PersonEvent as E;
         match event {
             E::Registered { categories, country, interests, details, contacts, .. } => {
-                let d = DetailCols::of(&details);
-                let contacts = contacts.open().cloned().unwrap_or_default();
-                sqlx::query(
-                    "INSERT INTO registry.people AS p (person_id, status, categories, country, interests, \
-                       given_name, family_name, name_key, birth_date, sex, idnp, email, phone, home_district, \
-                       district_key, home_locality, languages, education, profession, profession_key, \
-                       scientific_field, field_key, skills, skills_key, registered_at, updated_at, version) \
-                     VALUES ($1, 'active', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                       $18, $19, $20, $21, $22, $23, $24, $24, $25) \
-                     ON CONFLICT (person_id) DO NOTHING",
+                insert_people(
+                    conn,
+                    vec![NewPerson { id, categories, country, interests, details, contacts, commit: c }],
                 )
-                .bind(id)
-                .bind(categories.iter().map(|c| *c as i32).collect::<Vec<_>>())
-                .bind(&country)
-                .bind(interests.iter().map(|i| *i as i32).collect::<Vec<_>>())
-                .bind(&d.given_name)
-                .bind(&d.family_name)
-                .bind(&d.name_key)
-                .bind(d.birth_date)
-                .bind(d.sex)
-                .bind(&d.idnp)
-                .bind(non_empty(&contacts.email))
-                .bind(non_empty(&contacts.phone))
-                .bind(&d.home_district)
-                .bind(&d.district_key)
-                .bind(&d.home_locality)
-                .bind(&d.languages)
-                .bind(&d.education)
-                .bind(&d.profession)
-                .bind(&d.profession_key)
-                .bind(&d.scientific_field)
-                .bind(&d.field_key)
-                .bind(&d.skills)
-                .bind(&d.skills_key)
-                .bind(c.recorded_at)
-                .bind(position(c))
-                .execute(&mut *conn)
                 .await?;
-                raise_flags(conn, id, &d, c.recorded_at).await?;
             }
             E::DetailsUpdated { country, details } => {
                 let d = DetailCols::of(&details);
                 sqlx::query(
                     "UPDATE registry.people SET country = $2, given_name = $3, family_name = $4, name_key = $5, \
                        birth_date = $6, sex = $7, idnp = $8, home_district = $9, district_key = $10, \
-                       home_locality = $11, languages = $12, education = $13, profession = $14, \
-                       profession_key = $15, scientific_field = $16, field_key = $17, skills = $18, skills_key = $19 \
+                       home_locality = $11, languages = string_to_array($12, chr(31)), education = $13, \
+                       profession = $14, profession_key = $15, scientific_field = $16, field_key = $17, \
+                       skills = string_to_array($18, chr(31)), skills_key = string_to_array($19, chr(31)) \
                      WHERE person_id = $1",
                 )
                 .bind(id)
@@ -359,21 +345,139 @@ impl PeopleProjection {
 /// Flags active people with the same folded names and birth date.
 async fn raise_flags(conn: &mut PgConnection, id: Uuid, d: &DetailCols, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
     let (Some(name_key), Some(birth_date)) = (&d.name_key, d.birth_date) else { return Ok(()) };
+    raise_flags_many(conn, &[id], std::slice::from_ref(name_key), &[birth_date], &[at]).await
+}
+
+async fn raise_flags_many(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    name_keys: &[String],
+    birth_dates: &[NaiveDate],
+    ats: &[DateTime<Utc>],
+) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO registry.duplicate_flags (person_id, other_id, raised_at, status) \
-         SELECT LEAST($1::uuid, p.person_id), GREATEST($1::uuid, p.person_id), $4, 'open' \
-         FROM registry.people p \
-         WHERE p.status = 'active' AND p.name_key = $2 AND p.birth_date = $3 AND p.person_id <> $1 \
-           AND EXISTS (SELECT 1 FROM registry.people me WHERE me.person_id = $1 AND me.status = 'active') \
+         SELECT DISTINCT ON (1, 2) LEAST(n.id, p.person_id), GREATEST(n.id, p.person_id), n.at, 'open' \
+         FROM UNNEST($1::uuid[], $2::text[], $3::date[], $4::timestamptz[]) AS n(id, name_key, birth_date, at) \
+         JOIN registry.people me ON me.person_id = n.id AND me.status = 'active' \
+         JOIN registry.people p ON p.status = 'active' AND p.name_key = n.name_key \
+           AND p.birth_date = n.birth_date AND p.person_id <> n.id \
+         ORDER BY 1, 2, n.at DESC \
          ON CONFLICT DO NOTHING",
     )
-    .bind(id)
-    .bind(name_key)
-    .bind(birth_date)
-    .bind(at)
+    .bind(ids)
+    .bind(name_keys)
+    .bind(birth_dates)
+    .bind(ats)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A registration waiting for its batch insert.
+struct NewPerson<'c> {
+    id: Uuid,
+    categories: Vec<crate::domain::Category>,
+    country: String,
+    interests: Vec<crate::domain::Interest>,
+    details: Personal<pb::PersonDetails>,
+    contacts: Personal<pb::Contacts>,
+    commit: &'c StoredCommit,
+}
+
+fn joined_ints(xs: impl Iterator<Item = i32>) -> String {
+    xs.map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// Inserts registrations in one statement, then raises their duplicate flags in one more.
+async fn insert_people(conn: &mut PgConnection, people: Vec<NewPerson<'_>>) -> Result<(), sqlx::Error> {
+    if people.is_empty() {
+        return Ok(());
+    }
+    let n = people.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut categories = Vec::with_capacity(n);
+    let mut countries = Vec::with_capacity(n);
+    let mut interests = Vec::with_capacity(n);
+    let mut emails = Vec::with_capacity(n);
+    let mut phones = Vec::with_capacity(n);
+    let mut at = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    let mut d_cols = Vec::with_capacity(n);
+    for p in people {
+        ids.push(p.id);
+        categories.push(joined_ints(p.categories.iter().map(|c| *c as i32)));
+        countries.push(p.country);
+        interests.push(joined_ints(p.interests.iter().map(|i| *i as i32)));
+        let contacts = p.contacts.open().cloned().unwrap_or_default();
+        emails.push(non_empty(&contacts.email));
+        phones.push(non_empty(&contacts.phone));
+        at.push(p.commit.recorded_at);
+        positions.push(position(p.commit));
+        d_cols.push(DetailCols::of(&p.details));
+    }
+    let col = |f: fn(&DetailCols) -> Option<String>| d_cols.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO registry.people AS p (person_id, status, categories, country, interests, \
+           given_name, family_name, name_key, birth_date, sex, idnp, email, phone, home_district, \
+           district_key, home_locality, languages, education, profession, profession_key, \
+           scientific_field, field_key, skills, skills_key, registered_at, updated_at, version) \
+         SELECT id, 'active', string_to_array(cats, ',')::int[], country, string_to_array(ints, ',')::int[], \
+           given, family, name_key, birth, sex, idnp, email, phone, district, district_key, locality, \
+           string_to_array(langs, chr(31)), edu, profession, profession_key, field, field_key, \
+           string_to_array(skills, chr(31)), string_to_array(skills_key, chr(31)), at, at, pos \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+           $8::date[], $9::int4[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], \
+           $16::text[], $17::bytea[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], \
+           $23::text[], $24::timestamptz[], $25::int8[]) \
+           AS n(id, cats, country, ints, given, family, name_key, birth, sex, idnp, email, phone, district, \
+                district_key, locality, langs, edu, profession, profession_key, field, field_key, skills, \
+                skills_key, at, pos) \
+         ON CONFLICT (person_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&categories)
+    .bind(&countries)
+    .bind(&interests)
+    .bind(col(|d| d.given_name.clone()))
+    .bind(col(|d| d.family_name.clone()))
+    .bind(col(|d| d.name_key.clone()))
+    .bind(d_cols.iter().map(|d| d.birth_date).collect::<Vec<_>>())
+    .bind(d_cols.iter().map(|d| d.sex).collect::<Vec<_>>())
+    .bind(col(|d| d.idnp.clone()))
+    .bind(&emails)
+    .bind(&phones)
+    .bind(col(|d| d.home_district.clone()))
+    .bind(col(|d| d.district_key.clone()))
+    .bind(col(|d| d.home_locality.clone()))
+    .bind(col(|d| d.languages.clone()))
+    .bind(d_cols.iter().map(|d| d.education.clone()).collect::<Vec<_>>())
+    .bind(col(|d| d.profession.clone()))
+    .bind(col(|d| d.profession_key.clone()))
+    .bind(col(|d| d.scientific_field.clone()))
+    .bind(col(|d| d.field_key.clone()))
+    .bind(col(|d| d.skills.clone()))
+    .bind(col(|d| d.skills_key.clone()))
+    .bind(&at)
+    .bind(&positions)
+    .execute(&mut *conn)
+    .await?;
+    let mut flag_ids = Vec::new();
+    let mut name_keys = Vec::new();
+    let mut births = Vec::new();
+    let mut flag_at = Vec::new();
+    for (i, d) in d_cols.iter().enumerate() {
+        if let (Some(k), Some(b)) = (&d.name_key, d.birth_date) {
+            flag_ids.push(ids[i]);
+            name_keys.push(k.clone());
+            births.push(b);
+            flag_at.push(at[i]);
+        }
+    }
+    raise_flags_many(conn, &flag_ids, &name_keys, &births, &flag_at).await
 }
 
 async fn close_flags(conn: &mut PgConnection, id: Uuid, why: &str) -> Result<(), sqlx::Error> {

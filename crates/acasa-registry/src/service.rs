@@ -12,7 +12,7 @@ use acasa_proto::{
     r#type::v1::Date,
 };
 use acasa_runtime::{ApiError, Authenticator, Principal, Role, request};
-use acasa_vault::{Vault, VaultError};
+use acasa_vault::{DataKey, Vault, VaultError};
 use base64::Engine as _;
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row as _, postgres::PgRow};
@@ -36,14 +36,29 @@ const WRITERS: &[Role] = &[Role::Admin, Role::Caseworker];
 const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer];
 const ADMINS: &[Role] = &[Role::Admin];
 
+/// How long an unwrapped data key stays in memory. Erasure evicts it at once
+/// in the erasing process; another replica may hold it this long, unable to
+/// write with it (its append would conflict with the erasure and the retry
+/// sees the person erased).
+const KEY_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+type KeyCache = std::sync::Arc<std::sync::Mutex<lru::LruCache<Uuid, (DataKey, std::time::Instant)>>>;
+
 /// The service's dependencies.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RegistryService {
     repo: Repository<Person>,
     reservations: Reservations,
     vault: Vault,
+    keys: KeyCache,
     positions: Positions,
     pool: PgPool,
+}
+
+impl std::fmt::Debug for RegistryService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryService").field("repo", &self.repo).field("vault", &self.vault).finish()
+    }
 }
 
 fn vault_error(e: VaultError) -> ApiError {
@@ -76,7 +91,9 @@ impl RegistryService {
         positions: Positions,
         pool: PgPool,
     ) -> Self {
-        Self { repo, reservations, vault, positions, pool }
+        let capacity = std::num::NonZeroUsize::new(10_000).unwrap_or(std::num::NonZeroUsize::MIN);
+        let keys = std::sync::Arc::new(std::sync::Mutex::new(lru::LruCache::new(capacity)));
+        Self { repo, reservations, vault, keys, positions, pool }
     }
 
     /// The service's routes, behind bearer authentication.
@@ -88,7 +105,34 @@ impl RegistryService {
     pub const NAME: &'static str = "acasa.registry.v1.RegistryService";
 
     async fn codec(&self, id: Uuid) -> Result<PersonCodec, ApiError> {
-        Ok(PersonCodec::new(id, self.vault.key(id).await.map_err(vault_error)?))
+        if let Some(key) = self.cached_key(id) {
+            return Ok(PersonCodec::new(id, Some(key)));
+        }
+        let key = self.vault.key(id).await.map_err(vault_error)?;
+        if let Some(key) = &key {
+            self.cache_key(id, key.clone());
+        }
+        Ok(PersonCodec::new(id, key))
+    }
+
+    fn cached_key(&self, id: Uuid) -> Option<DataKey> {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        match keys.get(&id) {
+            Some((key, at)) if at.elapsed() < KEY_TTL => Some(key.clone()),
+            Some(_) => {
+                keys.pop(&id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn cache_key(&self, id: Uuid, key: DataKey) {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).put(id, (key, std::time::Instant::now()));
+    }
+
+    fn forget_key(&self, id: Uuid) {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).pop(&id);
     }
 
     async fn load(&self, id: Uuid) -> Result<(Person, u64), ApiError> {
@@ -162,16 +206,30 @@ impl RegistryService {
         // make a new data key for an existing (perhaps erased) person.
         let exists = !fresh && self.load(id).await?.1 > 0;
         let idnp = details.idnp().map(str::to_owned);
-        if !exists {
-            if let Some(idnp) = &idnp {
-                self.reserve_idnp(idnp, id).await?;
-            }
-            self.vault.key_for_new(id).await.map_err(vault_error)?;
-        }
+        let codec = if exists {
+            self.codec(id).await?
+        } else {
+            // Independent: the IDNP's reservation and the person's data key.
+            let reserve = async {
+                match &idnp {
+                    Some(idnp) => self.reserve_idnp(idnp, id).await,
+                    None => Ok(()),
+                }
+            };
+            let key = async { self.vault.key_for_new(id).await.map_err(vault_error) };
+            let ((), key) = tokio::try_join!(reserve, key)?;
+            self.cache_key(id, key.clone());
+            PersonCodec::new(id, Some(key))
+        };
         let name_key = fold(&format!("{} {}", details.pb.family_name, details.pb.given_name));
         let birth_date = details.birth_date;
         let command = PersonCommand::Register { id, details, contacts, country, categories, interests };
-        let outcome = match self.run(id, command, &meta).await {
+        let result = if fresh {
+            self.repo.execute_new_with(&id.to_string(), &command, &meta, &codec).await
+        } else {
+            self.repo.execute_with(&id.to_string(), &command, &meta, &codec).await
+        };
+        let outcome = match result.map_err(ApiError::from) {
             Ok(o) => o,
             Err(e) => {
                 if let (Some(idnp), Ok((_, 0))) = (&idnp, self.load(id).await) {
@@ -294,7 +352,9 @@ impl RegistryService {
             let _ = self.reservations.release(IDNP, &idnp, &id.to_string()).await;
         }
         // Also on a replayed erasure: an earlier attempt may have stopped before this.
+        self.forget_key(id);
         self.vault.destroy(id).await.map_err(vault_error)?;
+        self.forget_key(id);
         self.repo.evict(&id.to_string());
         tracing::info!(person_id = %id, position = outcome.position, "person erased");
         Ok(outcome.position)
@@ -317,54 +377,50 @@ impl RegistryService {
         let id = validate::id(&mut v, "person_id", &req.person_id);
         let Some(id) = id else { return Err(v.into()) };
         let position = self.at_position(req.min_position, deadline).await?;
-        let row = sqlx::query("SELECT * FROM registry.people WHERE person_id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no person {id}")))?;
+        // One round trip: the row, its consents, history and open flags.
+        let row = sqlx::query(
+            "SELECT p.*, \
+               (SELECT coalesce(json_agg(json_build_array(c.purpose, c.partner_id, c.given, c.channel, \
+                   (extract(epoch FROM c.changed_at) * 1000000)::int8) ORDER BY c.purpose, c.partner_id), '[]') \
+                FROM registry.consents c WHERE c.person_id = p.person_id)::text AS consents_json, \
+               (SELECT coalesce(json_agg(json_build_array(h.purpose, h.partner_id, h.given, h.channel, \
+                   (extract(epoch FROM h.at) * 1000000)::int8, h.recorded_by) ORDER BY h.position, h.seq), '[]') \
+                FROM registry.consent_history h WHERE h.person_id = p.person_id)::text AS history_json, \
+               ARRAY(SELECT CASE WHEN f.person_id = p.person_id THEN f.other_id ELSE f.person_id END \
+                FROM registry.duplicate_flags f \
+                WHERE (f.person_id = p.person_id OR f.other_id = p.person_id) AND f.status = 'open' ORDER BY 1) \
+                 AS duplicates \
+             FROM registry.people p WHERE p.person_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no person {id}")))?;
         let mut person = person_of(&row)?;
-        let consents = sqlx::query(
-            "SELECT purpose, partner_id, given, channel, changed_at FROM registry.consents \
-             WHERE person_id = $1 ORDER BY purpose, partner_id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        for r in consents {
-            let partner: Uuid = r.try_get("partner_id")?;
-            person.consents.push(pb::Consent {
-                purpose: r.try_get("purpose")?,
+        let consents: Vec<(i32, Uuid, bool, i32, i64)> = json_column(&row, "consents_json")?;
+        person.consents = consents
+            .into_iter()
+            .map(|(purpose, partner, given, channel, micros)| pb::Consent {
+                purpose,
                 partner_id: if partner.is_nil() { String::new() } else { partner.to_string() },
-                given: r.try_get("given")?,
-                channel: r.try_get("channel")?,
-                changed_at: Some(timestamp(r.try_get("changed_at")?)),
-            });
-        }
-        let history = sqlx::query(
-            "SELECT purpose, partner_id, given, channel, at, recorded_by FROM registry.consent_history \
-             WHERE person_id = $1 ORDER BY position, seq",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
-        for r in history {
-            let partner: Option<Uuid> = r.try_get("partner_id")?;
-            person.consent_history.push(pb::ConsentChange {
-                purpose: r.try_get("purpose")?,
+                given,
+                channel,
+                changed_at: Some(micros_timestamp(micros)),
+            })
+            .collect();
+        let history: Vec<(i32, Option<Uuid>, bool, i32, i64, String)> = json_column(&row, "history_json")?;
+        person.consent_history = history
+            .into_iter()
+            .map(|(purpose, partner, given, channel, micros, recorded_by)| pb::ConsentChange {
+                purpose,
                 partner_id: partner.map(|p| p.to_string()).unwrap_or_default(),
-                given: r.try_get("given")?,
-                channel: r.try_get("channel")?,
-                at: Some(timestamp(r.try_get("at")?)),
-                recorded_by: r.try_get("recorded_by")?,
-            });
-        }
-        let duplicates: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT CASE WHEN person_id = $1 THEN other_id ELSE person_id END FROM registry.duplicate_flags \
-             WHERE (person_id = $1 OR other_id = $1) AND status = 'open' ORDER BY 1",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+                given,
+                channel,
+                at: Some(micros_timestamp(micros)),
+                recorded_by,
+            })
+            .collect();
+        let duplicates: Vec<Uuid> = row.try_get("duplicates")?;
         person.possible_duplicates = duplicates.iter().map(Uuid::to_string).collect();
         Ok(pb::GetPersonResponse { person: Some(person), position })
     }
@@ -469,7 +525,9 @@ impl RegistryService {
             q.push(" AND person_id > ").push_bind(after);
         }
         q.push(" ORDER BY person_id LIMIT ").push_bind(i64::from(page.size) + 1);
-        let rows = q.build().fetch_all(&self.pool).await?;
+        // Not a prepared statement: a generic plan cannot use the trigram
+        // indexes for `LIKE $n` and would scan the table for rare names.
+        let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
         let mut people = rows.iter().map(summary_of).collect::<Result<Vec<_>, _>>()?;
         let more = people.len() > usize::try_from(page.size).unwrap_or(0);
         people.truncate(usize::try_from(page.size).unwrap_or(0));
@@ -593,6 +651,18 @@ fn push_like(q: &mut QueryBuilder<Postgres>, column: &str, value: &str) {
 const SUMMARY_SELECT: &str = "SELECT person_id, status, merged_into, categories, country, given_name, family_name, \
      home_district, profession, scientific_field FROM registry.people WHERE true";
 
+fn json_column<T: serde::de::DeserializeOwned>(row: &PgRow, column: &str) -> Result<T, ApiError> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| ApiError::Internal(format!("read model {column}: {e}")))
+}
+
+fn micros_timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1000).unwrap_or(0),
+    }
+}
+
 fn status_of(s: &str) -> pb::PersonStatus {
     match s {
         "active" => pb::PersonStatus::Active,
@@ -623,6 +693,18 @@ fn summary_of(row: &PgRow) -> Result<pb::PersonSummary, sqlx::Error> {
     })
 }
 
+/// Education entries stored length-delimited in one column.
+fn education_of(mut bytes: &[u8]) -> Vec<pb::Education> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        match pb::Education::decode_length_delimited(&mut bytes) {
+            Ok(e) => out.push(e),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
 fn date_of(d: Option<NaiveDate>) -> Option<Date> {
     d.map(|d| Date {
         year: d.year(),
@@ -638,7 +720,7 @@ fn person_of(row: &PgRow) -> Result<pb::Person, sqlx::Error> {
     let details = match given_name {
         None => None,
         Some(given_name) => {
-            let education: Vec<Vec<u8>> = row.try_get::<Option<Vec<Vec<u8>>>, _>("education")?.unwrap_or_default();
+            let education: Vec<u8> = row.try_get::<Option<Vec<u8>>, _>("education")?.unwrap_or_default();
             Some(pb::PersonDetails {
                 given_name,
                 family_name: text(row, "family_name")?,
@@ -648,7 +730,7 @@ fn person_of(row: &PgRow) -> Result<pb::Person, sqlx::Error> {
                 home_district: text(row, "home_district")?,
                 home_locality: text(row, "home_locality")?,
                 languages: row.try_get::<Option<Vec<String>>, _>("languages")?.unwrap_or_default(),
-                education: education.iter().filter_map(|e| pb::Education::decode(e.as_slice()).ok()).collect(),
+                education: education_of(&education),
                 profession: text(row, "profession")?,
                 scientific_field: text(row, "scientific_field")?,
                 skills: row.try_get::<Option<Vec<String>>, _>("skills")?.unwrap_or_default(),

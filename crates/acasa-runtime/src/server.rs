@@ -6,7 +6,6 @@ use std::{future::Future, net::SocketAddr};
 
 use opentelemetry::propagation::Extractor;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -60,6 +59,11 @@ impl Serving {
             .register_encoded_file_descriptor_set(acasa_proto::FILE_DESCRIPTOR_SET)
             .build_v1()
             .map_err(std::io::Error::other)?;
+        // Small gRPC frames must not wait for delayed ACKs (Nagle): no delay,
+        // and keepalive so dead peers are noticed.
+        let incoming = tonic::transport::server::TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(Some(std::time::Duration::from_secs(60)));
         let (stop, mut stopped) = watch::channel(false);
         let routes = routes.add_service(health).add_service(reflection);
         let task = tokio::spawn(async move {
@@ -76,7 +80,7 @@ impl Serving {
             tonic::transport::Server::builder()
                 .trace_fn(request_span)
                 .add_routes(routes)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+                .serve_with_incoming_shutdown(incoming, signal)
                 .await
         });
         tracing::info!(%local_addr, "gRPC server listening");

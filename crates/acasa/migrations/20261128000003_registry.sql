@@ -41,7 +41,7 @@ CREATE TABLE registry.people (
     district_key     text,      -- folded district
     home_locality    text,
     languages        text[],
-    education        bytea[],   -- each an encoded acasa.registry.v1.Education
+    education        bytea,     -- length-delimited acasa.registry.v1.Education messages
     profession       text,
     profession_key   text,
     scientific_field text,
@@ -55,15 +55,17 @@ CREATE TABLE registry.people (
     registered_at    timestamptz NOT NULL,
     updated_at       timestamptz NOT NULL,
     version          bigint NOT NULL
-);
+) WITH (fillfactor = 70); -- room for HOT updates (contacts, consent, timestamps touch no index)
 
+-- GIN pending lists are scanned by every query until cleaned up: keep them
+-- small (256 kB) so searches stay fast right after a burst of registrations.
 CREATE INDEX people_country ON registry.people (country, person_id);
-CREATE INDEX people_categories ON registry.people USING gin (categories);
+CREATE INDEX people_categories ON registry.people USING gin (categories) WITH (gin_pending_list_limit = 256);
 CREATE INDEX people_district ON registry.people (district_key, person_id);
-CREATE INDEX people_name_trgm ON registry.people USING gin (name_key gin_trgm_ops);
-CREATE INDEX people_field_trgm ON registry.people USING gin (field_key gin_trgm_ops);
-CREATE INDEX people_profession_trgm ON registry.people USING gin (profession_key gin_trgm_ops);
-CREATE INDEX people_skills ON registry.people USING gin (skills_key);
+CREATE INDEX people_name_trgm ON registry.people USING gin (name_key gin_trgm_ops) WITH (gin_pending_list_limit = 256);
+CREATE INDEX people_field_trgm ON registry.people USING gin (field_key gin_trgm_ops) WITH (gin_pending_list_limit = 256);
+CREATE INDEX people_profession_trgm ON registry.people USING gin (profession_key gin_trgm_ops) WITH (gin_pending_list_limit = 256);
+CREATE INDEX people_skills ON registry.people USING gin (skills_key) WITH (gin_pending_list_limit = 256);
 CREATE INDEX people_duplicates ON registry.people (name_key, birth_date) WHERE status = 'active';
 
 -- Every consent given or withdrawn, in order (no personal data: purpose,
@@ -102,3 +104,6 @@ CREATE TABLE registry.duplicate_flags (
 );
 CREATE INDEX duplicate_flags_open ON registry.duplicate_flags (raised_at, person_id, other_id) WHERE status = 'open';
 CREATE INDEX duplicate_flags_other ON registry.duplicate_flags (other_id);
+
+-- Candidate lists: the few active people who consented to take part.
+CREATE INDEX people_candidates ON registry.people (person_id) WHERE status = 'active' AND programme_consent;

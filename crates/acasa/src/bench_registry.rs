@@ -11,7 +11,7 @@
 //! 4. Registrations until the registry holds `--registry-people`; then the
 //!    wait for the projection to catch up.
 //! 5. GetPerson with a minimum position; searches and candidate lists over
-//!    the whole population.
+//!    the whole population; 4 readers at a time.
 //! 6. Peak RSS (VmHWM) of the service and worker processes.
 
 use std::{
@@ -222,6 +222,9 @@ const SKILLS: &[&str] = &[
     "german",
     "italian",
 ];
+
+/// Concurrent readers for the query latencies (a busy office of caseworkers).
+const READERS: usize = 4;
 
 fn pick<'a>(rng: &mut StdRng, xs: &[&'a str]) -> &'a str {
     xs[rng.random_range(0..xs.len())]
@@ -485,7 +488,7 @@ pub async fn run(config: &Config, target: &Target, raw_per_second: f64) -> anyho
     let get_person = {
         let (client, known) = (client.clone(), known.clone());
         let n = 10_000;
-        let (elapsed, lat) = concurrently(n, 16, move |i| {
+        let (elapsed, lat) = concurrently(n, READERS, move |i| {
             let (client, known) = (client.clone(), known.clone());
             async move {
                 let person_id = known[(i * 7919) % known.len()].clone();
@@ -501,7 +504,7 @@ pub async fn run(config: &Config, target: &Target, raw_per_second: f64) -> anyho
     let search = {
         let client = client.clone();
         let n = 3_000;
-        let (elapsed, lat) = concurrently(n, 8, move |i| {
+        let (elapsed, lat) = concurrently(n, READERS, move |i| {
             let client = client.clone();
             async move { search_one(&client, i, last).await }
         })

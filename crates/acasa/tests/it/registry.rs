@@ -524,6 +524,23 @@ async fn same_name_and_birth_date_raise_a_flag_and_merge_keeps_the_record_findab
     let e = cl.register_person(api.req(Role::Caseworker, again)).await.unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
     assert_eq!(e.get_error_details().error_info().unwrap().metadata.get("existing_id"), Some(&a.person_id));
+
+    // A rebuild (every registration in one batch) gives the same read model as live.
+    let last = api.store.last_sequence().await.unwrap();
+    api.get(&a.person_id, last).await;
+    let live = sorted_lines(read_model_text(&env).await);
+    api.stop_projection().await;
+    acasa_projection::rebuild_reset(&env.pool, &PeopleProjection::new(vault(&env))).await.unwrap();
+    let mut w = worker(&env, &api.store);
+    assert!(w.try_lead().await.unwrap());
+    assert_eq!(w.catch_up_to(last).await.unwrap(), last);
+    assert_eq!(sorted_lines(read_model_text(&env).await), live);
+}
+
+fn sorted_lines(s: String) -> Vec<String> {
+    let mut v: Vec<String> = s.lines().map(str::to_owned).collect();
+    v.sort();
+    v
 }
 
 /// Every byte of the registry stream, for searching plaintext.
