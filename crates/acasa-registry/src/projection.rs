@@ -76,10 +76,13 @@ impl Projection for PeopleProjection {
                 .keys_on(conn, &ids)
                 .await
                 .map_err(|e| ApplyError::Poison(format!("reading data keys: {e}")))?;
-            // Registrations (the bulk of a busy log) go in one multi-row
-            // insert per run of them; anything else flushes them first, so
-            // commits still apply in log order.
+            // The bulk of a busy log goes in set-wise statements: runs of
+            // registrations in one multi-row insert, contact and interest
+            // replacements folded per person into one multi-row update
+            // (after the registrations). Any other commit flushes both first,
+            // so every person's commits still apply in log order.
             let mut pending: Vec<NewPerson> = Vec::new();
+            let mut updates = SimpleUpdates::default();
             for (c, id) in commits.iter().zip(ids) {
                 let codec = PersonCodec::new(id, keys.get(&id).cloned());
                 let mut events = Vec::with_capacity(c.events.len());
@@ -88,16 +91,22 @@ impl Projection for PeopleProjection {
                 }
                 if let [PersonEvent::Registered { .. }] = events.as_slice()
                     && !pending.iter().any(|p| p.id == id)
+                    && !updates.rows.contains_key(&id)
                     && let Some(PersonEvent::Registered { categories, country, interests, details, contacts, .. }) =
                         events.pop()
                 {
                     pending.push(NewPerson { id, categories, country, interests, details, contacts, commit: c });
                     continue;
                 }
+                if updates.absorb(id, c, &events) {
+                    continue;
+                }
                 insert_people(conn, std::mem::take(&mut pending)).await?;
+                std::mem::take(&mut updates).flush(conn).await?;
                 self.apply_commit(conn, c, id, events).await?;
             }
             insert_people(conn, pending).await?;
+            updates.flush(conn).await?;
             Ok(())
         })
     }
@@ -176,8 +185,13 @@ impl PeopleProjection {
         id: Uuid,
         events: Vec<PersonEvent>,
     ) -> Result<(), ApplyError> {
+        let mut touched = false;
         for (seq, event) in events.into_iter().enumerate() {
-            self.apply_event(conn, c, id, i32::try_from(seq).unwrap_or(i32::MAX), event).await?;
+            touched |= self.apply_event(conn, c, id, i32::try_from(seq).unwrap_or(i32::MAX), event).await?;
+        }
+        if touched {
+            // The event statements set updated_at and version themselves.
+            return Ok(());
         }
         let touched = sqlx::query("UPDATE registry.people SET updated_at = $2, version = $3 WHERE person_id = $1")
             .bind(id)
@@ -198,8 +212,9 @@ impl PeopleProjection {
         id: Uuid,
         seq: i32,
         event: PersonEvent,
-    ) -> Result<(), ApplyError> {
+    ) -> Result<bool, ApplyError> {
         use PersonEvent as E;
+        let mut touched = false;
         match event {
             E::Registered { categories, country, interests, details, contacts, .. } => {
                 insert_people(
@@ -210,13 +225,13 @@ impl PeopleProjection {
             }
             E::DetailsUpdated { country, details } => {
                 let d = DetailCols::of(&details);
-                sqlx::query(
+                touched |= sqlx::query(
                     "UPDATE registry.people SET country = $2, given_name = $3, family_name = $4, name_key = $5, \
                        birth_date = $6, sex = $7, idnp = $8, home_district = $9, district_key = $10, \
                        home_locality = $11, languages = string_to_array($12, chr(31)), education = $13, \
                        profession = $14, profession_key = $15, scientific_field = $16, field_key = $17, \
-                       skills = string_to_array($18, chr(31)), skills_key = string_to_array($19, chr(31)) \
-                     WHERE person_id = $1",
+                       skills = string_to_array($18, chr(31)), skills_key = string_to_array($19, chr(31)), \
+                       updated_at = $20, version = $21 WHERE person_id = $1",
                 )
                 .bind(id)
                 .bind(&country)
@@ -237,53 +252,77 @@ impl PeopleProjection {
                 .bind(&d.field_key)
                 .bind(&d.skills)
                 .bind(&d.skills_key)
+                .bind(c.recorded_at)
+                .bind(position(c))
                 .execute(&mut *conn)
-                .await?;
+                .await?
+                .rows_affected()
+                    > 0;
                 raise_flags(conn, id, &d, c.recorded_at).await?;
             }
             E::ContactsUpdated(contacts) => {
                 let contacts = contacts.open().cloned();
-                sqlx::query("UPDATE registry.people SET email = $2, phone = $3 WHERE person_id = $1")
-                    .bind(id)
-                    .bind(contacts.as_ref().and_then(|c| non_empty(&c.email)))
-                    .bind(contacts.as_ref().and_then(|c| non_empty(&c.phone)))
-                    .execute(&mut *conn)
-                    .await?;
+                touched |= sqlx::query(
+                    "UPDATE registry.people SET email = $2, phone = $3, updated_at = $4, version = $5 \
+                     WHERE person_id = $1",
+                )
+                .bind(id)
+                .bind(contacts.as_ref().and_then(|c| non_empty(&c.email)))
+                .bind(contacts.as_ref().and_then(|c| non_empty(&c.phone)))
+                .bind(c.recorded_at)
+                .bind(position(c))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    > 0;
             }
             E::ReturnRecorded(ret) => {
                 let ret = ret.open().cloned();
                 let date = ret.as_ref().and_then(|r| r.return_date.as_ref()).and_then(|d| {
                     NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
                 });
-                sqlx::query(
+                touched |= sqlx::query(
                     "UPDATE registry.people SET returned = true, country = 'MD', return_date = $2, \
-                       return_district = $3, return_locality = $4 WHERE person_id = $1",
+                       return_district = $3, return_locality = $4, updated_at = $5, version = $6 WHERE person_id = $1",
                 )
                 .bind(id)
                 .bind(date)
                 .bind(ret.as_ref().and_then(|r| non_empty(&r.district)))
                 .bind(ret.as_ref().and_then(|r| non_empty(&r.locality)))
+                .bind(c.recorded_at)
+                .bind(position(c))
                 .execute(&mut *conn)
-                .await?;
+                .await?
+                .rows_affected()
+                    > 0;
             }
             E::CategoryAdded(cat) => {
-                sqlx::query(
-                    "UPDATE registry.people SET categories = array_append(categories, $2) \
+                touched |= sqlx::query(
+                    "UPDATE registry.people SET categories = array_append(categories, $2), updated_at = $3, version = $4 \
                      WHERE person_id = $1 AND NOT ($2 = ANY (categories))",
                 )
                 .bind(id)
                 .bind(cat as i32)
+                .bind(c.recorded_at)
+                .bind(position(c))
                 .execute(&mut *conn)
-                .await?;
+                .await?
+                .rows_affected()
+                > 0;
             }
             E::CategoryRemoved(cat) => {
-                sqlx::query(
-                    "UPDATE registry.people SET categories = array_remove(categories, $2) WHERE person_id = $1",
+                touched |= sqlx::query(
+                    "UPDATE registry.people SET categories = array_remove(categories, $2), updated_at = $3, version = $4 \
+                     WHERE person_id = $1",
                 )
                 .bind(id)
                 .bind(cat as i32)
+                .bind(c.recorded_at)
+                .bind(position(c))
                 .execute(&mut *conn)
-                .await?;
+                .await?
+                .rows_affected()
+                > 0;
             }
             E::ConsentGiven { key, channel, at } => {
                 consent(conn, c, id, seq, key, true, channel as i32, at).await?;
@@ -292,11 +331,17 @@ impl PeopleProjection {
                 consent(conn, c, id, seq, key, false, channel as i32, at).await?;
             }
             E::InterestsRecorded(interests) => {
-                sqlx::query("UPDATE registry.people SET interests = $2 WHERE person_id = $1")
-                    .bind(id)
-                    .bind(interests.iter().map(|i| *i as i32).collect::<Vec<_>>())
-                    .execute(&mut *conn)
-                    .await?;
+                touched |= sqlx::query(
+                    "UPDATE registry.people SET interests = $2, updated_at = $3, version = $4 WHERE person_id = $1",
+                )
+                .bind(id)
+                .bind(interests.iter().map(|i| *i as i32).collect::<Vec<_>>())
+                .bind(c.recorded_at)
+                .bind(position(c))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    > 0;
             }
             E::DuplicateDismissed(other) => {
                 sqlx::query(
@@ -310,27 +355,38 @@ impl PeopleProjection {
                 .await?;
             }
             E::Merged(survivor) => {
-                sqlx::query("UPDATE registry.people SET status = 'merged', merged_into = $2 WHERE person_id = $1")
-                    .bind(id)
-                    .bind(survivor)
-                    .execute(&mut *conn)
-                    .await?;
+                touched |= sqlx::query(
+                    "UPDATE registry.people SET status = 'merged', merged_into = $2, updated_at = $3, version = $4 \
+                     WHERE person_id = $1",
+                )
+                .bind(id)
+                .bind(survivor)
+                .bind(c.recorded_at)
+                .bind(position(c))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    > 0;
                 close_flags(conn, id, "merged").await?;
             }
             E::Absorbed(_) => {}
             E::Erased { .. } => {
-                sqlx::query(
+                touched |= sqlx::query(
                     "UPDATE registry.people SET status = 'erased', given_name = NULL, family_name = NULL, \
                        name_key = NULL, birth_date = NULL, sex = NULL, idnp = NULL, email = NULL, phone = NULL, \
                        home_district = NULL, district_key = NULL, home_locality = NULL, languages = NULL, \
                        education = NULL, profession = NULL, profession_key = NULL, scientific_field = NULL, \
                        field_key = NULL, skills = NULL, skills_key = NULL, return_date = NULL, \
-                       return_district = NULL, return_locality = NULL \
+                       return_district = NULL, return_locality = NULL, updated_at = $2, version = $3 \
                      WHERE person_id = $1",
                 )
                 .bind(id)
+                .bind(c.recorded_at)
+                .bind(position(c))
                 .execute(&mut *conn)
-                .await?;
+                .await?
+                .rows_affected()
+                    > 0;
                 close_flags(conn, id, "erased").await?;
                 self.vault
                     .destroy_on(conn, id)
@@ -338,7 +394,7 @@ impl PeopleProjection {
                     .map_err(|e| ApplyError::Poison(format!("destroying a data key: {e}")))?;
             }
         }
-        Ok(())
+        Ok(touched)
     }
 }
 
@@ -375,6 +431,90 @@ async fn raise_flags_many(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Contact and interest replacements of a batch, the last one per person.
+#[derive(Default)]
+struct SimpleUpdates {
+    rows: std::collections::HashMap<Uuid, SimpleUpdate>,
+}
+
+#[derive(Default)]
+struct SimpleUpdate {
+    contacts: Option<(Option<String>, Option<String>)>,
+    interests: Option<String>,
+    at: DateTime<Utc>,
+    position: i64,
+}
+
+impl SimpleUpdates {
+    /// Takes the commit if it only replaces contacts or interests.
+    fn absorb(&mut self, id: Uuid, c: &StoredCommit, events: &[PersonEvent]) -> bool {
+        let simple = !events.is_empty()
+            && events.iter().all(|e| matches!(e, PersonEvent::ContactsUpdated(_) | PersonEvent::InterestsRecorded(_)));
+        if !simple {
+            return false;
+        }
+        let row = self.rows.entry(id).or_default();
+        for e in events {
+            match e {
+                PersonEvent::ContactsUpdated(contacts) => {
+                    let contacts = contacts.open();
+                    row.contacts =
+                        Some((contacts.and_then(|c| non_empty(&c.email)), contacts.and_then(|c| non_empty(&c.phone))));
+                }
+                PersonEvent::InterestsRecorded(i) => row.interests = Some(joined_ints(i.iter().map(|i| *i as i32))),
+                _ => {}
+            }
+        }
+        row.at = c.recorded_at;
+        row.position = position(c);
+        true
+    }
+
+    async fn flush(self, conn: &mut PgConnection) -> Result<(), ApplyError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let n = self.rows.len();
+        let (mut ids, mut set_contacts, mut emails, mut phones, mut set_interests, mut interests, mut at, mut pos) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        for (id, r) in self.rows {
+            ids.push(id);
+            set_contacts.push(r.contacts.is_some());
+            let (email, phone) = r.contacts.unwrap_or_default();
+            emails.push(email);
+            phones.push(phone);
+            set_interests.push(r.interests.is_some());
+            interests.push(r.interests.unwrap_or_default());
+            at.push(r.at);
+            pos.push(r.position);
+        }
+        let updated = sqlx::query(
+            "UPDATE registry.people p SET \
+               email = CASE WHEN n.sc THEN n.email ELSE p.email END, \
+               phone = CASE WHEN n.sc THEN n.phone ELSE p.phone END, \
+               interests = CASE WHEN n.si THEN string_to_array(n.ints, ',')::int[] ELSE p.interests END, \
+               updated_at = n.at, version = n.pos \
+             FROM UNNEST($1::uuid[], $2::bool[], $3::text[], $4::text[], $5::bool[], $6::text[], \
+                         $7::timestamptz[], $8::int8[]) AS n(id, sc, email, phone, si, ints, at, pos) \
+             WHERE p.person_id = n.id",
+        )
+        .bind(&ids)
+        .bind(&set_contacts)
+        .bind(&emails)
+        .bind(&phones)
+        .bind(&set_interests)
+        .bind(&interests)
+        .bind(&at)
+        .bind(&pos)
+        .execute(&mut *conn)
+        .await?;
+        if updated.rows_affected() != n as u64 {
+            return Err(ApplyError::Poison("an event for a person who was never registered".into()));
+        }
+        Ok(())
+    }
 }
 
 /// A registration waiting for its batch insert.
