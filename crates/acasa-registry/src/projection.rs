@@ -225,104 +225,96 @@ impl PeopleProjection {
             }
             E::DetailsUpdated { country, details } => {
                 let d = DetailCols::of(&details);
-                touched |= sqlx::query(
-                    "UPDATE registry.people SET country = $2, given_name = $3, family_name = $4, name_key = $5, \
+                touched |= changed(
+                    &mut *conn,
+                    sqlx::query(
+                        "UPDATE registry.people SET country = $2, given_name = $3, family_name = $4, name_key = $5, \
                        birth_date = $6, sex = $7, idnp = $8, home_district = $9, district_key = $10, \
                        home_locality = $11, languages = string_to_array($12, chr(31)), education = $13, \
                        profession = $14, profession_key = $15, scientific_field = $16, field_key = $17, \
                        skills = string_to_array($18, chr(31)), skills_key = string_to_array($19, chr(31)), \
                        updated_at = $20, version = $21 WHERE person_id = $1",
+                    )
+                    .bind(id)
+                    .bind(&country)
+                    .bind(&d.given_name)
+                    .bind(&d.family_name)
+                    .bind(&d.name_key)
+                    .bind(d.birth_date)
+                    .bind(d.sex)
+                    .bind(&d.idnp)
+                    .bind(&d.home_district)
+                    .bind(&d.district_key)
+                    .bind(&d.home_locality)
+                    .bind(&d.languages)
+                    .bind(&d.education)
+                    .bind(&d.profession)
+                    .bind(&d.profession_key)
+                    .bind(&d.scientific_field)
+                    .bind(&d.field_key)
+                    .bind(&d.skills)
+                    .bind(&d.skills_key)
+                    .bind(c.recorded_at)
+                    .bind(position(c)),
                 )
-                .bind(id)
-                .bind(&country)
-                .bind(&d.given_name)
-                .bind(&d.family_name)
-                .bind(&d.name_key)
-                .bind(d.birth_date)
-                .bind(d.sex)
-                .bind(&d.idnp)
-                .bind(&d.home_district)
-                .bind(&d.district_key)
-                .bind(&d.home_locality)
-                .bind(&d.languages)
-                .bind(&d.education)
-                .bind(&d.profession)
-                .bind(&d.profession_key)
-                .bind(&d.scientific_field)
-                .bind(&d.field_key)
-                .bind(&d.skills)
-                .bind(&d.skills_key)
-                .bind(c.recorded_at)
-                .bind(position(c))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    > 0;
+                .await?;
                 raise_flags(conn, id, &d, c.recorded_at).await?;
             }
             E::ContactsUpdated(contacts) => {
                 let contacts = contacts.open().cloned();
-                touched |= sqlx::query(
-                    "UPDATE registry.people SET email = $2, phone = $3, updated_at = $4, version = $5 \
+                touched |= changed(
+                    &mut *conn,
+                    sqlx::query(
+                        "UPDATE registry.people SET email = $2, phone = $3, updated_at = $4, version = $5 \
                      WHERE person_id = $1",
+                    )
+                    .bind(id)
+                    .bind(contacts.as_ref().and_then(|c| non_empty(&c.email)))
+                    .bind(contacts.as_ref().and_then(|c| non_empty(&c.phone)))
+                    .bind(c.recorded_at)
+                    .bind(position(c)),
                 )
-                .bind(id)
-                .bind(contacts.as_ref().and_then(|c| non_empty(&c.email)))
-                .bind(contacts.as_ref().and_then(|c| non_empty(&c.phone)))
-                .bind(c.recorded_at)
-                .bind(position(c))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    > 0;
+                .await?;
             }
             E::ReturnRecorded(ret) => {
                 let ret = ret.open().cloned();
                 let date = ret.as_ref().and_then(|r| r.return_date.as_ref()).and_then(|d| {
                     NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
                 });
-                touched |= sqlx::query(
-                    "UPDATE registry.people SET returned = true, country = 'MD', return_date = $2, \
+                touched |= changed(
+                    &mut *conn,
+                    sqlx::query(
+                        "UPDATE registry.people SET returned = true, country = 'MD', return_date = $2, \
                        return_district = $3, return_locality = $4, updated_at = $5, version = $6 WHERE person_id = $1",
+                    )
+                    .bind(id)
+                    .bind(date)
+                    .bind(ret.as_ref().and_then(|r| non_empty(&r.district)))
+                    .bind(ret.as_ref().and_then(|r| non_empty(&r.locality)))
+                    .bind(c.recorded_at)
+                    .bind(position(c)),
                 )
-                .bind(id)
-                .bind(date)
-                .bind(ret.as_ref().and_then(|r| non_empty(&r.district)))
-                .bind(ret.as_ref().and_then(|r| non_empty(&r.locality)))
-                .bind(c.recorded_at)
-                .bind(position(c))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    > 0;
+                .await?;
             }
             E::CategoryAdded(cat) => {
-                touched |= sqlx::query(
+                touched |= changed(&mut *conn, sqlx::query(
                     "UPDATE registry.people SET categories = array_append(categories, $2), updated_at = $3, version = $4 \
                      WHERE person_id = $1 AND NOT ($2 = ANY (categories))",
                 )
                 .bind(id)
                 .bind(cat as i32)
                 .bind(c.recorded_at)
-                .bind(position(c))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                > 0;
+                .bind(position(c))).await?;
             }
             E::CategoryRemoved(cat) => {
-                touched |= sqlx::query(
+                touched |= changed(&mut *conn, sqlx::query(
                     "UPDATE registry.people SET categories = array_remove(categories, $2), updated_at = $3, version = $4 \
                      WHERE person_id = $1",
                 )
                 .bind(id)
                 .bind(cat as i32)
                 .bind(c.recorded_at)
-                .bind(position(c))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                > 0;
+                .bind(position(c))).await?;
             }
             E::ConsentGiven { key, channel, at } => {
                 consent(conn, c, id, seq, key, true, channel as i32, at).await?;
@@ -331,17 +323,17 @@ impl PeopleProjection {
                 consent(conn, c, id, seq, key, false, channel as i32, at).await?;
             }
             E::InterestsRecorded(interests) => {
-                touched |= sqlx::query(
-                    "UPDATE registry.people SET interests = $2, updated_at = $3, version = $4 WHERE person_id = $1",
+                touched |= changed(
+                    &mut *conn,
+                    sqlx::query(
+                        "UPDATE registry.people SET interests = $2, updated_at = $3, version = $4 WHERE person_id = $1",
+                    )
+                    .bind(id)
+                    .bind(interests.iter().map(|i| *i as i32).collect::<Vec<_>>())
+                    .bind(c.recorded_at)
+                    .bind(position(c)),
                 )
-                .bind(id)
-                .bind(interests.iter().map(|i| *i as i32).collect::<Vec<_>>())
-                .bind(c.recorded_at)
-                .bind(position(c))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    > 0;
+                .await?;
             }
             E::DuplicateDismissed(other) => {
                 sqlx::query(
@@ -355,38 +347,38 @@ impl PeopleProjection {
                 .await?;
             }
             E::Merged(survivor) => {
-                touched |= sqlx::query(
-                    "UPDATE registry.people SET status = 'merged', merged_into = $2, updated_at = $3, version = $4 \
+                touched |= changed(
+                    &mut *conn,
+                    sqlx::query(
+                        "UPDATE registry.people SET status = 'merged', merged_into = $2, updated_at = $3, version = $4 \
                      WHERE person_id = $1",
+                    )
+                    .bind(id)
+                    .bind(survivor)
+                    .bind(c.recorded_at)
+                    .bind(position(c)),
                 )
-                .bind(id)
-                .bind(survivor)
-                .bind(c.recorded_at)
-                .bind(position(c))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    > 0;
+                .await?;
                 close_flags(conn, id, "merged").await?;
             }
             E::Absorbed(_) => {}
             E::Erased { .. } => {
-                touched |= sqlx::query(
-                    "UPDATE registry.people SET status = 'erased', given_name = NULL, family_name = NULL, \
+                touched |= changed(
+                    &mut *conn,
+                    sqlx::query(
+                        "UPDATE registry.people SET status = 'erased', given_name = NULL, family_name = NULL, \
                        name_key = NULL, birth_date = NULL, sex = NULL, idnp = NULL, email = NULL, phone = NULL, \
                        home_district = NULL, district_key = NULL, home_locality = NULL, languages = NULL, \
                        education = NULL, profession = NULL, profession_key = NULL, scientific_field = NULL, \
                        field_key = NULL, skills = NULL, skills_key = NULL, return_date = NULL, \
                        return_district = NULL, return_locality = NULL, updated_at = $2, version = $3 \
                      WHERE person_id = $1",
+                    )
+                    .bind(id)
+                    .bind(c.recorded_at)
+                    .bind(position(c)),
                 )
-                .bind(id)
-                .bind(c.recorded_at)
-                .bind(position(c))
-                .execute(&mut *conn)
-                .await?
-                .rows_affected()
-                    > 0;
+                .await?;
                 close_flags(conn, id, "erased").await?;
                 self.vault
                     .destroy_on(conn, id)
@@ -396,6 +388,14 @@ impl PeopleProjection {
         }
         Ok(touched)
     }
+}
+
+/// Runs an update; whether it changed a row.
+async fn changed(
+    conn: &mut PgConnection,
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> Result<bool, sqlx::Error> {
+    Ok(query.execute(conn).await?.rows_affected() > 0)
 }
 
 /// Flags active people with the same folded names and birth date.

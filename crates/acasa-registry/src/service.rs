@@ -224,11 +224,28 @@ impl RegistryService {
         let name_key = fold(&format!("{} {}", details.pb.family_name, details.pb.given_name));
         let birth_date = details.birth_date;
         let command = PersonCommand::Register { id, details, contacts, country, categories, interests };
-        let result = if fresh {
-            self.repo.execute_new_with(&id.to_string(), &command, &meta, &codec).await
-        } else {
-            self.repo.execute_with(&id.to_string(), &command, &meta, &codec).await
+        let execute = async {
+            if fresh {
+                self.repo.execute_new_with(&id.to_string(), &command, &meta, &codec).await
+            } else {
+                self.repo.execute_with(&id.to_string(), &command, &meta, &codec).await
+            }
         };
+        // Others already registered with these names and birth date (the read
+        // model's view; the projection flags the rest), looked up meanwhile.
+        let duplicates = async {
+            sqlx::query_scalar::<_, Uuid>(
+                "SELECT person_id FROM registry.people \
+                 WHERE status = 'active' AND name_key = $1 AND birth_date = $2 AND person_id <> $3 \
+                 ORDER BY person_id LIMIT 20",
+            )
+            .bind(&name_key)
+            .bind(birth_date)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+        };
+        let (result, possible_duplicates) = tokio::join!(execute, duplicates);
         let outcome = match result.map_err(ApiError::from) {
             Ok(o) => o,
             Err(e) => {
@@ -244,16 +261,7 @@ impl RegistryService {
         } else {
             tracing::info!(person_id = %id, position = outcome.position, "person registered");
         }
-        let possible_duplicates: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT person_id FROM registry.people \
-             WHERE status = 'active' AND name_key = $1 AND birth_date = $2 AND person_id <> $3 \
-             ORDER BY person_id LIMIT 20",
-        )
-        .bind(&name_key)
-        .bind(birth_date)
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        let possible_duplicates = possible_duplicates?;
         Ok(pb::RegisterPersonResponse {
             person_id: id.to_string(),
             position: outcome.position,
@@ -290,15 +298,21 @@ impl RegistryService {
         Ok(outcome.position)
     }
 
-    async fn simple(
+    /// A command on one person from a request with `request_id` and
+    /// `person_id`: validate both and what `build` reads, run it, answer the position.
+    async fn person_command<R: PersonRequest>(
         &self,
-        meta: Option<CommandMeta>,
-        id: Option<Uuid>,
-        command: Option<PersonCommand>,
-        v: Violations,
-    ) -> Result<u64, ApiError> {
-        let (Some(meta), Some(id), Some(command)) = (meta, id, command) else { return Err(v.into()) };
-        v.into_result()?;
+        request: &Request<R>,
+        build: impl FnOnce(&R, &mut Violations) -> Option<PersonCommand>,
+    ) -> Result<u64, Status> {
+        let principal = authorize(request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, req.request_id(), req, R::clear_request_id);
+        let id = validate::id(&mut v, "person_id", req.person_id());
+        let command = build(req, &mut v);
+        let (Some(meta), Some(id), Some(command)) = (meta, id, command) else { return Err(ApiError::from(v).into()) };
+        v.into_result().map_err(ApiError::from)?;
         Ok(self.run(id, command, &meta).await?.position)
     }
 
@@ -769,6 +783,40 @@ fn person_of(row: &PgRow) -> Result<pb::Person, sqlx::Error> {
     })
 }
 
+/// A request addressing one person with an idempotency key.
+trait PersonRequest: acasa_proto::Message + Clone {
+    fn request_id(&self) -> &str;
+    fn person_id(&self) -> &str;
+    fn clear_request_id(&mut self);
+}
+
+macro_rules! person_requests {
+    ($($t:ty),* $(,)?) => {$(
+        impl PersonRequest for $t {
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+            fn person_id(&self) -> &str {
+                &self.person_id
+            }
+            fn clear_request_id(&mut self) {
+                self.request_id.clear();
+            }
+        }
+    )*};
+}
+
+person_requests!(
+    pb::UpdateContactsRequest,
+    pb::RecordReturnRequest,
+    pb::AddCategoryRequest,
+    pb::RemoveCategoryRequest,
+    pb::GiveConsentRequest,
+    pb::WithdrawConsentRequest,
+    pb::RecordInterestsRequest,
+    pb::DismissDuplicateRequest,
+);
+
 fn authorize<'r, T>(request: &'r Request<T>, roles: &[Role]) -> Result<&'r Principal, Status> {
     let principal = Principal::of(request)?;
     principal.require_any(roles)?;
@@ -798,13 +846,12 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::UpdateContactsRequest>,
     ) -> Result<Response<pb::UpdateContactsResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
-        let req = request.get_ref();
-        let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
-        let id = validate::id(&mut v, "person_id", &req.person_id);
-        let contacts = validate::contacts(&mut v, "contacts", req.contacts.as_ref());
-        let position = self.simple(meta, id, contacts.map(PersonCommand::UpdateContacts), v).await?;
+        let position = self
+            .person_command(&request, |req, v| {
+                let contacts = validate::contacts(v, "contacts", req.contacts.as_ref());
+                contacts.map(PersonCommand::UpdateContacts)
+            })
+            .await?;
         Ok(Response::new(pb::UpdateContactsResponse { position }))
     }
 
@@ -812,13 +859,12 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::RecordReturnRequest>,
     ) -> Result<Response<pb::RecordReturnResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
-        let req = request.get_ref();
-        let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
-        let id = validate::id(&mut v, "person_id", &req.person_id);
-        let ret = validate::return_details(&mut v, "return_details", req.return_details.as_ref(), today());
-        let position = self.simple(meta, id, ret.map(PersonCommand::RecordReturn), v).await?;
+        let position = self
+            .person_command(&request, |req, v| {
+                let ret = validate::return_details(v, "return_details", req.return_details.as_ref(), today());
+                ret.map(PersonCommand::RecordReturn)
+            })
+            .await?;
         Ok(Response::new(pb::RecordReturnResponse { position }))
     }
 
@@ -826,13 +872,12 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::AddCategoryRequest>,
     ) -> Result<Response<pb::AddCategoryResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
-        let req = request.get_ref();
-        let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
-        let id = validate::id(&mut v, "person_id", &req.person_id);
-        let c = validate::category(&mut v, "category", req.category);
-        let position = self.simple(meta, id, c.map(PersonCommand::AddCategory), v).await?;
+        let position = self
+            .person_command(&request, |req, v| {
+                let c = validate::category(v, "category", req.category);
+                c.map(PersonCommand::AddCategory)
+            })
+            .await?;
         Ok(Response::new(pb::AddCategoryResponse { position }))
     }
 
@@ -840,13 +885,12 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::RemoveCategoryRequest>,
     ) -> Result<Response<pb::RemoveCategoryResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
-        let req = request.get_ref();
-        let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
-        let id = validate::id(&mut v, "person_id", &req.person_id);
-        let c = validate::category(&mut v, "category", req.category);
-        let position = self.simple(meta, id, c.map(PersonCommand::RemoveCategory), v).await?;
+        let position = self
+            .person_command(&request, |req, v| {
+                let c = validate::category(v, "category", req.category);
+                c.map(PersonCommand::RemoveCategory)
+            })
+            .await?;
         Ok(Response::new(pb::RemoveCategoryResponse { position }))
     }
 
@@ -854,14 +898,12 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::GiveConsentRequest>,
     ) -> Result<Response<pb::GiveConsentResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
-        let req = request.get_ref();
-        let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
-        let id = validate::id(&mut v, "person_id", &req.person_id);
-        let consent = validate::consent(&mut v, req.purpose, &req.partner_id, req.channel);
-        let command = consent.map(|(key, channel)| PersonCommand::GiveConsent { key, channel, at: Utc::now() });
-        let position = self.simple(meta, id, command, v).await?;
+        let position = self
+            .person_command(&request, |req, v| {
+                let consent = validate::consent(v, req.purpose, &req.partner_id, req.channel);
+                consent.map(|(key, channel)| PersonCommand::GiveConsent { key, channel, at: Utc::now() })
+            })
+            .await?;
         Ok(Response::new(pb::GiveConsentResponse { position }))
     }
 
@@ -869,14 +911,12 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::WithdrawConsentRequest>,
     ) -> Result<Response<pb::WithdrawConsentResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
-        let req = request.get_ref();
-        let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
-        let id = validate::id(&mut v, "person_id", &req.person_id);
-        let consent = validate::consent(&mut v, req.purpose, &req.partner_id, req.channel);
-        let command = consent.map(|(key, channel)| PersonCommand::WithdrawConsent { key, channel, at: Utc::now() });
-        let position = self.simple(meta, id, command, v).await?;
+        let position = self
+            .person_command(&request, |req, v| {
+                let consent = validate::consent(v, req.purpose, &req.partner_id, req.channel);
+                consent.map(|(key, channel)| PersonCommand::WithdrawConsent { key, channel, at: Utc::now() })
+            })
+            .await?;
         Ok(Response::new(pb::WithdrawConsentResponse { position }))
     }
 
@@ -884,13 +924,12 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::RecordInterestsRequest>,
     ) -> Result<Response<pb::RecordInterestsResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
-        let req = request.get_ref();
-        let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
-        let id = validate::id(&mut v, "person_id", &req.person_id);
-        let interests: Option<BTreeSet<Interest>> = validate::interests(&mut v, "interests", &req.interests);
-        let position = self.simple(meta, id, interests.map(PersonCommand::RecordInterests), v).await?;
+        let position = self
+            .person_command(&request, |req, v| {
+                let interests: Option<BTreeSet<Interest>> = validate::interests(v, "interests", &req.interests);
+                interests.map(PersonCommand::RecordInterests)
+            })
+            .await?;
         Ok(Response::new(pb::RecordInterestsResponse { position }))
     }
 
@@ -898,13 +937,12 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::DismissDuplicateRequest>,
     ) -> Result<Response<pb::DismissDuplicateResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
-        let req = request.get_ref();
-        let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
-        let id = validate::id(&mut v, "person_id", &req.person_id);
-        let other = validate::id(&mut v, "other_person_id", &req.other_person_id);
-        let position = self.simple(meta, id, other.map(PersonCommand::DismissDuplicate), v).await?;
+        let position = self
+            .person_command(&request, |req, v| {
+                let other = validate::id(v, "other_person_id", &req.other_person_id);
+                other.map(PersonCommand::DismissDuplicate)
+            })
+            .await?;
         Ok(Response::new(pb::DismissDuplicateResponse { position }))
     }
 

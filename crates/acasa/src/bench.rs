@@ -230,6 +230,12 @@ fn print_table(r: &Report) {
         lat(&g.mixed_at_half_rate)
     );
     println!(
+        "    its registrations        {:>10.0} /s  {}",
+        g.half_rate_registrations.per_second,
+        lat(&g.half_rate_registrations)
+    );
+    println!("    its updates              {:>10.0} /s  {}", g.half_rate_updates.per_second, lat(&g.half_rate_updates));
+    println!(
         "  fill registrations         {:>10.0} /s  {}",
         g.fill_registrations.per_second,
         lat(&g.fill_registrations)

@@ -60,6 +60,10 @@ pub struct RegistryReport {
     pub mixed_ratio: f64,
     /// The mix at half the closed-loop rate, open loop.
     pub mixed_at_half_rate: Rate,
+    /// Its registrations alone.
+    pub half_rate_registrations: Rate,
+    /// Its updates alone.
+    pub half_rate_updates: Rate,
     /// Registrations to fill the population.
     pub fill_registrations: Rate,
     /// People in the read model for the read benchmarks.
@@ -431,16 +435,20 @@ pub async fn run(config: &Config, target: &Target, raw_per_second: f64) -> anyho
             let i = next + k;
             tasks.spawn(async move {
                 client.mixed(&run, i, &known).await?;
-                Ok::<_, anyhow::Error>(scheduled.elapsed())
+                Ok::<_, anyhow::Error>((i.is_multiple_of(5), scheduled.elapsed()))
             });
         }
-        let mut lat = Vec::with_capacity(total);
+        let (mut lat, mut regs, mut upds) = (Vec::with_capacity(total), Vec::new(), Vec::new());
         while let Some(r) = tasks.join_next().await {
-            lat.push(r??);
+            let (registration, l) = r??;
+            lat.push(l);
+            if registration { regs.push(l) } else { upds.push(l) }
         }
         next += total;
-        rate(total, start.elapsed(), lat)
+        let elapsed = start.elapsed();
+        (rate(total, elapsed, lat), rate(regs.len(), elapsed, regs), rate(upds.len(), elapsed, upds))
     };
+    let (at_half, at_half_registrations, at_half_updates) = at_half;
 
     let have = warm + (warm..next).filter(|i| i.is_multiple_of(5)).count();
     let fill = target.people.saturating_sub(have.min(target.people));
@@ -517,6 +525,8 @@ pub async fn run(config: &Config, target: &Target, raw_per_second: f64) -> anyho
         registrations,
         mixed_commands: mixed,
         mixed_at_half_rate: at_half,
+        half_rate_registrations: at_half_registrations,
+        half_rate_updates: at_half_updates,
         fill_registrations: fill_rate,
         people: usize::try_from(people).unwrap_or(0),
         projection_lag_seconds,
