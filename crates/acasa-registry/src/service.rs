@@ -286,12 +286,24 @@ impl RegistryService {
         let (state, _) = self.load(id).await?;
         let old = state.details.as_ref().and_then(|d| d.idnp()).map(str::to_owned);
         let new = details.idnp().map(str::to_owned);
-        if let Some(new) = new.as_ref().filter(|n| old.as_ref() != Some(*n))
-            && state.status == PersonState::Active
-        {
-            self.reserve_idnp(new, id).await?;
+        let added = new.clone().filter(|n| old.as_ref() != Some(n) && state.status == PersonState::Active);
+        if let Some(added) = &added {
+            self.reserve_idnp(added, id).await?;
         }
-        let outcome = self.run(id, PersonCommand::UpdateDetails { details, country }, &meta).await?;
+        let outcome = match self.run(id, PersonCommand::UpdateDetails { details, country }, &meta).await {
+            Ok(o) => o,
+            Err(e) => {
+                // Unless the update landed after all, the new IDNP did not become
+                // this person's: free it (best effort; a dangling one is taken over
+                // only when its holder is gone, so better not leave it).
+                if let (Some(added), Ok((now, _))) = (&added, self.load(id).await)
+                    && now.details.as_ref().and_then(|d| d.idnp()) != Some(added.as_str())
+                {
+                    let _ = self.reservations.release(IDNP, added, &id.to_string()).await;
+                }
+                return Err(e);
+            }
+        };
         if let Some(old) = old.filter(|o| new.as_ref() != Some(o)) {
             let _ = self.reservations.release(IDNP, &old, &id.to_string()).await;
         }

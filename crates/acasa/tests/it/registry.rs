@@ -322,6 +322,28 @@ async fn updates_returns_categories_consent_and_interests_show_in_the_read_model
         .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
 
+    // A refused update does not keep the new IDNP it asked for.
+    let mut later = person("x", "Vasile", "Ceban").details.unwrap();
+    later.birth_date = Some(Date { year: 2025, month: 12, day: 1 });
+    let wanted = later.idnp.clone();
+    let e = c
+        .update_person_details(api.req(
+            Role::Caseworker,
+            pb::UpdatePersonDetailsRequest {
+                request_id: "u2".into(),
+                person_id: id.clone(),
+                details: Some(later),
+                country_of_residence: "MD".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(field_of(&e), ["details.birth_date"]);
+    let mut other = person("other", "Dan", "Vrabie");
+    other.details.as_mut().unwrap().idnp = wanted;
+    api.register(other).await;
+
     // Replacements folded per person in one batch keep the last one.
     for (n, email) in ["a@example.md", "b@example.md"].iter().enumerate() {
         let contacts = Some(pb::Contacts { email: (*email).into(), phone: String::new() });
