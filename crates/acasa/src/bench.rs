@@ -224,6 +224,7 @@ fn print_table(r: &Report) {
     println!("  registrations alone        {:>10.0} /s  {}", g.registrations.per_second, lat(&g.registrations));
     println!("  mixed commands (1/5 reg.)  {:>10.0} /s  {}", g.mixed_commands.per_second, lat(&g.mixed_commands));
     println!("    ratio to raw publishes   {:>10.1} %   (target ≥ 50 %)", g.mixed_ratio * 100.0);
+    println!("  projection caught up after {:>6.2} s", g.projection_lag_after_mixed_seconds);
     println!(
         "  mix at half rate (open)    {:>10.0} /s  {}   (target p99 ≤ 10 ms)",
         g.mixed_at_half_rate.per_second,
