@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use acasa_domain::{Aggregate, Rejection, RejectionKind};
-use acasa_proto::registry::v1 as pb;
-use chrono::{DateTime, NaiveDate, Utc};
+use acasa_proto::{registry::v1 as pb, r#type::v1::Date};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use uuid::Uuid;
 
 pub use pb::{Category, ConsentChannel as Channel, ConsentPurpose, Interest};
@@ -33,6 +33,16 @@ impl<T> Personal<T> {
     }
 }
 
+/// The calendar date of a protobuf `Date`, if it is one.
+pub fn naive_date(d: &Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
+}
+
+/// The protobuf `Date` of a calendar date.
+pub fn proto_date(d: NaiveDate) -> Date {
+    Date { year: d.year(), month: i32::try_from(d.month()).unwrap_or(0), day: i32::try_from(d.day()).unwrap_or(0) }
+}
+
 /// Validated personal details (built by [`crate::validate`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Details {
@@ -45,8 +55,7 @@ pub struct Details {
 impl Details {
     /// Reads the birth date out of a stored message.
     pub fn from_pb(pb: pb::PersonDetails) -> Option<Self> {
-        let d = pb.birth_date.as_ref()?;
-        let birth_date = NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)?;
+        let birth_date = naive_date(pb.birth_date.as_ref()?)?;
         Some(Self { pb, birth_date })
     }
 
@@ -68,8 +77,7 @@ pub struct Return {
 impl Return {
     /// Reads the date out of a stored message.
     pub fn from_pb(pb: pb::ReturnDetails) -> Option<Self> {
-        let d = pb.return_date.as_ref()?;
-        let date = NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)?;
+        let date = naive_date(pb.return_date.as_ref()?)?;
         Some(Self { pb, date })
     }
 }
@@ -463,7 +471,6 @@ impl Aggregate for Person {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use acasa_proto::r#type::v1::Date;
 
     fn id() -> Uuid {
         Uuid::from_u128(1)
@@ -545,8 +552,6 @@ mod tests {
             Ok(vec![PersonEvent::ContactsUpdated(Personal::Open(contacts))])
         );
     }
-
-    use chrono::Datelike as _;
 
     #[test]
     fn a_return_makes_a_returnee_living_in_moldova() {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     codec::PersonCodec,
-    domain::{ConsentKey, ConsentPurpose, PersonEvent, Personal},
+    domain::{ConsentKey, ConsentPurpose, PersonEvent, Personal, naive_date},
     validate::fold,
 };
 
@@ -153,9 +153,7 @@ impl DetailCols {
             given_name: Some(d.given_name.clone()),
             family_name: Some(d.family_name.clone()),
             name_key: Some(fold(&format!("{} {}", d.family_name, d.given_name))),
-            birth_date: d.birth_date.as_ref().and_then(|b| {
-                NaiveDate::from_ymd_opt(b.year, u32::try_from(b.month).ok()?, u32::try_from(b.day).ok()?)
-            }),
+            birth_date: d.birth_date.as_ref().and_then(naive_date),
             sex: Some(d.sex),
             idnp: non_empty(&d.idnp),
             home_district: non_empty(&d.home_district),
@@ -278,9 +276,7 @@ impl PeopleProjection {
             }
             E::ReturnRecorded(ret) => {
                 let ret = ret.open().cloned();
-                let date = ret.as_ref().and_then(|r| r.return_date.as_ref()).and_then(|d| {
-                    NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
-                });
+                let date = ret.as_ref().and_then(|r| r.return_date.as_ref()).and_then(naive_date);
                 touched |= changed(
                     &mut *conn,
                     sqlx::query(

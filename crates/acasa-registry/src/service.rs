@@ -9,19 +9,18 @@ use acasa_projection::Positions;
 use acasa_proto::{
     Message as _,
     registry::v1::{self as pb, registry_service_server::RegistryServiceServer},
-    r#type::v1::Date,
 };
 use acasa_runtime::{ApiError, Authenticator, Principal, Role, request};
 use acasa_vault::{DataKey, Vault, VaultError};
 use base64::Engine as _;
-use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row as _, postgres::PgRow};
 use tonic::{Request, Response, Status, service::Routes};
 use uuid::Uuid;
 
 use crate::{
     codec::{PersonCodec, timestamp},
-    domain::{Category, Interest, Person, PersonCommand, Status as PersonState},
+    domain::{Category, Interest, Person, PersonCommand, Status as PersonState, proto_date},
     validate::{self, fold},
 };
 
@@ -357,9 +356,8 @@ impl RegistryService {
                 });
             }
         }
-        let outcome = self.run(merged, PersonCommand::MergeInto(survivor), &meta).await?;
+        self.run(merged, PersonCommand::MergeInto(survivor), &meta).await?;
         let (m, _) = self.load(merged).await?;
-        let _ = outcome;
         let absorb = PersonCommand::Absorb { merged, categories: m.categories };
         let outcome = self.run(survivor, absorb, &meta).await?;
         tracing::info!(%survivor, %merged, position = outcome.position, "people merged");
@@ -731,14 +729,6 @@ fn education_of(mut bytes: &[u8]) -> Vec<pb::Education> {
     out
 }
 
-fn date_of(d: Option<NaiveDate>) -> Option<Date> {
-    d.map(|d| Date {
-        year: d.year(),
-        month: i32::try_from(d.month()).unwrap_or(0),
-        day: i32::try_from(d.day()).unwrap_or(0),
-    })
-}
-
 fn person_of(row: &PgRow) -> Result<pb::Person, sqlx::Error> {
     let id: Uuid = row.try_get("person_id")?;
     let merged_into: Option<Uuid> = row.try_get("merged_into")?;
@@ -750,7 +740,7 @@ fn person_of(row: &PgRow) -> Result<pb::Person, sqlx::Error> {
             Some(pb::PersonDetails {
                 given_name,
                 family_name: text(row, "family_name")?,
-                birth_date: date_of(row.try_get("birth_date")?),
+                birth_date: row.try_get::<Option<NaiveDate>, _>("birth_date")?.map(proto_date),
                 sex: row.try_get::<Option<i32>, _>("sex")?.unwrap_or_default(),
                 idnp: text(row, "idnp")?,
                 home_district: text(row, "home_district")?,
@@ -770,7 +760,7 @@ fn person_of(row: &PgRow) -> Result<pb::Person, sqlx::Error> {
     let return_date: Option<NaiveDate> = row.try_get("return_date")?;
     let return_details = return_date.map(|d| -> Result<pb::ReturnDetails, sqlx::Error> {
         Ok(pb::ReturnDetails {
-            return_date: date_of(Some(d)),
+            return_date: Some(proto_date(d)),
             district: text(row, "return_district")?,
             locality: text(row, "return_locality")?,
         })

@@ -8,7 +8,7 @@ use acasa_proto::{registry::v1 as pb, r#type::v1::Date};
 use chrono::{Datelike as _, NaiveDate};
 use uuid::Uuid;
 
-use crate::domain::{Category, Channel, ConsentKey, ConsentPurpose, Details, Interest, Return};
+use crate::domain::{Category, Channel, ConsentKey, ConsentPurpose, Details, Interest, Return, proto_date};
 
 /// Longest name.
 pub const NAME_MAX: usize = 100;
@@ -127,7 +127,7 @@ pub fn details(v: &mut Violations, field: &str, d: Option<&pb::PersonDetails>, t
     let pb = pb::PersonDetails {
         given_name,
         family_name,
-        birth_date: Some(Date { year: birth_date.year(), month: month(birth_date), day: day(birth_date) }),
+        birth_date: Some(proto_date(birth_date)),
         sex: sex as i32,
         idnp,
         home_district,
@@ -139,14 +139,6 @@ pub fn details(v: &mut Violations, field: &str, d: Option<&pb::PersonDetails>, t
         skills,
     };
     Some(Details { pb, birth_date })
-}
-
-fn month(d: NaiveDate) -> i32 {
-    i32::try_from(d.month()).unwrap_or(0)
-}
-
-fn day(d: NaiveDate) -> i32 {
-    i32::try_from(d.day()).unwrap_or(0)
 }
 
 fn education_entry(v: &mut Violations, field: &str, e: &pb::Education, today: NaiveDate) -> pb::Education {
@@ -214,14 +206,7 @@ pub fn return_details(
     let district = opt_text(v, &format!("{field}.district"), &r.district, PLACE_MAX);
     let locality = opt_text(v, &format!("{field}.locality"), &r.locality, PLACE_MAX);
     let date = date?;
-    Some(Return {
-        pb: pb::ReturnDetails {
-            return_date: Some(Date { year: date.year(), month: month(date), day: day(date) }),
-            district,
-            locality,
-        },
-        date,
-    })
+    Some(Return { pb: pb::ReturnDetails { return_date: Some(proto_date(date)), district, locality }, date })
 }
 
 /// One category (not unspecified).
