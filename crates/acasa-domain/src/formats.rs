@@ -446,6 +446,26 @@ pub fn birth_date(year: i32, month: i32, day: i32, today: NaiveDate) -> Result<N
     Ok(born)
 }
 
+/// Lower case with Romanian and common Latin diacritics removed: the form
+/// names are compared and searched in.
+pub fn fold(s: &str) -> String {
+    s.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'ă' | 'â' | 'á' | 'à' | 'ä' | 'ã' | 'å' => 'a',
+            'î' | 'í' | 'ì' | 'ï' => 'i',
+            'ș' | 'ş' => 's',
+            'ț' | 'ţ' => 't',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ç' => 'c',
+            'ñ' => 'n',
+            c => c,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,10 @@ pub enum ApplyError {
     /// (SQLSTATE classes 22 and 23), transient otherwise.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// Something outside the database (e.g. the broker a projection
+    /// publishes to) failed; the batch is retried, never poisoned.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl ApplyError {
@@ -55,7 +59,7 @@ impl ApplyError {
             Self::Database(sqlx::Error::Database(e)) => {
                 e.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
             }
-            Self::Database(_) => false,
+            Self::Database(_) | Self::Unavailable(_) => false,
         }
     }
 
@@ -69,8 +73,18 @@ impl ApplyError {
                 e.constraint().map(|c| format!(" (constraint {c})")).unwrap_or_default()
             ),
             Self::Database(e) => e.to_string(),
+            Self::Unavailable(e) => e.clone(),
         }
     }
+}
+
+/// A batch's transaction commits without waiting for its WAL flush
+/// (`synchronous_commit = off`, this transaction only). Safe for a projection:
+/// the read model and its checkpoint commit atomically, so a Postgres crash
+/// can only lose the last batches whole — never half of one — and the worker
+/// replays them from the stream. It takes a WAL fsync off every batch's path.
+async fn relaxed_commit(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(conn).await.map(|_| ())
 }
 
 /// A worker failed in a way that needs the operator or a restart.
@@ -411,6 +425,7 @@ impl<P: Projection + ?Sized> Worker<P> {
     async fn fast_path(&mut self, commits: &[StoredCommit], last_seq: u64) -> Result<Option<usize>, WorkerError> {
         let name = self.projection.name();
         let mut tx = self.pool.begin().await?;
+        relaxed_commit(&mut tx).await?;
         let at = checkpoint::lock(&mut tx, name).await?;
         if at != self.position {
             return Err(self.moved(at));
@@ -423,6 +438,7 @@ impl<P: Projection + ?Sized> Worker<P> {
             }
             Err(e) if e.is_poison() => Ok(None),
             Err(ApplyError::Database(e)) => Err(e.into()),
+            Err(ApplyError::Unavailable(e)) => Err(WorkerError::Nats(e)),
             Err(ApplyError::Poison(_)) => Ok(None),
         }
     }
@@ -436,6 +452,7 @@ impl<P: Projection + ?Sized> Worker<P> {
     ) -> Result<(usize, usize), WorkerError> {
         let name = self.projection.name().to_owned();
         let mut tx = self.pool.begin().await?;
+        relaxed_commit(&mut tx).await?;
         let at = checkpoint::lock(&mut tx, &name).await?;
         if at != self.position {
             return Err(self.moved(at));
@@ -454,6 +471,7 @@ impl<P: Projection + ?Sized> Worker<P> {
                     poison.push((c.sequence, c.subject.clone(), e.reason()));
                 }
                 Err(ApplyError::Database(e)) => return Err(e.into()),
+                Err(ApplyError::Unavailable(e)) => return Err(WorkerError::Nats(e)),
                 Err(ApplyError::Poison(_)) => {}
             }
         }

@@ -300,25 +300,7 @@ pub fn consent(v: &mut Violations, purpose: i32, partner_id: &str, channel: i32)
     Some((ConsentKey { purpose: purpose?, partner: partner? }, channel?))
 }
 
-/// Lower case with Romanian and common Latin diacritics removed: the form
-/// names are compared and searched in.
-pub fn fold(s: &str) -> String {
-    s.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'ă' | 'â' | 'á' | 'à' | 'ä' | 'ã' | 'å' => 'a',
-            'î' | 'í' | 'ì' | 'ï' => 'i',
-            'ș' | 'ş' => 's',
-            'ț' | 'ţ' => 't',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'ó' | 'ò' | 'ô' | 'ö' | 'õ' => 'o',
-            'ú' | 'ù' | 'û' | 'ü' => 'u',
-            'ç' => 'c',
-            'ñ' => 'n',
-            c => c,
-        })
-        .collect()
-}
+pub use acasa_domain::formats::fold;
 
 #[cfg(test)]
 mod tests {

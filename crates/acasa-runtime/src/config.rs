@@ -52,6 +52,9 @@ pub struct Config {
     pub stream_replicas: usize,
     /// `ACASA_DUPLICATE_WINDOW_SECS` (default 120).
     pub duplicate_window: Duration,
+    /// `ACASA_SLA_SWEEP_MS`: how often the referrals' SLA deadline worker
+    /// looks for breached response times (default 1000).
+    pub sla_sweep_interval: Duration,
     /// `ACASA_LOG`: a tracing filter (default `info`).
     pub log: String,
     /// `ACASA_LOG_FORMAT`: `text` or `json`.
@@ -93,6 +96,7 @@ impl Config {
                 .map_or_else(|| state_dir.join("secrets/master.key"), PathBuf::from),
             stream_replicas: parse(&get, "ACASA_STREAM_REPLICAS", 1)?,
             duplicate_window: Duration::from_secs(parse(&get, "ACASA_DUPLICATE_WINDOW_SECS", 120)?),
+            sla_sweep_interval: Duration::from_millis(parse(&get, "ACASA_SLA_SWEEP_MS", 1000)?),
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             state_dir,

@@ -320,6 +320,16 @@ impl Vault {
         Ok(deleted)
     }
 
+    /// Runs `VACUUM <table>` on a pool connection, e.g. after a projection's
+    /// transaction destroyed keys with [`Vault::destroy_on`]. A failure is
+    /// logged (autovacuum reclaims the tuples later).
+    pub async fn vacuum(&self) {
+        let vacuum = format!("VACUUM {}", self.table);
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(vacuum)).execute(&self.pool).await {
+            tracing::warn!(table = %self.table, error = %e, "VACUUM of the data keys failed");
+        }
+    }
+
     /// DELETE only, on a given connection (for a projection's transaction as a backstop; autovacuum
     /// reclaims the dead tuple). Returns whether a row was deleted.
     pub async fn destroy_on(&self, conn: &mut PgConnection, subject: Uuid) -> Result<bool, VaultError> {
