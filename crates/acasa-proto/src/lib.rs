@@ -40,5 +40,22 @@ pub mod registry {
     }
 }
 
+/// `acasa.referrals.v1`: partners, referrals and their events.
+pub mod referrals {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/acasa.referrals.v1.rs"));
+    }
+}
+
+/// `acasa.partner.v1`: the partner integration events of the partner feeds.
+pub mod partner {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/acasa.partner.v1.rs"));
+    }
+}
+
 pub use prost::Message;
+pub use prost_types::Duration;
 pub use prost_types::Timestamp;
