@@ -16,7 +16,7 @@ ACASA_PG_BIN_DIR ?= /usr/lib/postgresql/15/bin
 export ACASA_NATS_SERVER_BIN ACASA_PG_BIN_DIR
 
 # Services started by `make run` (space-separated).
-SERVICES ?= demo registry
+SERVICES ?= demo registry referrals
 # Extra arguments for `acasa bench`, e.g. `make bench BENCH_ARGS=--json`.
 BENCH_ARGS ?=
 

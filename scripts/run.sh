@@ -2,8 +2,9 @@
 # scripts/run.sh — `make run`: the whole platform on this machine, in the foreground.
 #
 # Installs missing tools, builds target/debug/acasa, then starts nats-server and
-# Postgres 15 under .state/ (kept between runs), applies migrations, and starts
-# `acasa serve <svc>` and `acasa project <svc>` for every service in $ACASA_SERVICES.
+# Postgres 15 under .state/ (kept between runs), applies migrations, starts the watcher that
+# gives every registered partner its NATS user (scripts/stack.sh nats_users_watch_start), and
+# starts `acasa serve <svc>` and `acasa project <svc>` for every service in $ACASA_SERVICES.
 # Ctrl-C (or SIGTERM) stops everything it started: services, then Postgres, then NATS.
 #
 # Settings (environment):
@@ -153,6 +154,12 @@ main() {
         die "acasa migrate failed (log: $LOG_DIR/migrate.log)"
     }
 
+    # Every registered partner gets a NATS account allowed its own feed only, within
+    # seconds of its registration (.state/nats-users.conf, rewritten and reloaded).
+    info "starting the partner NATS users watcher (log: $STACK_NATS_USERS_LOG)"
+    echo "---- $(date -u +%FT%TZ) nats users watcher ----" >>"$STACK_NATS_USERS_LOG"
+    nats_users_watch_start "$ACASA_BIN"
+
     for svc in "${SERVICES[@]}"; do
         addr="$(grpc_addr "$svc")"
         info "starting acasa serve $svc on $addr (log: $LOG_DIR/$svc.log)"
@@ -195,7 +202,8 @@ print_summary() {
 
 Acasă is running.  Ctrl-C (or kill $$) stops everything; data stays in .state/.
 
-  NATS        $STACK_NATS_URL   (monitoring http://127.0.0.1:$STACK_NATS_HTTP_PORT)
+  NATS        nats://127.0.0.1:$STACK_NATS_PORT   (user acasa, password in .state/secrets/nats-service.password;
+              monitoring http://127.0.0.1:$STACK_NATS_HTTP_PORT)
   Postgres    $ACASA_DATABASE_URL
 EOF
     for svc in "${SERVICES[@]}"; do
@@ -203,7 +211,7 @@ EOF
     done
     echo
     echo "Logs (follow with: tail -f .state/logs/*.log):"
-    echo "  .state/logs/nats.log  .state/logs/postgres.log  .state/logs/migrate.log"
+    echo "  .state/logs/nats.log  .state/logs/nats-users.log  .state/logs/postgres.log  .state/logs/migrate.log"
     for svc in "${SERVICES[@]}"; do
         echo "  .state/logs/$svc.log  .state/logs/$svc-project.log"
     done
@@ -211,6 +219,12 @@ EOF
 
 A dev token (roles: admin caseworker viewer partner editor):
   TOKEN=\$(target/debug/acasa token --role caseworker)
+
+Partner feeds over NATS (stream ACASA_PARTNER_FEED): each registered partner gets a NATS account
+and user within ~2 s, able to consume its own feed only. Its credentials, inbox prefix and consumer:
+  target/debug/acasa partner-credentials <partner id>
+(JSON: user, password, inbox_prefix, stream, subject, consumer; see README.md, "Partner feeds
+over NATS").
 
 Example calls (grpcurl is not installed by this project; any gRPC client works):
 EOF

@@ -9,7 +9,18 @@
 #   source scripts/stack.sh
 #   stack_configure "$STATE_DIR" "$LOG_DIR" "$NATS_PORT" "$NATS_HTTP_PORT" "$PG_PORT"
 #   stack_preflight; stack_check_ports; nats_start; pg_start; pg_ensure_db acasa
+#   export ACASA_NATS_URL="$STACK_NATS_URL"   # carries the service user's credentials
+#   ...; nats_users_watch_start "$ACASA_BIN" # partners' NATS users follow the registrations
 #   ...; stack_stop          # also safe to call from an EXIT trap, more than once
+#
+# NATS requires a login, and has accounts: the service user `acasa` (password generated once
+# into <state>/secrets/nats-service.password; STACK_NATS_URL is nats://acasa:<password>@…)
+# may do everything in the account ACASA, which holds JetStream and every stream; every
+# registered partner gets an account of its own, with a user that may consume only its own
+# feed through imports from ACASA. nats.conf includes nats-users.conf (the `accounts` block),
+# which `acasa nats-users` rewrites from the partners in Postgres (nats_users_refresh:
+# rewrite, then reload nats-server on a change; nats_users_watch_start: the same every 2 s
+# in the background, until stack_stop).
 #
 # As root, Postgres runs as the `postgres` OS user (runuser) and its directories are
 # chowned to it; as an ordinary user it runs as that user.
@@ -37,6 +48,11 @@ stack_configure() {
     STACK_PG_SOCKET_DIR="$STACK_STATE_DIR/pg-socket"
     STACK_PG_LOG="$STACK_LOG_DIR/postgres.log"
     STACK_NATS_PID=""
+    STACK_NATS_USERS_CONF="$STACK_STATE_DIR/nats-users.conf"
+    STACK_NATS_SERVICE_PASSWORD_FILE="$STACK_STATE_DIR/secrets/nats-service.password"
+    STACK_NATS_USERS_LOG="$STACK_LOG_DIR/nats-users.log"
+    STACK_NATS_USERS_WATCH_PID=""
+    # nats_start adds the service user's credentials (nats://acasa:<password>@…).
     STACK_NATS_URL="nats://127.0.0.1:$STACK_NATS_PORT"
     # Unix sockets have a ~107-byte path limit; a deep checkout falls back to /tmp.
     if ((${#STACK_PG_SOCKET_DIR} > 80)); then
@@ -59,6 +75,7 @@ stack_check_ports() {
 
 nats_write_conf() {
     mkdir -p "$STACK_NATS_STORE"
+    nats_prepare_users
     cat >"$STACK_NATS_CONF" <<EOF
 # Written by scripts/stack.sh on every start; edits are overwritten.
 # Single node, file storage, every write fsynced before it is acknowledged.
@@ -70,11 +87,140 @@ jetstream {
   store_dir: "$STACK_NATS_STORE"
   sync_interval: always
 }
+# The accounts: ACASA (JetStream, the service user) and one account per registered partner,
+# written by 'acasa nats-users' (scripts/stack.sh: nats_users_refresh, nats_users_watch_start).
+include "nats-users.conf"
 EOF
+}
+
+# nats_prepare_users — the service user's password (generated once), STACK_NATS_URL with
+# it, and a users file with at least the account ACASA and the service user, so that
+# nats-server can start before `acasa nats-users` (which needs Postgres) adds the partners'
+# accounts. A users file of an earlier run is kept while it is an `accounts` block holding
+# the current service password (an `authorization` block of before is replaced).
+nats_prepare_users() {
+    ensure_secret "$STACK_NATS_SERVICE_PASSWORD_FILE"
+    local password
+    password="$(tr -d '[:space:]' <"$STACK_NATS_SERVICE_PASSWORD_FILE")"
+    [[ "$password" =~ ^[A-Za-z0-9]+$ ]] ||
+        die "$STACK_NATS_SERVICE_PASSWORD_FILE must hold letters and digits only (remove it to generate another)"
+    STACK_NATS_URL="nats://acasa:$password@127.0.0.1:$STACK_NATS_PORT"
+    if [[ -f "$STACK_NATS_USERS_CONF" ]] && grep -qx 'accounts {' "$STACK_NATS_USERS_CONF" &&
+        grep -qF "password: \"$password\"" "$STACK_NATS_USERS_CONF"; then
+        return 0
+    fi
+    local tmp="$STACK_NATS_USERS_CONF.tmp.$$"
+    (
+        umask 077
+        cat >"$tmp" <<EOF
+# Written by scripts/stack.sh: the services' account only, until 'acasa nats-users' adds
+# an account per registered partner.
+accounts {
+  "ACASA": {
+    jetstream: enabled
+    users: [
+      { user: "acasa", password: "$password" }
+    ]
+  }
+}
+EOF
+    )
+    mv "$tmp" "$STACK_NATS_USERS_CONF"
+}
+
+# nats_reload — makes the running nats-server re-read its configuration (SIGHUP) after
+# checking it, and waits until it has (its monitoring endpoint reports a new load time).
+# Twice: nats-server (2.15.1) routes the imports of an account that a reload adds only from
+# the next reload on, so a new partner's requests would find no responders until then.
+nats_reload() {
+    local pid="${STACK_NATS_PID:-}"
+    [[ -n "$pid" ]] || pid="$(stack_nats_pid_from_file)"
+    if [[ -z "$pid" ]] || ! pid_alive "$pid"; then
+        warn "nats-server is not running; nothing to reload"
+        return 1
+    fi
+    local check
+    if ! check="$("$NATS_SERVER_BIN" -c "$STACK_NATS_CONF" -t 2>&1)"; then
+        warn "not reloading nats-server: invalid configuration: $check"
+        return 1
+    fi
+    nats_signal_reload "$pid" && nats_signal_reload "$pid"
+}
+
+# nats_signal_reload PID — one SIGHUP, then waits until nats-server reports a new load time.
+nats_signal_reload() {
+    local pid="$1" before after deadline=$((SECONDS + 10))
+    before="$(nats_config_load_time)"
+    kill -HUP "$pid" 2>/dev/null || return 1
+    while :; do
+        after="$(nats_config_load_time)"
+        [[ -n "$after" && "$after" != "$before" ]] && return 0
+        if ((SECONDS >= deadline)); then
+            warn "nats-server did not report reloading its configuration (log: $STACK_NATS_LOG)"
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# nats_config_load_time — when nats-server last (re)loaded its configuration (from /varz).
+nats_config_load_time() {
+    python3 - "http://127.0.0.1:$STACK_NATS_HTTP_PORT/varz" <<'PY' 2>/dev/null || true
+import json, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+    print(json.load(r).get("config_load_time", ""))
+PY
+}
+
+# nats_users_refresh ACASA_BIN — rewrites nats-users.conf from the registered partners
+# (`acasa nats-users`, which replaces the file only when its content changes) and, when it
+# changed, reloads nats-server. Uses ACASA_DATABASE_URL and ACASA_HASH_KEY_FILE when set,
+# else this stack's database and hash key.
+nats_users_refresh() {
+    local bin="$1" out
+    out="$(ACASA_DATABASE_URL="${ACASA_DATABASE_URL:-$(stack_database_url acasa)}" \
+        ACASA_HASH_KEY_FILE="${ACASA_HASH_KEY_FILE:-$STACK_STATE_DIR/secrets/hash.key}" \
+        ACASA_STATE_DIR="${ACASA_STATE_DIR:-$STACK_STATE_DIR}" \
+        "$bin" nats-users --out "$STACK_NATS_USERS_CONF" \
+        --service-password-file "$STACK_NATS_SERVICE_PASSWORD_FILE")" || return 1
+    [[ "$out" == changed* ]] || return 0
+    nats_reload || return 1
+    info "nats users: $out; nats-server reloaded"
+}
+
+# nats_users_watch_start ACASA_BIN — refreshes the NATS users now (so partners registered
+# before get theirs at once), then every 2 s in the background (log: nats-users.log), so
+# that a newly registered partner can log in within seconds. Stopped by stack_stop, or by
+# itself once the calling script is gone.
+nats_users_watch_start() {
+    local bin="$1" parent="$$"
+    nats_users_watch_stop
+    nats_users_refresh "$bin" || warn "could not refresh the NATS users (see above)"
+    (
+        while pid_alive "$parent"; do
+            sleep 2
+            nats_users_refresh "$bin" || warn "could not refresh the NATS users"
+        done
+    ) </dev/null >>"$STACK_NATS_USERS_LOG" 2>&1 &
+    STACK_NATS_USERS_WATCH_PID=$!
+}
+
+# nats_users_watch_stop — stops the watcher, if one runs. Idempotent.
+nats_users_watch_stop() {
+    local pid="${STACK_NATS_USERS_WATCH_PID:-}"
+    STACK_NATS_USERS_WATCH_PID=""
+    if [[ -n "$pid" ]]; then
+        stop_pid "$pid" "the NATS users watcher" 5
+    fi
 }
 
 nats_start() {
     [[ -x "$NATS_SERVER_BIN" ]] || die "nats-server not found at $NATS_SERVER_BIN (run scripts/tools.sh venv)"
+    # Streams live in the account ACASA now; a store of before has them in the global
+    # account ($G), where nothing would find them while the read models remember them.
+    if [[ -n "$(ls -A "$STACK_NATS_STORE/jetstream/\$G" 2>/dev/null)" ]]; then
+        die "$STACK_NATS_STORE holds JetStream data of the global account, from before the partner accounts (streams now live in account ACASA); delete this state: make clean-state (or remove $STACK_STATE_DIR)"
+    fi
     nats_write_conf
     "$NATS_SERVER_BIN" -c "$STACK_NATS_CONF" -t >/dev/null 2>&1 ||
         die "invalid nats config $STACK_NATS_CONF: $("$NATS_SERVER_BIN" -c "$STACK_NATS_CONF" -t 2>&1)"
@@ -280,8 +426,9 @@ stack_leftovers() {
     [[ -n "${1:-}" && -n "$(stack_running_pids "$1")" ]]
 }
 
-# stack_stop — postgres, then nats. Idempotent.
+# stack_stop — the NATS users watcher, postgres, then nats. Idempotent.
 stack_stop() {
+    nats_users_watch_stop
     pg_stop
     nats_stop
 }

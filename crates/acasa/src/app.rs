@@ -5,6 +5,10 @@ use std::{sync::Arc, time::Duration};
 use acasa_demo::{projection::CountersProjection, service::CounterService};
 use acasa_eventstore::{EventStore, KeyedHasher, Repository, RepositoryConfig, Reservations, StreamSettings};
 use acasa_projection::{Positions, Projection, Worker, WorkerConfig};
+use acasa_referrals::{
+    consents::ConsentsProjection, deadlines::Deadlines, feed::FeedProjection, projection::ReferralsProjection,
+    service::ReferralService,
+};
 use acasa_registry::{projection::PeopleProjection, service::RegistryService};
 use acasa_runtime::{Authenticator, Config, Serving, server::shutdown_flag, shutdown_signal};
 use acasa_vault::{MasterKey, Vault};
@@ -18,6 +22,7 @@ pub fn name(service: Service) -> &'static str {
     match service {
         Service::Demo => acasa_demo::SERVICE,
         Service::Registry => acasa_registry::SERVICE,
+        Service::Referrals => acasa_referrals::SERVICE,
     }
 }
 
@@ -26,6 +31,7 @@ fn default_addr(service: Service) -> std::net::SocketAddr {
     let port = match service {
         Service::Demo => 50050,
         Service::Registry => 50051,
+        Service::Referrals => 50054,
     };
     std::net::SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -46,14 +52,19 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 }
 
 /// A NATS connection that keeps reconnecting.
+///
+/// `user:password@` in `ACASA_NATS_URL` logs in as that user (async-nats itself
+/// ignores credentials inside the URL).
 pub async fn nats(config: &Config, role: &str) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
+    let (url, credentials) = crate::nats_users::split_url_credentials(&config.nats_url);
+    let mut options = async_nats::ConnectOptions::new()
         .name(format!("acasa-{role}"))
         .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .connect(&config.nats_url)
-        .await
-        .context("connecting to NATS (ACASA_NATS_URL)")
+        .connection_timeout(Duration::from_secs(5));
+    if let Some((user, password)) = credentials {
+        options = options.user_and_password(user, password);
+    }
+    options.connect(url.as_str()).await.context("connecting to NATS (ACASA_NATS_URL)")
 }
 
 /// Opens a service's event store.
@@ -66,9 +77,23 @@ pub async fn store(config: &Config, client: async_nats::Client, service: &str) -
 
 /// The vault of the registry's personal data keys.
 pub fn registry_vault(config: &Config, pool: PgPool) -> anyhow::Result<Vault> {
+    vault(config, pool, acasa_registry::VAULT_TABLE)
+}
+
+/// The vault of the referrals service's personal data keys.
+pub fn referrals_vault(config: &Config, pool: PgPool) -> anyhow::Result<Vault> {
+    vault(config, pool, acasa_referrals::VAULT_TABLE)
+}
+
+fn vault(config: &Config, pool: PgPool, table: &str) -> anyhow::Result<Vault> {
     let master = MasterKey::from_bytes(&Config::read_secret(&config.master_key_file)?)
         .context("ACASA_MASTER_KEY_FILE must hold a 32-byte key (64 hex digits)")?;
-    Ok(Vault::new(pool, master, acasa_registry::VAULT_TABLE)?)
+    Ok(Vault::new(pool, master, table)?)
+}
+
+/// Declares the partner feed stream.
+pub async fn feed_stream(config: &Config, store: &EventStore) -> anyhow::Result<()> {
+    acasa_referrals::feed::declare_stream(store.jetstream(), config.stream_replicas).await.map_err(anyhow::Error::msg)
 }
 
 /// The service's reservations bucket.
@@ -100,6 +125,13 @@ pub async fn serve(config: &Config, service: Service) -> anyhow::Result<()> {
             let routes = RegistryService::new(repo, reservations, vault, positions, pool).routes(&auth);
             Serving::start(addr, routes, &[RegistryService::NAME], shutdown_signal()).await?
         }
+        Service::Referrals => {
+            let reservations = reservations(config, &store, svc).await?;
+            let vault = referrals_vault(config, pool.clone())?;
+            feed_stream(config, &store).await?;
+            let routes = ReferralService::new(store, reservations, vault, positions, pool).routes(&auth);
+            Serving::start(addr, routes, &[ReferralService::NAME], shutdown_signal()).await?
+        }
     };
     println!("acasa {svc}: gRPC on {}", serving.local_addr);
     serving.wait().await?;
@@ -110,6 +142,7 @@ fn projection_for(config: &Config, service: Service, pool: &PgPool) -> anyhow::R
     Ok(match service {
         Service::Demo => Arc::new(CountersProjection),
         Service::Registry => Arc::new(PeopleProjection::new(registry_vault(config, pool.clone())?)),
+        Service::Referrals => Arc::new(ReferralsProjection),
     })
 }
 
@@ -117,6 +150,7 @@ fn service_of_projection(projection: &str) -> Option<Service> {
     match projection {
         acasa_demo::PROJECTION => Some(Service::Demo),
         acasa_registry::PROJECTION => Some(Service::Registry),
+        acasa_referrals::PROJECTION => Some(Service::Referrals),
         _ => None,
     }
 }
@@ -126,10 +160,61 @@ pub async fn project(config: &Config, service: Service) -> anyhow::Result<()> {
     let svc = name(service);
     let client = nats(config, &format!("{svc}-projection")).await?;
     let store = store(config, client, svc).await?;
-    let pool = pool(config, 4).await?;
-    let worker = projection_worker(config, service, &store, pool)?;
-    worker.run(shutdown_flag()).await?;
+    // Referrals runs three projections (each leader holds a lock connection)
+    // and the deadline worker in one process.
+    let pool = pool(config, if service == Service::Referrals { 12 } else { 4 }).await?;
+    let worker = projection_worker(config, service, &store, pool.clone())?;
+    if service != Service::Referrals {
+        worker.run(shutdown_flag()).await?;
+        return Ok(());
+    }
+    let registry = self::store(config, store.client().clone(), acasa_registry::SERVICE).await?;
+    let consents = consents_worker(config, &registry, pool.clone())?;
+    feed_stream(config, &store).await?;
+    let feed = feed_worker(&store, pool.clone());
+    let deadlines = deadline_worker(config, &store, pool);
+    let shutdown = shutdown_flag();
+    let (a, b, c, ()) = tokio::join!(
+        worker.run(shutdown.clone()),
+        consents.run(shutdown.clone()),
+        feed.run(shutdown.clone()),
+        deadlines.run(shutdown),
+    );
+    a?;
+    b?;
+    c?;
     Ok(())
+}
+
+/// The referrals service's projection of the registry's consent events.
+pub fn consents_worker(
+    config: &Config,
+    registry: &EventStore,
+    pool: PgPool,
+) -> anyhow::Result<Worker<ConsentsProjection>> {
+    let projection = Arc::new(ConsentsProjection::new(referrals_vault(config, pool.clone())?));
+    Ok(Worker::new(
+        projection,
+        pool,
+        registry.jetstream().clone(),
+        WorkerConfig { stream: registry.stream_name().to_owned(), batch_size: 500 },
+    ))
+}
+
+/// The partner feed publisher.
+pub fn feed_worker(store: &EventStore, pool: PgPool) -> Worker<FeedProjection> {
+    let projection = Arc::new(FeedProjection::new(store.jetstream().clone()));
+    Worker::new(
+        projection,
+        pool,
+        store.jetstream().clone(),
+        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
+    )
+}
+
+/// The SLA deadline worker.
+pub fn deadline_worker(config: &Config, store: &EventStore, pool: PgPool) -> Deadlines {
+    Deadlines::new(Repository::new(store.clone(), RepositoryConfig::default()), pool, config.sla_sweep_interval)
 }
 
 /// Resets a projection and replays its stream into it.

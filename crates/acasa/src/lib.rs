@@ -3,7 +3,9 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_referrals;
 pub mod bench_registry;
+pub mod nats_users;
 
 use clap::ValueEnum;
 
@@ -14,4 +16,6 @@ pub enum Service {
     Demo,
     /// The registry of people.
     Registry,
+    /// The SME referral system.
+    Referrals,
 }

@@ -62,6 +62,25 @@ enum Command {
     },
     /// Measure the platform against the raw ceilings on the same servers.
     Bench(bench::Args),
+    /// Write the nats-server accounts file (the service's account, one per partner).
+    ///
+    /// Each registered partner gets an account of its own whose only imports
+    /// are its own feed consumer's next, info, reset and ack subjects. Prints
+    /// `changed` or `unchanged` first; the file is replaced (mode 0600) only
+    /// when its content changed.
+    NatsUsers {
+        /// The file to write (included by nats.conf).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The service user's password (default `$ACASA_STATE_DIR/secrets/nats-service.password`).
+        #[arg(long)]
+        service_password_file: Option<std::path::PathBuf>,
+    },
+    /// Print a partner's NATS credentials and feed coordinates as JSON.
+    PartnerCredentials {
+        /// The partner's id.
+        partner_id: uuid::Uuid,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -131,5 +150,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => bench::run(&config, args).await,
+        Command::NatsUsers { out, service_password_file } => {
+            acasa::nats_users::run_nats_users(&config, &out, service_password_file.as_deref()).await
+        }
+        Command::PartnerCredentials { partner_id } => acasa::nats_users::print_partner_credentials(&config, partner_id),
     }
 }
