@@ -7,5 +7,7 @@
 mod eventstore;
 mod grpc;
 mod harness;
+mod nats_permissions;
 mod projection;
+mod referrals;
 mod registry;
