@@ -5,8 +5,10 @@
 #
 # Builds the release binary, starts a fresh nats-server (JetStream, sync_interval: always)
 # and Postgres 15 on free ports with data in a temp directory, runs `acasa migrate`, then
-# `acasa serve registry` and `acasa project registry` as their own processes, and
-# `target/release/acasa bench ARGS` against all of it. Everything, temp data included, is removed on exit.
+# `acasa serve registry` and `acasa project registry`, `acasa serve referrals` and
+# `acasa project referrals` as their own processes, and `target/release/acasa bench ARGS`
+# against all of it (`scripts/bench.sh --referrals-only`: only the raw JetStream ceiling
+# and the referrals service with its partner feed). Everything, temp data included, is removed on exit.
 # Never touches .state/. Set KEEP_BENCH_DIR=1 to keep the temp directory (logs) afterwards.
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
@@ -17,12 +19,16 @@ ACASA_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/acasa"
 BENCH_DIR=""
 REGISTRY_PID=""
 REGISTRY_WORKER_PID=""
+REFERRALS_PID=""
+REFERRALS_WORKER_PID=""
 
 cleanup() {
     local rc=$?
     trap '' INT TERM
     [[ -n "$REGISTRY_PID" ]] && stop_pid "$REGISTRY_PID" "registry service"
     [[ -n "$REGISTRY_WORKER_PID" ]] && stop_pid "$REGISTRY_WORKER_PID" "registry projection worker"
+    [[ -n "$REFERRALS_PID" ]] && stop_pid "$REFERRALS_PID" "referrals service"
+    [[ -n "$REFERRALS_WORKER_PID" ]] && stop_pid "$REFERRALS_WORKER_PID" "referrals worker"
     if [[ -n "$BENCH_DIR" ]]; then
         stack_stop
         if [[ "${KEEP_BENCH_DIR:-}" == 1 ]]; then
@@ -92,10 +98,26 @@ main() {
         die "the registry service did not start"
     }
 
+    # The referrals service and its worker (read model, consent projection,
+    # partner-feed publisher, SLA deadlines), likewise.
+    local referrals_port
+    referrals_port="$(free_port)"
+    info "acasa serve referrals (127.0.0.1:$referrals_port) and acasa project referrals"
+    ACASA_GRPC_ADDR="127.0.0.1:$referrals_port" "$ACASA_BIN" serve referrals >>"$BENCH_DIR/logs/referrals.log" 2>&1 &
+    REFERRALS_PID=$!
+    "$ACASA_BIN" project referrals >>"$BENCH_DIR/logs/referrals-project.log" 2>&1 &
+    REFERRALS_WORKER_PID=$!
+    wait_for_port 127.0.0.1 "$referrals_port" 60 "$REFERRALS_PID" || {
+        tail -n 30 "$BENCH_DIR/logs/referrals.log" >&2 || true
+        die "the referrals service did not start"
+    }
+
     info "acasa bench $*"
     # Not exec: the EXIT trap must still tear the servers down.
     "$ACASA_BIN" bench --registry-addr "127.0.0.1:$registry_port" \
-        --registry-service-pid "$REGISTRY_PID" --registry-worker-pid "$REGISTRY_WORKER_PID" "$@"
+        --registry-service-pid "$REGISTRY_PID" --registry-worker-pid "$REGISTRY_WORKER_PID" \
+        --referrals-addr "127.0.0.1:$referrals_port" \
+        --referrals-service-pid "$REFERRALS_PID" --referrals-worker-pid "$REFERRALS_WORKER_PID" "$@"
 }
 
 main "$@"

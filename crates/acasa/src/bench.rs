@@ -9,6 +9,10 @@
 //!    500 per transaction on one connection (the projection ceiling).
 //! 4. Projection catch-up: the demo projection replaying the stream from 2.
 //!
+//! Then, when their addresses are given, the registry (`bench_registry`) and
+//! the referrals service with its partner feed (`bench_referrals`) over gRPC;
+//! `--referrals-only` measures just the raw ceiling and the referrals.
+//!
 //! It writes to the `demo` stream and schema: run it on throwaway servers
 //! (`make bench` does), never on a deployment with real data.
 
@@ -54,6 +58,33 @@ pub struct Args {
     /// The registry projection worker's pid (for its peak RSS).
     #[arg(long)]
     pub registry_worker_pid: Option<u32>,
+    /// A running referrals service (`host:port`) to measure over gRPC (needs `--registry-addr`).
+    #[arg(long)]
+    pub referrals_addr: Option<String>,
+    /// The referrals service's pid (for its peak RSS).
+    #[arg(long)]
+    pub referrals_service_pid: Option<u32>,
+    /// The referrals worker's pid (for its peak RSS).
+    #[arg(long)]
+    pub referrals_worker_pid: Option<u32>,
+    /// Partners the referrals go to.
+    #[arg(long, default_value_t = 8)]
+    pub referrals_partners: usize,
+    /// People (with consent to every partner) the referrals are for.
+    #[arg(long, default_value_t = 1_000)]
+    pub referrals_people: usize,
+    /// Referral commands per second of the open-loop feed-latency run.
+    #[arg(long, default_value_t = 1_000.0)]
+    pub referrals_rate: f64,
+    /// Measured seconds of the open-loop run.
+    #[arg(long, default_value_t = 15.0)]
+    pub referrals_seconds: f64,
+    /// Warm-up seconds before it.
+    #[arg(long, default_value_t = 5.0)]
+    pub referrals_warmup_seconds: f64,
+    /// Measure only the raw JetStream ceiling and the referrals service (skips the demo, Postgres and registry parts).
+    #[arg(long)]
+    pub referrals_only: bool,
 }
 
 /// Throughput and latency of one measurement.
@@ -96,6 +127,45 @@ pub struct Report {
     pub projection_ratio: f64,
     /// The registry over gRPC, when `--registry-addr` was given.
     pub registry: Option<crate::bench_registry::RegistryReport>,
+    /// The referrals service over gRPC, when `--referrals-addr` was given.
+    pub referrals: Option<crate::bench_referrals::ReferralsReport>,
+}
+
+/// The report of `--referrals-only`.
+#[derive(Debug, Serialize)]
+pub struct ReferralsOnlyReport {
+    /// Writers in flight.
+    pub writers: usize,
+    /// Size of one commit message in bytes.
+    pub message_bytes: usize,
+    /// Raw acknowledged JetStream publishes (ceiling).
+    pub raw_jetstream_publish: Rate,
+    /// The referrals service over gRPC.
+    pub referrals: crate::bench_referrals::ReferralsReport,
+}
+
+/// The referrals part, when `--referrals-addr` was given.
+async fn referrals(
+    config: &Config,
+    args: &Args,
+    raw_per_second: f64,
+) -> anyhow::Result<Option<crate::bench_referrals::ReferralsReport>> {
+    let Some(addr) = &args.referrals_addr else { return Ok(None) };
+    let registry_addr = args.registry_addr.clone().context("--referrals-addr needs --registry-addr")?;
+    let target = crate::bench_referrals::Target {
+        addr: addr.clone(),
+        registry_addr,
+        partners: args.referrals_partners,
+        people: args.referrals_people,
+        commands: args.commands,
+        clients: args.writers.max(1),
+        rate: args.referrals_rate,
+        seconds: args.referrals_seconds,
+        warmup_seconds: args.referrals_warmup_seconds,
+        service_pid: args.referrals_service_pid,
+        worker_pid: args.referrals_worker_pid,
+    };
+    Ok(Some(crate::bench_referrals::run(config, &target, raw_per_second).await?))
 }
 
 pub(crate) fn rate(ops: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Rate {
@@ -136,6 +206,26 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     eprintln!("bench: raw JetStream publishes ({} with {writers} in flight)…", args.commands);
     let raw_js = raw_publish(&client, args.commands, writers, message_bytes).await?;
 
+    if args.referrals_only {
+        let referrals = referrals(config, &args, raw_js.per_second)
+            .await?
+            .context("--referrals-only needs --referrals-addr and --registry-addr")?;
+        let report = ReferralsOnlyReport { writers, message_bytes, raw_jetstream_publish: raw_js, referrals };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("Acasă referrals benchmark — {} in flight, {}-byte commits", writers, message_bytes);
+            println!(
+                "  raw JetStream publish      {:>10.0} /s  p50 {:6.2} ms  p99 {:6.2} ms",
+                report.raw_jetstream_publish.per_second,
+                report.raw_jetstream_publish.p50_ms.unwrap_or(f64::NAN),
+                report.raw_jetstream_publish.p99_ms.unwrap_or(f64::NAN)
+            );
+            crate::bench_referrals::print_table(&report.referrals);
+        }
+        return Ok(());
+    }
+
     eprintln!("bench: creating {} aggregates…", args.aggregates);
     let repo = Repository::<Counter>::new(store.clone(), RepositoryConfig::default());
     let ids = create_aggregates(&repo, args.aggregates, writers).await?;
@@ -170,6 +260,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
             Some(crate::bench_registry::run(config, &target, raw_js.per_second).await?)
         }
     };
+    let referrals = referrals(config, &args, raw_js.per_second).await?;
 
     let report = Report {
         writers,
@@ -183,11 +274,15 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         raw_postgres_upsert: raw_pg,
         projection_catch_up: catch_up,
         registry,
+        referrals,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
+        if let Some(f) = &report.referrals {
+            crate::bench_referrals::print_table(f);
+        }
     }
     Ok(())
 }
