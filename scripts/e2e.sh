@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# scripts/e2e.sh — the end-to-end test (tests/e2e/): a Python grpcio client, generated from
-# proto/ at test time, against the real `acasa` binary on throwaway servers.
+# scripts/e2e.sh — the end-to-end tests (tests/e2e/): a Python grpcio client, generated from
+# proto/ at test time, and a nats-py partner client, against the real `acasa` binary on
+# throwaway servers.
 #
-#   scripts/e2e.sh [-k PATTERN]...       (arguments go to tests/e2e/test_registry.py)
+#   scripts/e2e.sh [-k PATTERN]...       (arguments go to each tests/e2e/test_*.py; a file
+#                                          none of whose tests match is skipped)
 #
 # Steps: installs the pinned scripts/requirements-e2e.txt into .tools/venv when missing,
 # builds target/debug/acasa, generates Python stubs from proto/ into target/e2e/gen (fresh
 # each run), starts nats-server (JetStream) and Postgres 15 on free ports with data in a temp
-# directory, runs `acasa migrate`, starts `acasa serve registry` and `acasa project registry`,
-# waits for the gRPC port, then runs the test. Everything it started is stopped on exit,
-# success or failure (Ctrl-C too), and the temp directory is removed; the servers' logs are
-# copied to target/e2e/logs first. Never touches .state/.
+# directory, runs `acasa migrate`, starts the watcher that keeps the partners' NATS users
+# up to date, starts `acasa serve registry`, `acasa project registry`, `acasa serve referrals`
+# and `acasa project referrals`, waits for the gRPC ports, then runs test_registry.py and
+# test_referrals.py and prints one closing line for both, "e2e: N passed, M failed".
+# Everything it started is stopped on exit, success or failure (Ctrl-C too), and the temp
+# directory is removed; the servers' logs are copied to target/e2e/logs first. Never
+# touches .state/.
 #
 # Settings (environment):
 #   SKIP_BUILD=1        use the existing target/debug/acasa without running cargo build
 #   KEEP_E2E_DIR=1      keep the temp directory (data and logs) afterwards
-#   E2E_TIMEOUT=SECS    upper bound for the test run itself (default 600)
+#   E2E_TIMEOUT=SECS    upper bound for each test file's run (default 600)
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
@@ -53,7 +58,7 @@ cleanup() {
         cp -r "$E2E_DIR/logs/." "$LOGS_OUT/" 2>/dev/null || true
         if ((rc != 0)); then
             local log
-            for log in registry.log registry-project.log; do
+            for log in registry.log registry-project.log referrals.log referrals-project.log; do
                 if [[ -s "$LOGS_OUT/$log" ]]; then
                     echo "---- last lines of $log ----" >&2
                     tail -n 25 "$LOGS_OUT/$log" >&2 || true
@@ -78,7 +83,7 @@ ensure_e2e_deps() {
     want="$(cat "$REQUIREMENTS_E2E" "$REQUIREMENTS_TOOLS" | sha256sum | cut -d' ' -f1)"
     [[ -f "$stamp" ]] && have="$(cat "$stamp")"
     if [[ "$have" == "$want" ]] &&
-        "$PY" -c 'import grpc, grpc_tools.protoc, grpc_status, google.rpc.error_details_pb2' 2>/dev/null; then
+        "$PY" -c 'import grpc, grpc_tools.protoc, grpc_status, google.rpc.error_details_pb2, nats' 2>/dev/null; then
         return 0
     fi
     info "installing pinned e2e packages into $VENV_DIR (scripts/requirements-e2e.txt)"
@@ -100,6 +105,25 @@ generate_stubs() {
         "${protos[@]}" || die "grpc_tools.protoc failed"
 }
 
+# tests_selected FILE [ARGS...] — how many tests of FILE the -k patterns in ARGS select.
+tests_selected() {
+    local file="$1"
+    shift
+    PYTHONPATH="$GEN_DIR" PYTHONDONTWRITEBYTECODE=1 "$PY" - "$file" "$@" <<'PY'
+import importlib.util, sys, unittest
+path, args = sys.argv[1], sys.argv[2:]
+patterns = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-k"]
+patterns += [a[2:] for a in args if a.startswith("-k") and len(a) > 2]
+spec = importlib.util.spec_from_file_location("e2e_selection", path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+loader = unittest.TestLoader()
+if patterns:
+    loader.testNamePatterns = [p if "*" in p else f"*{p}*" for p in patterns]
+print(loader.loadTestsFromModule(module).countTestCases())
+PY
+}
+
 # start_child NAME LOGFILE CMD... — runs CMD in its own session, output to LOGFILE.
 start_child() {
     local name="$1" log="$2"
@@ -118,9 +142,12 @@ main() {
         cargo build -p acasa --bin acasa
     fi
     [[ -x "$ACASA_BIN" ]] || die "$ACASA_BIN not found; did cargo build succeed?"
-    if ! "$ACASA_BIN" serve --help 2>/dev/null | grep -qw registry; then
-        die "this $ACASA_BIN cannot serve the registry yet (\`acasa serve --help\` does not list 'registry'); the e2e test needs it"
-    fi
+    local service
+    for service in registry referrals; do
+        if ! "$ACASA_BIN" serve --help 2>/dev/null | grep -qw "$service"; then
+            die "this $ACASA_BIN cannot serve $service yet (\`acasa serve --help\` does not list '$service'); the e2e test needs it"
+        fi
+    done
 
     generate_stubs
 
@@ -134,8 +161,9 @@ main() {
     stack_configure "$E2E_DIR" "$E2E_DIR/logs" "$(free_port)" "$(free_port)" "$(free_port)"
     stack_preflight
     stack_check_ports
-    local grpc_port
+    local grpc_port referrals_port
     grpc_port="$(free_port)"
+    referrals_port="$(free_port)"
 
     ensure_secret "$E2E_DIR/secrets/jwt.key"
     ensure_secret "$E2E_DIR/secrets/hash.key"
@@ -163,30 +191,73 @@ main() {
         die "acasa migrate failed"
     }
 
-    local addr="127.0.0.1:$grpc_port"
+    # Partners log in to NATS with their own users, regenerated every 2 s from the registered
+    # partners (stopped by stack_stop).
+    info "starting the partner NATS users watcher"
+    nats_users_watch_start "$ACASA_BIN"
+
+    local addr="127.0.0.1:$grpc_port" referrals_addr="127.0.0.1:$referrals_port"
     info "starting acasa serve registry on $addr and acasa project registry"
     ACASA_GRPC_ADDR="$addr" start_child "acasa serve registry" "$logs/registry.log" \
         "$ACASA_BIN" serve registry
     start_child "acasa project registry" "$logs/registry-project.log" \
         "$ACASA_BIN" project registry
+    info "starting acasa serve referrals on $referrals_addr and acasa project referrals"
+    ACASA_GRPC_ADDR="$referrals_addr" start_child "acasa serve referrals" "$logs/referrals.log" \
+        "$ACASA_BIN" serve referrals
+    start_child "acasa project referrals" "$logs/referrals-project.log" \
+        "$ACASA_BIN" project referrals
     if ! wait_for_port 127.0.0.1 "$grpc_port" 60 "${CHILD_PIDS[0]}"; then
         die "acasa serve registry did not open $addr"
     fi
+    if ! wait_for_port 127.0.0.1 "$referrals_port" 60 "${CHILD_PIDS[2]}"; then
+        die "acasa serve referrals did not open $referrals_addr"
+    fi
     pid_alive "${CHILD_PIDS[1]}" || die "acasa project registry exited"
+    pid_alive "${CHILD_PIDS[3]}" || die "acasa project referrals exited"
 
-    local services=${#CHILD_PIDS[@]}
-    info "running tests/e2e/test_registry.py against $addr"
-    # In the background and waited for, so that a signal to this script stops it at once
-    # (the EXIT trap stops the test first, then the services and servers).
-    E2E_GRPC_ADDR="$addr" E2E_ACASA_BIN="$ACASA_BIN" PYTHONPATH="$GEN_DIR" \
-        timeout --kill-after=10 "${E2E_TIMEOUT:-600}" \
-        "$PY" "$REPO_ROOT/tests/e2e/test_registry.py" "$@" </dev/null &
-    CHILD_PIDS+=("$!")
-    CHILD_NAMES+=("the e2e test")
-    local rc=0
-    wait "$!" || rc=$?
-    ((rc == 0)) || die "the e2e test failed (status $rc)"
-    # The services must have survived the test.
+    local services=${#CHILD_PIDS[@]} name file out line rc passed=0 failed=0 ran=0
+    local failed_files=()
+    for name in test_registry test_referrals; do
+        file="$REPO_ROOT/tests/e2e/$name.py"
+        if (($#)) && [[ "$(tests_selected "$file" "$@")" == 0 ]]; then
+            info "skipping tests/e2e/$name.py: no test matches $*"
+            continue
+        fi
+        out="$logs/$name.out"
+        info "running tests/e2e/$name.py against registry $addr, referrals $referrals_addr"
+        # In the background and waited for, so that a signal to this script stops it at once
+        # (the EXIT trap stops the test first, then the services and servers). Its output
+        # also goes to a file, for the closing line.
+        E2E_GRPC_ADDR="$addr" E2E_REGISTRY_ADDR="$addr" E2E_REFERRALS_ADDR="$referrals_addr" \
+            E2E_NATS_URL="nats://127.0.0.1:$STACK_NATS_PORT" \
+            E2E_ACASA_BIN="$ACASA_BIN" PYTHONPATH="$GEN_DIR" PYTHONUNBUFFERED=1 \
+            timeout --kill-after=10 "${E2E_TIMEOUT:-600}" \
+            "$PY" "$file" "$@" </dev/null > >(tee "$out") &
+        CHILD_PIDS+=("$!")
+        CHILD_NAMES+=("the e2e test $name")
+        rc=0
+        wait "$!" || rc=$?
+        ran=$((ran + 1))
+        # tee may still be writing the last line.
+        line=""
+        local deadline=$((SECONDS + 5))
+        while [[ -z "$line" ]] && ((SECONDS < deadline)); do
+            line="$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)"
+            [[ -n "$line" ]] || sleep 0.1
+        done
+        if [[ "$line" =~ ^e2e:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+            passed=$((passed + BASH_REMATCH[1]))
+            failed=$((failed + BASH_REMATCH[2]))
+        else
+            failed=$((failed + 1)) # it did not get as far as counting
+        fi
+        ((rc == 0)) || failed_files+=("$name.py (status $rc)")
+    done
+    ((ran > 0)) || die "no e2e test matches $*"
+    echo "e2e: $passed passed, $failed failed"
+    ((${#failed_files[@]} == 0)) || die "the e2e test failed: ${failed_files[*]}"
+    # The services must have survived the tests.
     local i
     for ((i = 0; i < services; i++)); do
         pid_alive "${CHILD_PIDS[i]}" || die "${CHILD_NAMES[i]} exited during the test"
