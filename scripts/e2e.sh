@@ -109,7 +109,7 @@ generate_stubs() {
 tests_selected() {
     local file="$1"
     shift
-    PYTHONPATH="$GEN_DIR" PYTHONDONTWRITEBYTECODE=1 "$PY" - "$file" "$@" <<'PY'
+    PYTHONPATH="$GEN_DIR:$REPO_ROOT/tests/e2e" PYTHONDONTWRITEBYTECODE=1 "$PY" - "$file" "$@" <<'PY'
 import importlib.util, sys, unittest
 path, args = sys.argv[1], sys.argv[2:]
 patterns = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "-k"]
@@ -231,7 +231,7 @@ main() {
         # also goes to a file, for the closing line.
         E2E_GRPC_ADDR="$addr" E2E_REGISTRY_ADDR="$addr" E2E_REFERRALS_ADDR="$referrals_addr" \
             E2E_NATS_URL="nats://127.0.0.1:$STACK_NATS_PORT" \
-            E2E_ACASA_BIN="$ACASA_BIN" PYTHONPATH="$GEN_DIR" PYTHONUNBUFFERED=1 \
+            E2E_ACASA_BIN="$ACASA_BIN" PYTHONPATH="$GEN_DIR" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
             timeout --kill-after=10 "${E2E_TIMEOUT:-600}" \
             "$PY" "$file" "$@" </dev/null > >(tee "$out") &
         CHILD_PIDS+=("$!")

@@ -25,19 +25,14 @@ with a deadline. Ends with "e2e: N passed, M failed" and exits non-zero on any f
 Option: -k PATTERN (repeatable, like unittest's).
 """
 
-import argparse
 import asyncio
 import json
 import os
 import queue
-import random
-import string
 import subprocess
-import sys
 import threading
 import time
 import unittest
-import uuid
 
 import grpc
 import nats
@@ -54,7 +49,9 @@ from acasa.registry.v1 import registry_pb2 as regpb
 from acasa.registry.v1 import registry_pb2_grpc as regpb_grpc
 from acasa.type.v1 import date_pb2, money_pb2
 
-TIMEOUT = 10.0  # seconds, for every unary call
+import e2e_common
+from e2e_common import ACASA_BIN, RUN, main, mint_token, poll, random_digits, request_id, uuid7, with_check_digit
+
 CREDENTIALS_WAIT = 45.0  # until a new partner's NATS user works (the watcher refreshes every 2 s)
 FEED_WAIT = 20.0  # until an expected feed event arrives
 QUIET = 2.0  # how long "nothing more arrives" is watched for
@@ -63,61 +60,21 @@ PERMISSION_WAIT = 10.0  # until the server's permissions-violation error reaches
 REGISTRY_ADDR = os.environ.get("E2E_REGISTRY_ADDR") or os.environ.get("E2E_GRPC_ADDR", "127.0.0.1:50051")
 REFERRALS_ADDR = os.environ.get("E2E_REFERRALS_ADDR", "127.0.0.1:50054")
 NATS_URL = os.environ.get("E2E_NATS_URL", "nats://127.0.0.1:4222")
-ACASA_BIN = os.environ.get("E2E_ACASA_BIN", "target/debug/acasa")
 
 FEED_STREAM = "ACASA_PARTNER_FEED"
 CE_TYPE_PREFIX = "acasa.partner.v1.referral."
 
-# Unique per run, so the test also works against services that already hold data.
-RUN = "".join(random.choice(string.ascii_lowercase) for _ in range(8))
-_request_counter = 0
-
-
-def request_id(label="r"):
-    global _request_counter
-    _request_counter += 1
-    return f"e2e-{RUN}-{label}-{_request_counter}"
-
-
-def check_digit_731(first12):
-    """The check digit of a Moldovan IDNP or IDNO: weights 7, 3, 1 repeating, sum mod 10."""
-    weights = (7, 3, 1)
-    return sum(int(d) * weights[i % 3] for i, d in enumerate(first12)) % 10
-
-
 def valid_idno():
     """A valid IDNO: 13 digits (company codes start with 10), the last the 7-3-1 check digit."""
-    first12 = "10" + "".join(random.choice(string.digits) for _ in range(10))
-    return first12 + str(check_digit_731(first12))
+    return with_check_digit("10" + random_digits(10))
 
 
 def valid_idnp():
-    first12 = "2" + "".join(random.choice(string.digits) for _ in range(11))
-    return first12 + str(check_digit_731(first12))
+    return with_check_digit("2" + random_digits(11))
 
 
 def random_phone():
-    return "+3736" + "".join(random.choice(string.digits) for _ in range(7))
-
-
-def uuid7():
-    """A random UUIDv7, like the service's ids."""
-    ms = int(time.time() * 1000) & ((1 << 48) - 1)
-    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)
-    return str(uuid.UUID(int=value))
-
-
-def mint_token(role, subject, partner=None):
-    cmd = [ACASA_BIN, "token", "--role", role, "--subject", subject, "--ttl-seconds", "3600"]
-    if partner:
-        cmd += ["--partner", partner]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=30)
-    token = out.stdout.strip().splitlines()[-1].strip()
-    if token.lower().startswith("bearer "):
-        token = token[7:]
-    return token
+    return "+3736" + random_digits(7)
 
 
 def mdl(amount_minor):
@@ -128,37 +85,8 @@ def ce_type(kind):
     return CE_TYPE_PREFIX + kind
 
 
-def poll(what, fn, deadline_s, interval=0.2):
-    """Calls fn() until it returns something truthy; fails with `what` at the deadline."""
-    deadline = time.monotonic() + deadline_s
-    last = None
-    while True:
-        try:
-            result = fn()
-            if result:
-                return result
-        except Exception as err:  # noqa: BLE001 — kept for the failure message
-            last = err
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {deadline_s:.0f}s waiting for {what}"
-                                 + (f"; last error: {last!r}" if last else ""))
-        time.sleep(interval)
-
-
-class Client:
-    """A gRPC stub with one token and a deadline on every unary call."""
-
-    def __init__(self, stub, token):
-        self._stub = stub
-        self.metadata = () if token is None else (("authorization", f"Bearer {token}"),)
-
-    def __getattr__(self, method):
-        rpc = getattr(self._stub, method)
-
-        def call(request):
-            return rpc(request, timeout=TIMEOUT, metadata=self.metadata)
-
-        return call
+class Client(e2e_common.Client):
+    """A gRPC stub with one token, a deadline on every unary call, and the feed's stream."""
 
     def subscribe(self, from_position, count, deadline_s=FEED_WAIT, quiet_s=QUIET):
         """SubscribeReferralEvents from `from_position`: the first `count` events (waiting up to
@@ -788,36 +716,5 @@ class ReferralsE2E(unittest.TestCase):
         self.assert_code(grpc.StatusCode.NOT_FOUND, lambda: self.refer(person, unknown))
 
 
-class _Result(unittest.TextTestResult):
-    """Counts passes too, for the closing line."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.passed = 0
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self.passed += 1
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-k", dest="patterns", action="append", default=[],
-                        help="only tests whose name contains PATTERN (repeatable)")
-    args = parser.parse_args()
-    loader = unittest.TestLoader()
-    if args.patterns:
-        loader.testNamePatterns = [p if "*" in p else f"*{p}*" for p in args.patterns]
-    suite = loader.loadTestsFromTestCase(ReferralsE2E)
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=_Result)
-    result = runner.run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    # Nothing skips here; a skip would be a test that did not check what it should.
-    failed += len(result.skipped)
-    print(f"e2e: {result.passed} passed, {failed} failed")
-    if failed or result.passed == 0:
-        sys.exit(1)
-
-
 if __name__ == "__main__":
-    main()
+    main(ReferralsE2E, __doc__)

@@ -12,15 +12,7 @@ independent of each other. Every call has a deadline. Ends with "e2e: N passed, 
 exits non-zero on any failure. Option: -k PATTERN (repeatable, like unittest's).
 """
 
-import argparse
 import os
-import random
-import re
-import secrets
-import string
-import subprocess
-import sys
-import time
 import unittest
 import uuid
 from datetime import date, timedelta
@@ -32,74 +24,20 @@ from grpc_status import rpc_status
 from acasa.registry.v1 import registry_pb2 as pb
 from acasa.registry.v1 import registry_pb2_grpc as pb_grpc
 from acasa.type.v1 import date_pb2
+from e2e_common import RUN, Client, main, mint_token, random_digits, request_id, uuid7, with_check_digit
 
-TIMEOUT = 10.0  # seconds, for every call
 ADDR = os.environ.get("E2E_GRPC_ADDR", "127.0.0.1:50051")
-ACASA_BIN = os.environ.get("E2E_ACASA_BIN", "target/debug/acasa")
-
-# Unique per run, so the test also works against a registry that already holds data.
-RUN = "".join(random.choice(string.ascii_lowercase) for _ in range(8))
 FAMILY_PREFIX = "Zx" + RUN.capitalize()  # e.g. "ZxQwertyui"
-_request_counter = 0
-
-
-def request_id(label="r"):
-    global _request_counter
-    _request_counter += 1
-    return f"e2e-{RUN}-{label}-{_request_counter}"
-
-
-def idnp_check_digit(first12):
-    weights = (7, 3, 1)
-    return sum(int(d) * weights[i % 3] for i, d in enumerate(first12)) % 10
 
 
 def valid_idnp():
     """A valid IDNP: 12 random digits and the 7-3-1 check digit."""
-    first12 = "".join(random.choice(string.digits) for _ in range(12))
-    return first12 + str(idnp_check_digit(first12))
+    return with_check_digit(random_digits(12))
 
 
 def bad_check_digit_idnp():
     idnp = valid_idnp()
     return idnp[:12] + str((int(idnp[12]) + 1) % 10)
-
-
-def uuid7():
-    """A random UUIDv7 (time-ordered), like the service's ids."""
-    ms = int(time.time() * 1000) & ((1 << 48) - 1)
-    rand = int.from_bytes(secrets.token_bytes(10), "big")
-    value = (ms << 80) | rand
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
-
-
-def mint_token(role, subject):
-    out = subprocess.run(
-        [ACASA_BIN, "token", "--role", role, "--subject", subject, "--ttl-seconds", "3600"],
-        check=True, capture_output=True, text=True, timeout=30,
-    )
-    token = out.stdout.strip().splitlines()[-1].strip()
-    if token.lower().startswith("bearer "):
-        token = token[7:]
-    return token
-
-
-class Client:
-    """The registry stub with one role's bearer token and a deadline on every call."""
-
-    def __init__(self, stub, token):
-        self._stub = stub
-        self._metadata = () if token is None else (("authorization", f"Bearer {token}"),)
-
-    def __getattr__(self, method):
-        rpc = getattr(self._stub, method)
-
-        def call(request):
-            return rpc(request, timeout=TIMEOUT, metadata=self._metadata)
-
-        return call
 
 
 def person_details(family_name, given_name="Ana", idnp=None, district="Ungheni", **overrides):
@@ -410,36 +348,5 @@ class RegistryE2E(unittest.TestCase):
         self.assertLessEqual(history[0].at.ToNanoseconds(), history[1].at.ToNanoseconds())
 
 
-class _Result(unittest.TextTestResult):
-    """Counts passes too, for the closing line."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.passed = 0
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self.passed += 1
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-k", dest="patterns", action="append", default=[],
-                        help="only tests whose name contains PATTERN (repeatable)")
-    args = parser.parse_args()
-    loader = unittest.TestLoader()
-    if args.patterns:
-        loader.testNamePatterns = [p if "*" in p else f"*{p}*" for p in args.patterns]
-    suite = loader.loadTestsFromTestCase(RegistryE2E)
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=_Result)
-    result = runner.run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    # Nothing skips here; a skip would be a test that did not check what it should.
-    failed += len(result.skipped)
-    print(f"e2e: {result.passed} passed, {failed} failed")
-    if failed or result.passed == 0:
-        sys.exit(1)
-
-
 if __name__ == "__main__":
-    main()
+    main(RegistryE2E, __doc__)

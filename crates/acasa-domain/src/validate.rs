@@ -39,6 +39,16 @@ impl Violations {
         }
     }
 
+    /// A required UUID in `field`.
+    pub fn id(&mut self, field: &str, s: &str) -> Option<uuid::Uuid> {
+        if s.is_empty() {
+            self.add(field, "is required");
+            return None;
+        }
+        let parsed = uuid::Uuid::parse_str(s).map_err(|_| "must be a UUID");
+        self.check(field, parsed)
+    }
+
     /// Whether no field was bad.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

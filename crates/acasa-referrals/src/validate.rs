@@ -34,17 +34,7 @@ pub const AMOUNT_MAX: i64 = 10_000_000_000;
 
 /// A required UUID.
 pub fn id(v: &mut Violations, field: &str, s: &str) -> Option<Uuid> {
-    if s.is_empty() {
-        v.add(field, "is required");
-        return None;
-    }
-    match Uuid::parse_str(s) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            v.add(field, "must be a UUID");
-            None
-        }
-    }
+    v.id(field, s)
 }
 
 /// An optional UUID (empty: none).

@@ -27,17 +27,7 @@ pub const SKILLS_MAX: usize = 50;
 
 /// A required UUID.
 pub fn id(v: &mut Violations, field: &str, s: &str) -> Option<Uuid> {
-    if s.is_empty() {
-        v.add(field, "is required");
-        return None;
-    }
-    match Uuid::parse_str(s) {
-        Ok(id) => Some(id),
-        Err(_) => {
-            v.add(field, "must be a UUID");
-            None
-        }
-    }
+    v.id(field, s)
 }
 
 fn req_text(v: &mut Violations, field: &str, s: &str, max: usize) -> Option<String> {
