@@ -7,10 +7,13 @@
 //! Exactly once: the publisher runs as a checkpointed projection. Every feed
 //! message's id (`ce-id`, also its `Nats-Msg-Id`) is derived from its source
 //! commit and event index, and carries the source position in a header.
-//! Before re-publishing a batch after a failure or a restart, the publisher
-//! reads the feed's tail back to the batch's first source position and skips
-//! what is already there — so a retry never duplicates, however late it
-//! comes, and nothing is skipped that was not stored.
+//! Before re-publishing a batch after a failure, a restart or a replay from an
+//! older checkpoint, the publisher reads the feed's tail back to the batch's
+//! first source position and skips what is already there — so a retry never
+//! duplicates, however late it comes, and nothing is skipped that was not
+//! stored. Events go out in atomic publishes, each stored whole or not at all,
+//! one after the other: a failure never leaves a later event stored before an
+//! earlier one.
 //!
 //! The events carry no personal data (no names, contacts, national ids,
 //! person ids): only the referral's need, district, times, status changes and
@@ -47,6 +50,11 @@ const PARTNER_PREFIX: &str = "acasa.referrals.partner.";
 pub const SOURCE_POSITION: &str = "Acasa-Source-Position";
 /// CloudEvents `source` of every feed event.
 pub const CE_SOURCE: &str = "/acasa/referrals";
+/// Most messages in one atomic publish (the server's default limit is 1,000).
+const ATOMIC_BATCH_MAX: usize = 500;
+const BATCH_ID: &str = "Nats-Batch-Id";
+const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
+const BATCH_COMMIT: &str = "Nats-Batch-Commit";
 /// Most tail messages read back when recovering.
 const TAIL_SCAN_MAX: u64 = 100_000;
 
@@ -92,10 +100,21 @@ pub async fn declare_stream(js: &jetstream::Context, replicas: usize) -> Result<
         discard: DiscardPolicy::Old,
         deny_delete: true,
         allow_direct: false,
+        // The publisher stores each batch whole or not at all.
+        allow_atomic_publish: true,
         ..Default::default()
     };
     match js.get_stream(crate::FEED_STREAM).await {
-        Ok(_) => Ok(()),
+        Ok(mut stream) => {
+            // A stream declared before atomic publishing: turn it on.
+            let info = stream.info().await.map_err(|e| format!("reading the feed stream: {e}"))?;
+            if info.config.allow_atomic_publish {
+                return Ok(());
+            }
+            let mut updated = info.config.clone();
+            updated.allow_atomic_publish = true;
+            js.update_stream(updated).await.map(|_| ()).map_err(|e| format!("enabling atomic publish on the feed: {e}"))
+        }
         Err(_) => js.create_stream(config).await.map(|_| ()).map_err(|e| format!("declaring the feed stream: {e}")),
     }
 }
@@ -334,19 +353,41 @@ impl FeedProjection {
         Ok(out)
     }
 
+    /// Publishes what is not in `skip`, in order, as atomic batches of at most
+    /// [`ATOMIC_BATCH_MAX`]: each batch is stored whole or not at all, and the
+    /// next is sent only after the previous one's commit was acknowledged, so
+    /// a failure can never leave a later event stored before an earlier one.
     async fn publish(&self, messages: Vec<FeedMessage>, skip: &HashSet<String>) -> Result<(), ApplyError> {
         let unavailable = |e: &dyn std::fmt::Display| ApplyError::Unavailable(format!("publishing the feed: {e}"));
-        let mut acks = Vec::with_capacity(messages.len());
-        for m in messages.into_iter().filter(|m| !skip.contains(&m.id)) {
-            let ack = self
-                .js
-                .publish_with_headers(m.subject.clone(), m.headers(), m.event.encode_to_vec().into())
+        let todo: Vec<FeedMessage> = messages.into_iter().filter(|m| !skip.contains(&m.id)).collect();
+        let client = self.js.client();
+        for chunk in todo.chunks(ATOMIC_BATCH_MAX) {
+            let Some((commit, staged)) = chunk.split_last() else { continue };
+            // Unique per attempt (a retry must not join a stale batch); ≤ 64 characters.
+            let batch_id = Uuid::now_v7().simple().to_string();
+            let mut sequence = 0_u64;
+            let mut batch_headers = |m: &FeedMessage| {
+                sequence += 1;
+                let mut h = m.headers();
+                h.insert(BATCH_ID, batch_id.as_str());
+                h.insert(BATCH_SEQUENCE, sequence.to_string().as_str());
+                h
+            };
+            for m in staged {
+                let headers = batch_headers(m);
+                client
+                    .publish_with_headers(m.subject.clone(), headers, m.event.encode_to_vec().into())
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+            }
+            let mut headers = batch_headers(commit);
+            headers.insert(BATCH_COMMIT, "1");
+            self.js
+                .publish_with_headers(commit.subject.clone(), headers, commit.event.encode_to_vec().into())
+                .await
+                .map_err(|e| unavailable(&e))?
                 .await
                 .map_err(|e| unavailable(&e))?;
-            acks.push(ack);
-        }
-        for ack in acks {
-            ack.await.map_err(|e| unavailable(&e))?;
         }
         Ok(())
     }

@@ -414,6 +414,28 @@ async fn a_referral_goes_from_sent_to_closed_and_the_partner_follows_it_on_its_f
         assert_eq!((ev.referral_id.as_str(), ev.partner_id.as_str()), (id.as_str(), bank.as_str()));
         assert!(e.time.is_some());
     }
+    // What a partner reading the stream sees on a message: exactly the
+    // documented headers (and the broker's own `Nats-Batch-*` of the atomic
+    // publish, documented as ignorable).
+    let feed_stream = s.store.jetstream().get_stream(acasa_referrals::FEED_STREAM).await.unwrap();
+    let raw = feed_stream.get_raw_message(events[1].position).await.unwrap();
+    let mut names: Vec<String> =
+        raw.headers.iter().map(|(k, _)| k.to_string()).filter(|k| !k.starts_with("Nats-Batch-")).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "Acasa-Source-Position",
+            "Nats-Msg-Id",
+            "ce-id",
+            "ce-source",
+            "ce-specversion",
+            "ce-subject",
+            "ce-time",
+            "ce-type",
+            "content-type"
+        ]
+    );
     rebuild_equals_live(&env, &s).await;
     let stored = stream_bytes(&s.store, acasa_referrals::FEED_STREAM).await;
     for secret in ["Maria", "Ceban", "+37369555123", "maria.ceban", "Bakery", person.as_str()] {
@@ -1067,4 +1089,21 @@ async fn stream_bytes(store: &EventStore, stream: &str) -> Vec<u8> {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn a_feed_stream_from_before_atomic_publishing_is_upgraded_in_place() {
+    let env = Env::new().await;
+    let js = async_nats::jetstream::new(env.client().await);
+    let old = async_nats::jetstream::stream::Config {
+        name: acasa_referrals::FEED_STREAM.to_owned(),
+        subjects: vec!["acasa.partner.>".into()],
+        ..Default::default()
+    };
+    js.create_stream(old).await.unwrap();
+    acasa_referrals::feed::declare_stream(&js, 1).await.unwrap();
+    let mut stream = js.get_stream(acasa_referrals::FEED_STREAM).await.unwrap();
+    assert!(stream.info().await.unwrap().config.allow_atomic_publish);
+    // Declaring again changes nothing.
+    acasa_referrals::feed::declare_stream(&js, 1).await.unwrap();
 }
