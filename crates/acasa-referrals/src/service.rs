@@ -11,7 +11,7 @@ use acasa_proto::{
     partner::v1 as types,
     referrals::v1::{self as pb, referral_service_server::ReferralServiceServer},
 };
-use acasa_runtime::{ApiError, Authenticator, Principal, Role, request};
+use acasa_runtime::{ApiError, Authenticator, Principal, Role, request, request::meta_of as meta};
 use acasa_vault::{DataKey, Vault, VaultError};
 use async_nats::jetstream;
 use base64::Engine as _;
@@ -73,26 +73,10 @@ fn vault_error(e: VaultError) -> ApiError {
     }
 }
 
-fn meta<M: acasa_proto::Message + Clone>(
-    principal: &Principal,
-    v: &mut Violations,
-    request_id: &str,
-    msg: &M,
-    clear: impl FnOnce(&mut M),
-) -> Option<CommandMeta> {
-    request::command_meta(principal, request_id, request::digest(msg, clear), v)
-}
-
 /// Now, to the microsecond: times round-trip through Postgres unchanged.
 fn now() -> DateTime<Utc> {
     use chrono::SubsecRound as _;
     Utc::now().trunc_subsecs(6)
-}
-
-fn authorize<'r, T>(request: &'r Request<T>, roles: &[Role]) -> Result<&'r Principal, Status> {
-    let principal = Principal::of(request)?;
-    principal.require_any(roles)?;
-    Ok(principal)
 }
 
 /// Who the caller acts as: staff (admin, caseworker) first, else its partner.
@@ -673,7 +657,7 @@ impl ReferralService {
     where
         R: ReferralRequest,
     {
-        let principal = authorize(request, roles)?;
+        let principal = Principal::authorized(request, roles)?;
         let by = actor(principal)?;
         let req = request.get_ref();
         let mut v = Violations::new();
@@ -1031,7 +1015,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::RegisterPartnerRequest>,
     ) -> Result<Response<pb::RegisterPartnerResponse>, Status> {
-        let principal = authorize(&request, ADMINS)?;
+        let principal = Principal::authorized(&request, ADMINS)?;
         Ok(Response::new(self.register_partner(principal, request.get_ref()).await?))
     }
 
@@ -1085,7 +1069,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::GetPartnerRequest>,
     ) -> Result<Response<pb::GetPartnerResponse>, Status> {
-        authorize(&request, ANYONE)?;
+        Principal::authorized(&request, ANYONE)?;
         let deadline = request::deadline(&request);
         let partner = self.get_partner_row(request.get_ref(), deadline).await?;
         Ok(Response::new(pb::GetPartnerResponse { partner: Some(partner) }))
@@ -1095,7 +1079,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::ListPartnersRequest>,
     ) -> Result<Response<pb::ListPartnersResponse>, Status> {
-        authorize(&request, ANYONE)?;
+        Principal::authorized(&request, ANYONE)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.list_partners(request.get_ref(), deadline).await?))
     }
@@ -1104,7 +1088,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::CreateReferralRequest>,
     ) -> Result<Response<pb::CreateReferralResponse>, Status> {
-        let principal = authorize(&request, ACTORS)?;
+        let principal = Principal::authorized(&request, ACTORS)?;
         let deadline = request::deadline(&request);
         let referrer = actor(principal)?;
         Ok(Response::new(self.create_referral(principal, referrer, request.get_ref(), deadline).await?))
@@ -1183,7 +1167,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::ReReferReferralRequest>,
     ) -> Result<Response<pb::ReReferReferralResponse>, Status> {
-        let principal = authorize(&request, ACTORS)?;
+        let principal = Principal::authorized(&request, ACTORS)?;
         let deadline = request::deadline(&request);
         let by = actor(principal)?;
         Ok(Response::new(self.re_refer(principal, by, request.get_ref(), deadline).await?))
@@ -1193,7 +1177,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::GetReferralRequest>,
     ) -> Result<Response<pb::GetReferralResponse>, Status> {
-        let principal = authorize(&request, ANYONE)?;
+        let principal = Principal::authorized(&request, ANYONE)?;
         let reader = reader(principal)?;
         let deadline = request::deadline(&request);
         let referral = self.get_referral(reader, request.get_ref(), deadline).await?;
@@ -1204,7 +1188,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::ListInboxRequest>,
     ) -> Result<Response<pb::ListInboxResponse>, Status> {
-        let principal = authorize(&request, ANYONE)?;
+        let principal = Principal::authorized(&request, ANYONE)?;
         let reader = reader(principal)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.list_inbox(reader, request.get_ref(), deadline).await?))
@@ -1214,7 +1198,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::GetPipelineRequest>,
     ) -> Result<Response<pb::GetPipelineResponse>, Status> {
-        authorize(&request, READERS)?;
+        Principal::authorized(&request, READERS)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.pipeline(request.get_ref(), deadline).await?))
     }
@@ -1223,7 +1207,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::GetConversionRequest>,
     ) -> Result<Response<pb::GetConversionResponse>, Status> {
-        authorize(&request, READERS)?;
+        Principal::authorized(&request, READERS)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.conversion(request.get_ref(), deadline).await?))
     }
@@ -1232,7 +1216,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::ListSlaBreachesRequest>,
     ) -> Result<Response<pb::ListSlaBreachesResponse>, Status> {
-        let principal = authorize(&request, ANYONE)?;
+        let principal = Principal::authorized(&request, ANYONE)?;
         let reader = reader(principal)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.list_breaches(reader, request.get_ref(), deadline).await?))
@@ -1244,7 +1228,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::SubscribeReferralEventsRequest>,
     ) -> Result<Response<Self::SubscribeReferralEventsStream>, Status> {
-        let principal = authorize(&request, &[Role::Partner])?;
+        let principal = Principal::authorized(&request, &[Role::Partner])?;
         let partner = caller_partner(principal)?;
         let from = request.get_ref().from_position;
         let items = feed::subscribe(&self.js, partner, from)

@@ -10,7 +10,7 @@ use acasa_proto::{
     Message as _,
     registry::v1::{self as pb, registry_service_server::RegistryServiceServer},
 };
-use acasa_runtime::{ApiError, Authenticator, Principal, Role, request};
+use acasa_runtime::{ApiError, Authenticator, Principal, Role, request, request::meta_of as meta};
 use acasa_vault::{DataKey, Vault, VaultError};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -69,16 +69,6 @@ fn vault_error(e: VaultError) -> ApiError {
 
 fn today() -> NaiveDate {
     Utc::now().date_naive()
-}
-
-fn meta<M: acasa_proto::Message + Clone>(
-    principal: &Principal,
-    v: &mut Violations,
-    request_id: &str,
-    msg: &M,
-    clear: impl FnOnce(&mut M),
-) -> Option<CommandMeta> {
-    request::command_meta(principal, request_id, request::digest(msg, clear), v)
 }
 
 impl RegistryService {
@@ -316,7 +306,7 @@ impl RegistryService {
         request: &Request<R>,
         build: impl FnOnce(&R, &mut Violations) -> Option<PersonCommand>,
     ) -> Result<u64, Status> {
-        let principal = authorize(request, WRITERS)?;
+        let principal = Principal::authorized(request, WRITERS)?;
         let req = request.get_ref();
         let mut v = Violations::new();
         let meta = meta(principal, &mut v, req.request_id(), req, R::clear_request_id);
@@ -819,19 +809,13 @@ person_requests!(
     pb::DismissDuplicateRequest,
 );
 
-fn authorize<'r, T>(request: &'r Request<T>, roles: &[Role]) -> Result<&'r Principal, Status> {
-    let principal = Principal::of(request)?;
-    principal.require_any(roles)?;
-    Ok(principal)
-}
-
 #[tonic::async_trait]
 impl pb::registry_service_server::RegistryService for RegistryService {
     async fn register_person(
         &self,
         request: Request<pb::RegisterPersonRequest>,
     ) -> Result<Response<pb::RegisterPersonResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
+        let principal = Principal::authorized(&request, WRITERS)?;
         Ok(Response::new(self.register(principal, request.get_ref()).await?))
     }
 
@@ -839,7 +823,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::UpdatePersonDetailsRequest>,
     ) -> Result<Response<pb::UpdatePersonDetailsResponse>, Status> {
-        let principal = authorize(&request, WRITERS)?;
+        let principal = Principal::authorized(&request, WRITERS)?;
         let position = self.update_details(principal, request.get_ref()).await?;
         Ok(Response::new(pb::UpdatePersonDetailsResponse { position }))
     }
@@ -952,7 +936,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::MergePeopleRequest>,
     ) -> Result<Response<pb::MergePeopleResponse>, Status> {
-        let principal = authorize(&request, ADMINS)?;
+        let principal = Principal::authorized(&request, ADMINS)?;
         let position = self.merge(principal, request.get_ref()).await?;
         Ok(Response::new(pb::MergePeopleResponse { position }))
     }
@@ -961,7 +945,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::ErasePersonRequest>,
     ) -> Result<Response<pb::ErasePersonResponse>, Status> {
-        let principal = authorize(&request, ADMINS)?;
+        let principal = Principal::authorized(&request, ADMINS)?;
         let position = self.erase(principal, request.get_ref()).await?;
         Ok(Response::new(pb::ErasePersonResponse { position }))
     }
@@ -970,7 +954,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::GetPersonRequest>,
     ) -> Result<Response<pb::GetPersonResponse>, Status> {
-        authorize(&request, READERS)?;
+        Principal::authorized(&request, READERS)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.get(request.get_ref(), deadline).await?))
     }
@@ -979,7 +963,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::SearchPeopleRequest>,
     ) -> Result<Response<pb::SearchPeopleResponse>, Status> {
-        authorize(&request, READERS)?;
+        Principal::authorized(&request, READERS)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.search(request.get_ref(), deadline).await?))
     }
@@ -988,7 +972,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::ListCandidatesRequest>,
     ) -> Result<Response<pb::ListCandidatesResponse>, Status> {
-        authorize(&request, READERS)?;
+        Principal::authorized(&request, READERS)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.candidates(request.get_ref(), deadline).await?))
     }
@@ -997,7 +981,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::ListDuplicateFlagsRequest>,
     ) -> Result<Response<pb::ListDuplicateFlagsResponse>, Status> {
-        authorize(&request, READERS)?;
+        Principal::authorized(&request, READERS)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.flags(request.get_ref(), deadline).await?))
     }
@@ -1006,7 +990,7 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         &self,
         request: Request<pb::CountPeopleRequest>,
     ) -> Result<Response<pb::CountPeopleResponse>, Status> {
-        authorize(&request, READERS)?;
+        Principal::authorized(&request, READERS)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.counts(request.get_ref(), deadline).await?))
     }

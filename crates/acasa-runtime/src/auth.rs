@@ -107,6 +107,13 @@ impl Principal {
     pub fn of<T>(request: &Request<T>) -> Result<&Principal, Status> {
         request.extensions().get::<Principal>().ok_or_else(|| Status::unauthenticated("no authenticated caller"))
     }
+
+    /// The principal of a request, `PERMISSION_DENIED` unless it has one of `roles`.
+    pub fn authorized<'r, T>(request: &'r Request<T>, roles: &[Role]) -> Result<&'r Principal, Status> {
+        let principal = Self::of(request)?;
+        principal.require_any(roles)?;
+        Ok(principal)
+    }
 }
 
 /// Verifies bearer tokens.

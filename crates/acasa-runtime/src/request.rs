@@ -62,6 +62,18 @@ pub fn command_meta(
     Some(CommandMeta { request_id, actor: principal.subject.clone(), digest })
 }
 
+/// [`command_meta`] for a request message, its digest taken without its
+/// request id (`clear` empties it).
+pub fn meta_of<M: prost::Message + Clone>(
+    principal: &Principal,
+    violations: &mut Violations,
+    request_id: &str,
+    message: &M,
+    clear: impl FnOnce(&mut M),
+) -> Option<CommandMeta> {
+    command_meta(principal, request_id, digest(message, clear), violations)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
