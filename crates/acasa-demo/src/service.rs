@@ -5,6 +5,7 @@ use acasa_domain::Violations;
 use acasa_eventstore::{Repository, Reservation, Reservations};
 use acasa_projection::Positions;
 use acasa_proto::demo::v1::{self as pb, counter_service_server::CounterServiceServer};
+use acasa_proto::time::timestamp;
 use acasa_runtime::{ApiError, Authenticator, Principal, Role, request};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -166,10 +167,6 @@ fn parse_id(s: &str) -> Result<Uuid, &'static str> {
         return Err("is required");
     }
     Uuid::parse_str(s).map_err(|_| "must be a UUID")
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 #[tonic::async_trait]

@@ -56,6 +56,23 @@ pub mod partner {
     }
 }
 
+/// Conversions between protobuf well-known times and `chrono`.
+pub mod time {
+    use chrono::{DateTime, Utc};
+    use prost_types::Timestamp;
+
+    /// The protobuf timestamp of a UTC time.
+    pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
+        Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+    }
+
+    /// The UTC time of a protobuf timestamp (negative nanos read as 0),
+    /// `None` if out of range.
+    pub fn checked_time(t: &Timestamp) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+    }
+}
+
 pub use prost::Message;
 pub use prost_types::Duration;
 pub use prost_types::Timestamp;

@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use acasa_domain::RequestId;
 use acasa_eventstore::{CommandError, CommandMeta, Repository};
-use chrono::Utc;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::domain::{Referral, ReferralCommand, ReferralEvent};
+use crate::domain::{Referral, ReferralCommand, ReferralEvent, now};
 
 /// Most referrals looked at per sweep.
 const SWEEP_LIMIT: i64 = 500;
@@ -65,7 +64,7 @@ impl Deadlines {
         for (referral, partner) in due {
             let Ok(request_id) = RequestId::parse(&format!("sla-breach:{referral}")) else { continue };
             let meta = CommandMeta { request_id, actor: ACTOR.into(), digest: Vec::new() };
-            let command = ReferralCommand::RecordSlaBreach(chrono::SubsecRound::trunc_subsecs(Utc::now(), 6));
+            let command = ReferralCommand::RecordSlaBreach(now());
             match self.repo.execute(&referral.to_string(), &command, &meta).await {
                 Ok(o) if !o.replayed && o.events.iter().any(|e| matches!(e, ReferralEvent::SlaBreached(_))) => {
                     sweep.recorded += 1;

@@ -16,14 +16,17 @@ use uuid::Uuid;
 
 pub use types::{DeclineReason, PartnerKind, ProgressStage, ServiceKind, WithdrawReason};
 
-/// The protobuf timestamp of a time.
-pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
-    Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
+/// Now, to the microsecond: times round-trip through Postgres unchanged.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
 }
+
+pub use acasa_proto::time::timestamp;
 
 /// The time of a protobuf timestamp (the epoch if absent or out of range).
 pub fn time_of(t: Option<&Timestamp>) -> DateTime<Utc> {
-    t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))).unwrap_or_default()
+    t.and_then(acasa_proto::time::checked_time).unwrap_or_default()
 }
 
 /// The protobuf duration of a duration.

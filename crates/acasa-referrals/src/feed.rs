@@ -42,10 +42,11 @@ use futures::{Stream, StreamExt as _, future::BoxFuture};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{ReferralEvent, timestamp};
+use crate::{
+    PARTNER_PREFIX, REFERRAL_PREFIX,
+    domain::{ReferralEvent, timestamp},
+};
 
-const REFERRAL_PREFIX: &str = "acasa.referrals.referral.";
-const PARTNER_PREFIX: &str = "acasa.referrals.partner.";
 /// Header naming the source commit's position in ACASA_REFERRALS.
 pub const SOURCE_POSITION: &str = "Acasa-Source-Position";
 /// CloudEvents `source` of every feed event.
@@ -63,6 +64,11 @@ pub fn partner_filter(partner: Uuid) -> String {
     format!("acasa.partner.{partner}.>")
 }
 
+/// The name of a partner's durable feed consumer: its id.
+pub fn consumer_name(partner: Uuid) -> String {
+    partner.to_string()
+}
+
 /// Creates (idempotently) a partner's durable pull consumer on the feed,
 /// named by the partner's id and filtered on its subjects. Partners never
 /// create consumers themselves (a consumer's deliver subject is not checked
@@ -70,7 +76,7 @@ pub fn partner_filter(partner: Uuid) -> String {
 /// this one.
 pub async fn ensure_partner_consumer(js: &jetstream::Context, partner: Uuid) -> Result<(), String> {
     let stream = js.get_stream_no_info(crate::FEED_STREAM).await.map_err(|e| e.to_string())?;
-    let name = partner.to_string();
+    let name = consumer_name(partner);
     stream
         .get_or_create_consumer(
             &name,
@@ -258,9 +264,10 @@ impl FeedProjection {
     /// Ids of feed messages already stored from source positions ≥ `from`.
     async fn published_since(&self, from: u64) -> Result<HashSet<String>, ApplyError> {
         let unavailable = |e: &dyn std::fmt::Display| ApplyError::Unavailable(format!("reading the feed's tail: {e}"));
-        let mut stream = self.js.get_stream(crate::FEED_STREAM).await.map_err(|e| unavailable(&e))?;
-        let info = stream.info().await.map_err(|e| unavailable(&e))?;
-        let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+        // Looking the stream up fetches its info: its state is current.
+        let stream = self.js.get_stream(crate::FEED_STREAM).await.map_err(|e| unavailable(&e))?;
+        let state = &stream.cached_info().state;
+        let (first, last) = (state.first_sequence, state.last_sequence);
         let mut ids = HashSet::new();
         let mut seq = last;
         while seq >= first.max(1) && last - seq < TAIL_SCAN_MAX {

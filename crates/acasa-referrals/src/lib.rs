@@ -22,7 +22,7 @@ pub mod validate;
 
 /// The service's name: stream `ACASA_REFERRALS`, subjects `acasa.referrals.>`, schema `referrals`.
 pub const SERVICE: &str = "referrals";
-/// The projection building `referrals.partners`, `referrals.referrals` and `referrals.profiles`.
+/// The projection building `referrals.partners` and `referrals.referrals`.
 pub const PROJECTION: &str = "referrals.referrals";
 /// The projection of the registry's events into `referrals.people` and `referrals.consents`.
 pub const CONSENTS_PROJECTION: &str = "referrals.consents";
@@ -32,3 +32,7 @@ pub const FEED_PROJECTION: &str = "referrals.feed";
 pub const VAULT_TABLE: &str = "referrals_vault.data_keys";
 /// The partner feed stream.
 pub const FEED_STREAM: &str = "ACASA_PARTNER_FEED";
+/// Subjects of partner commits in the service's log: the prefix, then the partner id.
+const PARTNER_PREFIX: &str = "acasa.referrals.partner.";
+/// Subjects of referral commits in the service's log: the prefix, then the referral id.
+const REFERRAL_PREFIX: &str = "acasa.referrals.referral.";

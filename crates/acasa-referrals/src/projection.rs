@@ -9,15 +9,14 @@ use acasa_domain::formats::fold;
 use acasa_eventstore::StoredCommit;
 use acasa_projection::{ApplyError, Projection};
 use acasa_proto::{Message as _, partner::v1 as types, referrals::v1 as pb};
-use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{PartnerEvent, ReferralEvent, duration_of, time_of};
-
-const PARTNER_PREFIX: &str = "acasa.referrals.partner.";
-const REFERRAL_PREFIX: &str = "acasa.referrals.referral.";
+use crate::{
+    PARTNER_PREFIX, REFERRAL_PREFIX,
+    domain::{PartnerEvent, ReferralEvent, duration_of, time_of},
+};
 
 /// Builds `referrals.partners` and `referrals.referrals`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -165,7 +164,6 @@ macro_rules! update {
 }
 
 async fn apply_referral(conn: &mut PgConnection, id: Uuid, position: i64, e: &ReferralEvent) -> Result<(), ApplyError> {
-    let at = |t: Option<&prost_types::Timestamp>| -> DateTime<Utc> { time_of(t) };
     match e {
         ReferralEvent::Created(c) => {
             let need = c.need.clone().unwrap_or_default();
@@ -197,8 +195,8 @@ async fn apply_referral(conn: &mut PgConnection, id: Uuid, position: i64, e: &Re
             .bind(fold(&c.district))
             .bind(staff)
             .bind(partner)
-            .bind(at(c.created_at.as_ref()))
-            .bind(at(c.due_at.as_ref()))
+            .bind(time_of(c.created_at.as_ref()))
+            .bind(time_of(c.due_at.as_ref()))
             .bind(optional_uuid(&c.re_referred_from)?)
             .bind(c.profile.as_ref().map(|p| p.ciphertext.clone()))
             .bind(position)
@@ -209,7 +207,7 @@ async fn apply_referral(conn: &mut PgConnection, id: Uuid, position: i64, e: &Re
             sqlx::query(update!("status = 2, answered_at = $3, accepted_at = $3"))
                 .bind(id)
                 .bind(position)
-                .bind(at(a.at.as_ref()))
+                .bind(time_of(a.at.as_ref()))
                 .execute(&mut *conn)
                 .await?;
         }
@@ -217,7 +215,7 @@ async fn apply_referral(conn: &mut PgConnection, id: Uuid, position: i64, e: &Re
             sqlx::query(update!("status = 6, answered_at = $3, decline_reason = $4"))
                 .bind(id)
                 .bind(position)
-                .bind(at(d.at.as_ref()))
+                .bind(time_of(d.at.as_ref()))
                 .bind(small(d.reason))
                 .execute(&mut *conn)
                 .await?;
@@ -249,7 +247,7 @@ async fn apply_referral(conn: &mut PgConnection, id: Uuid, position: i64, e: &Re
             sqlx::query(update!("status = 5, closed_at = $3"))
                 .bind(id)
                 .bind(position)
-                .bind(at(c.at.as_ref()))
+                .bind(time_of(c.at.as_ref()))
                 .execute(&mut *conn)
                 .await?;
         }
@@ -273,7 +271,7 @@ async fn apply_referral(conn: &mut PgConnection, id: Uuid, position: i64, e: &Re
             sqlx::query(update!("sla_breached_at = $3"))
                 .bind(id)
                 .bind(position)
-                .bind(at(b.recorded_at.as_ref()))
+                .bind(time_of(b.recorded_at.as_ref()))
                 .execute(&mut *conn)
                 .await?;
         }

@@ -1,7 +1,7 @@
 //! The gRPC handlers of `acasa.referrals.v1.ReferralService`: validate, run
 //! the partner or referral command loop, or read the read models.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{pin::Pin, time::Duration};
 
 use acasa_domain::Violations;
 use acasa_eventstore::{CommandMeta, Outcome, Repository, Reservation, Reservations};
@@ -12,7 +12,7 @@ use acasa_proto::{
     referrals::v1::{self as pb, referral_service_server::ReferralServiceServer},
 };
 use acasa_runtime::{ApiError, Authenticator, Principal, Role, request, request::meta_of as meta};
-use acasa_vault::{DataKey, Vault, VaultError};
+use acasa_vault::{DataKey, KeyCache, Vault};
 use async_nats::jetstream;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::{
     consents,
     domain::{
-        Actor, NewReferral, Partner, PartnerCommand, PartnerFact, Referral, ReferralCommand, ReferralError,
+        Actor, NewReferral, Partner, PartnerCommand, PartnerFact, Referral, ReferralCommand, ReferralError, now,
         proto_duration, timestamp,
     },
     feed, sealing, validate,
@@ -37,15 +37,13 @@ const IDNO: &str = "idno";
 const PAGE_MAX: i32 = 200;
 /// Results per page when the client does not say.
 const PAGE_DEFAULT: i32 = 50;
-/// How long an unwrapped data key stays in memory (see the registry's note).
+/// How long an unwrapped data key stays in memory (see [`KeyCache`]).
 const KEY_TTL: Duration = Duration::from_secs(60);
 
 const ADMINS: &[Role] = &[Role::Admin];
 const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer];
 const ACTORS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Partner];
 const ANYONE: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer, Role::Partner];
-
-type KeyCache = Arc<std::sync::Mutex<lru::LruCache<Uuid, (DataKey, std::time::Instant)>>>;
 
 /// The service's dependencies.
 #[derive(Clone)]
@@ -64,19 +62,6 @@ impl std::fmt::Debug for ReferralService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReferralService").field("referrals", &self.referrals).finish()
     }
-}
-
-fn vault_error(e: VaultError) -> ApiError {
-    match e {
-        VaultError::Database(d) => d.into(),
-        other => ApiError::Internal(format!("vault: {other}")),
-    }
-}
-
-/// Now, to the microsecond: times round-trip through Postgres unchanged.
-fn now() -> DateTime<Utc> {
-    use chrono::SubsecRound as _;
-    Utc::now().trunc_subsecs(6)
 }
 
 /// Who the caller acts as: staff (admin, caseworker) first, else its partner.
@@ -268,13 +253,12 @@ impl ReferralService {
     ) -> Self {
         let config = acasa_eventstore::RepositoryConfig::default();
         let js = store.jetstream().clone();
-        let capacity = std::num::NonZeroUsize::new(10_000).unwrap_or(std::num::NonZeroUsize::MIN);
         Self {
             partners: Repository::new(store.clone(), config),
             referrals: Repository::new(store, config),
             reservations,
             vault,
-            keys: Arc::new(std::sync::Mutex::new(lru::LruCache::new(capacity))),
+            keys: KeyCache::new(10_000, KEY_TTL),
             positions,
             pool,
             js,
@@ -290,23 +274,12 @@ impl ReferralService {
     pub const NAME: &'static str = "acasa.referrals.v1.ReferralService";
 
     async fn key(&self, person: Uuid, create: bool) -> Result<Option<DataKey>, ApiError> {
-        {
-            let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-            match keys.get(&person) {
-                Some((key, at)) if at.elapsed() < KEY_TTL => return Ok(Some(key.clone())),
-                Some(_) => {
-                    keys.pop(&person);
-                }
-                None => {}
-            }
+        if let Some(key) = self.keys.get(person) {
+            return Ok(Some(key));
         }
-        let key = if create {
-            Some(self.vault.key_for_new(person).await.map_err(vault_error)?)
-        } else {
-            self.vault.key(person).await.map_err(vault_error)?
-        };
+        let key = if create { Some(self.vault.key_for_new(person).await?) } else { self.vault.key(person).await? };
         if let Some(key) = &key {
-            self.keys.lock().unwrap_or_else(|p| p.into_inner()).put(person, (key.clone(), std::time::Instant::now()));
+            self.keys.put(person, key.clone());
         }
         Ok(key)
     }
@@ -518,14 +491,17 @@ impl ReferralService {
             (crate::domain::PersonFact::Active { consent: true }, Profile::Clear(profile)) => {
                 let key =
                     self.key(new.person_id, true).await?.ok_or_else(|| ApiError::Internal("no data key".into()))?;
-                sealing::seal(&key, id, new.person_id, &profile).map_err(vault_error)?
+                sealing::seal(&key, id, new.person_id, &profile)?
             }
             (crate::domain::PersonFact::Active { consent: true }, Profile::Sealed { from, sealed }) => {
-                let key = self.key(new.person_id, false).await?;
-                let profile = key.and_then(|k| sealing::open(&k, from, new.person_id, &sealed));
-                match (profile, self.key(new.person_id, true).await?) {
-                    (Some(p), Some(k)) => sealing::seal(&k, id, new.person_id, &p).map_err(vault_error)?,
-                    _ => Vec::new(),
+                // Re-sealed under the same key for the new referral; without a
+                // key (erased) there is nothing to carry over.
+                match self.key(new.person_id, false).await? {
+                    Some(key) => match sealing::open(&key, from, new.person_id, &sealed) {
+                        Some(profile) => sealing::seal(&key, id, new.person_id, &profile)?,
+                        None => Vec::new(),
+                    },
+                    None => Vec::new(),
                 }
             }
             // The domain refuses it; nothing to seal.
@@ -579,11 +555,17 @@ impl ReferralService {
             min_registry_position: req.min_registry_position,
         };
         let outcome = self.create(id, fresh, &meta, referrer, input, deadline).await?;
-        let due_at = match outcome.events.first() {
+        let due_at = self.due_at(id, &outcome).await?;
+        Ok(pb::CreateReferralResponse { referral_id: id.to_string(), position: outcome.position, due_at })
+    }
+
+    /// A created referral's due time: from its creation event, or (a replay
+    /// that returned none) from the aggregate.
+    async fn due_at(&self, id: Uuid, created: &Outcome<Referral>) -> Result<Option<prost_types::Timestamp>, ApiError> {
+        Ok(match created.events.first() {
             Some(crate::domain::ReferralEvent::Created(c)) => c.due_at,
             _ => Some(timestamp(self.referrals.load(&id.to_string()).await?.0.due_at)),
-        };
-        Ok(pb::CreateReferralResponse { referral_id: id.to_string(), position: outcome.position, due_at })
+        })
     }
 
     async fn re_refer(
@@ -639,11 +621,10 @@ impl ReferralService {
                 return Err(e.into());
             }
         }
-        let (state, _) = self.referrals.load(&new_id.to_string()).await?;
         Ok(pb::ReReferReferralResponse {
             referral_id: new_id.to_string(),
             position: created.position,
-            due_at: Some(timestamp(state.due_at)),
+            due_at: self.due_at(new_id, &created).await?,
         })
     }
 

@@ -112,15 +112,11 @@ fn partner_text(key: &ConsentKey) -> String {
     key.partner.map(|p| p.to_string()).unwrap_or_default()
 }
 
-/// Protobuf timestamp of a UTC time.
-pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
-    Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
-}
+pub use acasa_proto::time::timestamp;
 
 fn time_of(e: &EncodedEvent, t: Option<Timestamp>) -> Result<DateTime<Utc>, DecodeError> {
     let t = t.ok_or_else(|| DecodeError::new(e, "time is missing"))?;
-    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-        .ok_or_else(|| DecodeError::new(e, "time out of range"))
+    acasa_proto::time::checked_time(&t).ok_or_else(|| DecodeError::new(e, "time out of range"))
 }
 
 fn uuid_of(e: &EncodedEvent, field: &str, s: &str) -> Result<Uuid, DecodeError> {

@@ -11,7 +11,7 @@ use acasa_proto::{
     registry::v1::{self as pb, registry_service_server::RegistryServiceServer},
 };
 use acasa_runtime::{ApiError, Authenticator, Principal, Role, request, request::meta_of as meta};
-use acasa_vault::{DataKey, Vault, VaultError};
+use acasa_vault::{KeyCache, Vault};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row as _, postgres::PgRow};
@@ -35,13 +35,8 @@ const WRITERS: &[Role] = &[Role::Admin, Role::Caseworker];
 const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer];
 const ADMINS: &[Role] = &[Role::Admin];
 
-/// How long an unwrapped data key stays in memory. Erasure evicts it at once
-/// in the erasing process; another replica may hold it this long, unable to
-/// write with it (its append would conflict with the erasure and the retry
-/// sees the person erased).
+/// How long an unwrapped data key stays in memory (see [`KeyCache`]).
 const KEY_TTL: std::time::Duration = std::time::Duration::from_secs(60);
-
-type KeyCache = std::sync::Arc<std::sync::Mutex<lru::LruCache<Uuid, (DataKey, std::time::Instant)>>>;
 
 /// The service's dependencies.
 #[derive(Clone)]
@@ -60,13 +55,6 @@ impl std::fmt::Debug for RegistryService {
     }
 }
 
-fn vault_error(e: VaultError) -> ApiError {
-    match e {
-        VaultError::Database(d) => d.into(),
-        other => ApiError::Internal(format!("vault: {other}")),
-    }
-}
-
 fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
@@ -80,8 +68,7 @@ impl RegistryService {
         positions: Positions,
         pool: PgPool,
     ) -> Self {
-        let capacity = std::num::NonZeroUsize::new(10_000).unwrap_or(std::num::NonZeroUsize::MIN);
-        let keys = std::sync::Arc::new(std::sync::Mutex::new(lru::LruCache::new(capacity)));
+        let keys = KeyCache::new(10_000, KEY_TTL);
         Self { repo, reservations, vault, keys, positions, pool }
     }
 
@@ -94,34 +81,14 @@ impl RegistryService {
     pub const NAME: &'static str = "acasa.registry.v1.RegistryService";
 
     async fn codec(&self, id: Uuid) -> Result<PersonCodec, ApiError> {
-        if let Some(key) = self.cached_key(id) {
+        if let Some(key) = self.keys.get(id) {
             return Ok(PersonCodec::new(id, Some(key)));
         }
-        let key = self.vault.key(id).await.map_err(vault_error)?;
+        let key = self.vault.key(id).await?;
         if let Some(key) = &key {
-            self.cache_key(id, key.clone());
+            self.keys.put(id, key.clone());
         }
         Ok(PersonCodec::new(id, key))
-    }
-
-    fn cached_key(&self, id: Uuid) -> Option<DataKey> {
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        match keys.get(&id) {
-            Some((key, at)) if at.elapsed() < KEY_TTL => Some(key.clone()),
-            Some(_) => {
-                keys.pop(&id);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn cache_key(&self, id: Uuid, key: DataKey) {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner()).put(id, (key, std::time::Instant::now()));
-    }
-
-    fn forget_key(&self, id: Uuid) {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner()).pop(&id);
     }
 
     async fn load(&self, id: Uuid) -> Result<(Person, u64), ApiError> {
@@ -205,9 +172,9 @@ impl RegistryService {
                     None => Ok(()),
                 }
             };
-            let key = async { self.vault.key_for_new(id).await.map_err(vault_error) };
+            let key = async { self.vault.key_for_new(id).await.map_err(ApiError::from) };
             let ((), key) = tokio::try_join!(reserve, key)?;
-            self.cache_key(id, key.clone());
+            self.keys.put(id, key.clone());
             PersonCodec::new(id, Some(key))
         };
         let name_key = fold(&format!("{} {}", details.pb.family_name, details.pb.given_name));
@@ -366,9 +333,9 @@ impl RegistryService {
             let _ = self.reservations.release(IDNP, &idnp, &id.to_string()).await;
         }
         // Also on a replayed erasure: an earlier attempt may have stopped before this.
-        self.forget_key(id);
-        self.vault.destroy(id).await.map_err(vault_error)?;
-        self.forget_key(id);
+        self.keys.forget(id);
+        self.vault.destroy(id).await?;
+        self.keys.forget(id);
         self.repo.evict(&id.to_string());
         tracing::info!(person_id = %id, position = outcome.position, "person erased");
         Ok(outcome.position)

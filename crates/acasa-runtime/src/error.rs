@@ -110,6 +110,15 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<acasa_vault::VaultError> for ApiError {
+    fn from(e: acasa_vault::VaultError) -> Self {
+        match e {
+            acasa_vault::VaultError::Database(d) => d.into(),
+            other => Self::Internal(format!("vault: {other}")),
+        }
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
         match e {

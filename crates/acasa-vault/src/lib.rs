@@ -339,9 +339,80 @@ impl Vault {
     }
 }
 
+/// Unwrapped data keys kept in memory for a while, so a hot subject's
+/// commands do not read and unwrap its key each time (least recently used
+/// first out, each entry for at most `ttl`).
+///
+/// Erasure must [`forget`](KeyCache::forget) the key at once in the erasing
+/// process; another replica may hold it up to `ttl`, unable to write with it
+/// (its append conflicts with the erasure and the retry sees the subject
+/// erased). Clones share the cache.
+#[derive(Clone)]
+pub struct KeyCache {
+    keys: Arc<std::sync::Mutex<lru::LruCache<Uuid, (DataKey, std::time::Instant)>>>,
+    ttl: std::time::Duration,
+}
+
+impl fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyCache").field("ttl", &self.ttl).finish_non_exhaustive()
+    }
+}
+
+impl KeyCache {
+    /// A cache of at most `capacity` keys, each kept for at most `ttl`.
+    pub fn new(capacity: usize, ttl: std::time::Duration) -> Self {
+        let capacity = std::num::NonZeroUsize::new(capacity).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self { keys: Arc::new(std::sync::Mutex::new(lru::LruCache::new(capacity))), ttl }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<Uuid, (DataKey, std::time::Instant)>> {
+        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The subject's key, if cached and fresh.
+    pub fn get(&self, subject: Uuid) -> Option<DataKey> {
+        let mut keys = self.lock();
+        match keys.get(&subject) {
+            Some((key, at)) if at.elapsed() < self.ttl => Some(key.clone()),
+            Some(_) => {
+                keys.pop(&subject);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Caches the subject's key from now.
+    pub fn put(&self, subject: Uuid, key: DataKey) {
+        self.lock().put(subject, (key, std::time::Instant::now()));
+    }
+
+    /// Drops the subject's key (e.g. on erasure).
+    pub fn forget(&self, subject: Uuid) {
+        self.lock().pop(&subject);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_cache_keeps_keys_for_their_ttl_and_forgets_on_demand() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let cache = KeyCache::new(10, std::time::Duration::from_secs(60));
+        assert!(cache.get(a).is_none());
+        cache.put(a, DataKey::generate());
+        cache.put(b, DataKey::generate());
+        assert!(cache.get(a).is_some());
+        cache.forget(a);
+        assert!(cache.get(a).is_none());
+        assert!(cache.get(b).is_some());
+        let expired = KeyCache::new(10, std::time::Duration::ZERO);
+        expired.put(a, DataKey::generate());
+        assert!(expired.get(a).is_none());
+    }
 
     #[test]
     fn seal_open_round_trip() {

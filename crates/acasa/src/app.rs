@@ -174,15 +174,17 @@ pub async fn project(config: &Config, service: Service) -> anyhow::Result<()> {
     let feed = feed_worker(&store, pool.clone());
     let deadlines = deadline_worker(config, &store, pool);
     let shutdown = shutdown_flag();
-    let (a, b, c, ()) = tokio::join!(
+    // One worker failing for good (e.g. its leadership lock lost) ends the
+    // process, so the supervisor restarts all of them, as with one projection.
+    tokio::try_join!(
         worker.run(shutdown.clone()),
         consents.run(shutdown.clone()),
         feed.run(shutdown.clone()),
-        deadlines.run(shutdown),
-    );
-    a?;
-    b?;
-    c?;
+        async {
+            deadlines.run(shutdown).await;
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
@@ -193,17 +195,16 @@ pub fn consents_worker(
     pool: PgPool,
 ) -> anyhow::Result<Worker<ConsentsProjection>> {
     let projection = Arc::new(ConsentsProjection::new(referrals_vault(config, pool.clone())?));
-    Ok(Worker::new(
-        projection,
-        pool,
-        registry.jetstream().clone(),
-        WorkerConfig { stream: registry.stream_name().to_owned(), batch_size: 500 },
-    ))
+    Ok(worker_on(projection, registry, pool))
 }
 
 /// The partner feed publisher.
 pub fn feed_worker(store: &EventStore, pool: PgPool) -> Worker<FeedProjection> {
-    let projection = Arc::new(FeedProjection::new(store.jetstream().clone()));
+    worker_on(Arc::new(FeedProjection::new(store.jetstream().clone())), store, pool)
+}
+
+/// A worker of `projection` over `store`'s stream, in batches of up to 500 commits.
+fn worker_on<P: Projection + ?Sized>(projection: Arc<P>, store: &EventStore, pool: PgPool) -> Worker<P> {
     Worker::new(
         projection,
         pool,
@@ -242,12 +243,7 @@ pub fn projection_worker(
     pool: PgPool,
 ) -> anyhow::Result<Worker<dyn Projection>> {
     let projection = projection_for(config, service, &pool)?;
-    Ok(Worker::new(
-        projection,
-        pool,
-        store.jetstream().clone(),
-        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
-    ))
+    Ok(worker_on(projection, store, pool))
 }
 
 /// Resets the service's projection and replays its stream up to `target`.

@@ -56,9 +56,8 @@ use tonic::{
 };
 
 use crate::bench::{Rate, rate};
+use acasa_referrals::FEED_STREAM;
 
-/// The partner feed's stream.
-const FEED_STREAM: &str = "ACASA_PARTNER_FEED";
 /// Commands in one referral's life.
 const STEPS: usize = 5;
 const STEP_NAMES: [&str; STEPS] = ["create", "accept", "progress", "outcome", "close"];

@@ -41,8 +41,13 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// The JetStream stream of the partner feed.
-pub const FEED_STREAM: &str = "ACASA_PARTNER_FEED";
+/// The JetStream stream of the partner feed, a partner's consumer name and
+/// its feed subjects (`acasa.partner.<id>.>`, the consumer's filter): as the
+/// feed publisher creates them.
+pub use acasa_referrals::{
+    FEED_STREAM,
+    feed::{consumer_name, partner_filter as feed_filter},
+};
 
 /// The account of the services and workers: JetStream (every stream), the
 /// service user, and the exports of each partner's consumer API.
@@ -77,16 +82,6 @@ pub fn partner_account(partner_id: Uuid) -> String {
 /// A partner's NATS password: the keyed hash (HMAC-SHA256, hex) of its id.
 pub fn partner_password(hasher: &KeyedHasher, partner_id: Uuid) -> String {
     hasher.hash(PASSWORD_DOMAIN, &partner_id.to_string())
-}
-
-/// The name of a partner's durable consumer (created by the feed publisher): its id.
-pub fn consumer_name(partner_id: Uuid) -> String {
-    partner_id.to_string()
-}
-
-/// A partner's feed subjects, `acasa.partner.<id>.>` (its consumer's filter).
-pub fn feed_filter(partner_id: Uuid) -> String {
-    format!("acasa.partner.{partner_id}.>")
 }
 
 /// How many answers one request to an exported service gets.
