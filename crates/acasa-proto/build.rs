@@ -18,7 +18,11 @@ fn main() -> Result<(), Box<dyn Error>> {
     let fds = protox::compile(&files, [&root])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("acasa_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    // Type names (`prost::Name`): a command's method is its request message's
+    // full name, part of its idempotency digest.
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds_with_config(fds, config)?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! The counter aggregate: pure `decide` and `evolve`, and its validated inputs.
 
-use acasa_domain::{Aggregate, DecodeError, EncodedEvent, EventCodec, Rejection, RejectionKind};
+use acasa_domain::{Aggregate, Claim, ClaimChange, DecodeError, EncodedEvent, EventCodec, Rejection, RejectionKind};
 use acasa_proto::{Message as _, demo::v1 as pb};
 use uuid::Uuid;
 
@@ -145,6 +145,9 @@ impl Rejection for CounterError {
     }
 }
 
+/// The claim kind of counter names: one counter per name.
+pub const NAME_CLAIM: &str = "counter-name";
+
 impl Aggregate for Counter {
     type Command = CounterCommand;
     type Event = CounterEvent;
@@ -185,6 +188,16 @@ impl Aggregate for Counter {
 
     fn exists(&self) -> bool {
         self.id.is_some()
+    }
+
+    fn claims(&self, events: &[CounterEvent]) -> Vec<ClaimChange> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                CounterEvent::Created { name, .. } => Some(ClaimChange::Acquire(Claim::new(NAME_CLAIM, name.clone()))),
+                CounterEvent::Incremented { .. } => None,
+            })
+            .collect()
     }
 }
 
@@ -291,5 +304,16 @@ mod tests {
         assert!(CounterEvent::decode(&unknown).is_err());
         let garbage = EncodedEvent { type_name: CREATED.into(), schema_version: 1, data: vec![0xff, 0xff] };
         assert!(CounterEvent::decode(&garbage).is_err());
+    }
+
+    #[test]
+    fn a_counter_claims_its_name_when_created_only() {
+        let c = given(&[]);
+        let name = CounterName::parse("visitors").unwrap();
+        let events = c.decide(&CounterCommand::Create { id: Uuid::from_u128(1), name, limit: 0 }).unwrap();
+        assert_eq!(c.claims(&events), [ClaimChange::Acquire(Claim::new(NAME_CLAIM, "visitors"))]);
+        let c = given(&[created(0)]);
+        let events = c.decide(&CounterCommand::Increment { amount: Amount::parse(1).unwrap() }).unwrap();
+        assert_eq!(c.claims(&events), []);
     }
 }

@@ -2,7 +2,7 @@
 //! command loop or the read model, map errors.
 
 use acasa_domain::Violations;
-use acasa_eventstore::{Repository, Reservation, Reservations};
+use acasa_eventstore::Repository;
 use acasa_projection::Positions;
 use acasa_proto::demo::v1::{self as pb, counter_service_server::CounterServiceServer};
 use acasa_proto::time::timestamp;
@@ -14,22 +14,18 @@ use uuid::Uuid;
 
 use crate::domain::{Amount, Counter, CounterCommand, CounterEvent, CounterName};
 
-/// Reservation kind of counter names.
-const NAME: &str = "counter-name";
-
 /// The service's dependencies.
 #[derive(Clone, Debug)]
 pub struct CounterService {
     repo: Repository<Counter>,
-    reservations: Reservations,
     positions: Positions,
     pool: PgPool,
 }
 
 impl CounterService {
-    /// A service over its repository, reservations and read model.
-    pub fn new(repo: Repository<Counter>, reservations: Reservations, positions: Positions, pool: PgPool) -> Self {
-        Self { repo, reservations, positions, pool }
+    /// A service over its repository and read model.
+    pub fn new(repo: Repository<Counter>, positions: Positions, pool: PgPool) -> Self {
+        Self { repo, positions, pool }
     }
 
     /// The service's routes, behind bearer authentication.
@@ -46,8 +42,7 @@ impl CounterService {
         req: &pb::CreateCounterRequest,
     ) -> Result<pb::CreateCounterResponse, ApiError> {
         let mut v = Violations::new();
-        let meta =
-            request::command_meta(principal, &req.request_id, request::digest(req, |m| m.request_id.clear()), &mut v);
+        let meta = request::meta_of(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
         let name = v.check("name", CounterName::parse(&req.name));
         if req.limit < 0 {
             v.add("limit", "must not be negative (0 means unbounded)");
@@ -55,50 +50,33 @@ impl CounterService {
         v.clone().into_result()?;
         let (Some(meta), Some(name)) = (meta, name) else { return Err(v.into()) };
 
-        let (id, _fresh) = self.reservations.id_for_request("counter", meta.request_id.as_str()).await?;
-        let owner = id.to_string();
-        match self.reservations.reserve(NAME, name.as_str(), &owner).await? {
-            Reservation::Granted => {}
-            Reservation::Held { owner: holder } => {
-                let holder_exists = match Uuid::parse_str(&holder) {
-                    Ok(h) => self.repo.load(&h.to_string()).await?.1 > 0,
-                    Err(_) => false,
-                };
-                if holder_exists {
-                    return Err(ApiError::Rejected {
-                        kind: acasa_domain::RejectionKind::AlreadyExists,
-                        message: format!("a counter with this name already exists: {holder}"),
-                    });
-                }
-                // The holder's creation never happened (it failed after reserving): take over.
-                if let Reservation::Held { owner: h } =
-                    self.reservations.take_over(NAME, name.as_str(), &holder, &owner).await?
-                {
-                    return Err(ApiError::Rejected {
-                        kind: acasa_domain::RejectionKind::AlreadyExists,
-                        message: format!("a counter with this name already exists: {h}"),
-                    });
-                }
-            }
-        }
+        // A retry addresses the counter its first attempt created.
+        let (id, fresh) = match self.repo.created_by(&meta).await? {
+            Some(id) => (
+                Uuid::parse_str(&id).map_err(|_| ApiError::Internal("a request record names a non-uuid".into()))?,
+                false,
+            ),
+            None => (Uuid::now_v7(), true),
+        };
         let command = CounterCommand::Create { id, name: name.clone(), limit: req.limit };
-        match self.repo.execute(&owner, &command, &meta).await {
-            Ok(outcome) => {
-                if outcome.replayed {
-                    tracing::info!(counter_id = %owner, position = outcome.position, "create replayed for a retried request id");
-                } else {
-                    tracing::info!(counter_id = %owner, position = outcome.position, "counter created");
-                }
-                Ok(pb::CreateCounterResponse { counter_id: owner, position: outcome.position })
-            }
-            Err(e) => {
-                if matches!(self.repo.load(&owner).await, Ok((_, 0))) {
-                    // Nothing was created: free the name (best effort; a dangling one is taken over later).
-                    let _ = self.reservations.release(NAME, name.as_str(), &owner).await;
-                }
-                Err(e.into())
-            }
+        let outcome = if fresh {
+            self.repo.execute_new_with(&id.to_string(), &command, &meta, &acasa_domain::Plain).await
+        } else {
+            self.repo.execute(&id.to_string(), &command, &meta).await
+        };
+        let outcome = outcome.map_err(|e| match e {
+            acasa_eventstore::CommandError::Claimed { owner, .. } => ApiError::Rejected {
+                kind: acasa_domain::RejectionKind::AlreadyExists,
+                message: format!("a counter with this name already exists: {owner}"),
+            },
+            e => e.into(),
+        })?;
+        if outcome.replayed {
+            tracing::info!(counter_id = %outcome.id, position = outcome.position, "create replayed for a retried request id");
+        } else {
+            tracing::info!(counter_id = %outcome.id, position = outcome.position, "counter created");
         }
+        Ok(pb::CreateCounterResponse { counter_id: outcome.id, position: outcome.position })
     }
 
     async fn increment(
@@ -107,8 +85,7 @@ impl CounterService {
         req: &pb::IncrementCounterRequest,
     ) -> Result<pb::IncrementCounterResponse, ApiError> {
         let mut v = Violations::new();
-        let meta =
-            request::command_meta(principal, &req.request_id, request::digest(req, |m| m.request_id.clear()), &mut v);
+        let meta = request::meta_of(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
         let id = v.check("counter_id", parse_id(&req.counter_id));
         let amount = v.check("amount", Amount::parse(req.amount));
         let (Some(meta), Some(id), Some(amount)) = (meta, id, amount) else { return Err(v.into()) };

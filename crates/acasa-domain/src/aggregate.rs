@@ -117,4 +117,39 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
 
     /// Whether the aggregate has been created (has any events).
     fn exists(&self) -> bool;
+
+    /// The uniqueness claims that `events`, decided in this state, take or
+    /// free. The command loop writes them in the same atomic batch as the
+    /// events, so a claim is held exactly while the aggregate's own events
+    /// say so. Pure: the values come from the state and the events.
+    fn claims(&self, events: &[Self::Event]) -> Vec<ClaimChange> {
+        let _ = events;
+        Vec::new()
+    }
+}
+
+/// A value that at most one aggregate may hold at a time (a national id, a
+/// company code, a name). Stored only as a keyed hash of `value`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Claim {
+    /// What kind of value (`idnp`, `idno`, …); part of the claim's subject.
+    pub kind: &'static str,
+    /// The value itself (never written anywhere in clear).
+    pub value: String,
+}
+
+impl Claim {
+    /// A claim of `value` of `kind`.
+    pub fn new(kind: &'static str, value: impl Into<String>) -> Self {
+        Self { kind, value: value.into() }
+    }
+}
+
+/// A change to a claim that a command's events make.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimChange {
+    /// The aggregate takes the value; refused if another aggregate holds it.
+    Acquire(Claim),
+    /// The aggregate frees the value (if it holds it).
+    Release(Claim),
 }

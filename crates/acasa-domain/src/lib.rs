@@ -9,6 +9,7 @@ pub mod formats;
 pub mod validate;
 
 pub use aggregate::{
-    Aggregate, Codec, DecodeError, EncodeError, EncodedEvent, EventCodec, Plain, Rejection, RejectionKind,
+    Aggregate, Claim, ClaimChange, Codec, DecodeError, EncodeError, EncodedEvent, EventCodec, Plain, Rejection,
+    RejectionKind,
 };
 pub use validate::{FieldViolation, RequestId, Violations};

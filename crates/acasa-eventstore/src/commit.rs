@@ -22,8 +22,12 @@ pub const COMMIT_SCHEMA_VERSION: u32 = 1;
 /// A commit about to be appended: all events of one command.
 #[derive(Clone, Debug)]
 pub struct NewCommit {
-    /// The command's idempotency key.
+    /// The command's idempotency key, as the client sent it.
     pub request_id: String,
+    /// The request's scoped key (see `KeyedHasher::request_key`).
+    pub request_key: String,
+    /// The command's method (its request message's full name).
+    pub method: String,
     /// The authenticated actor (an id, never personal data).
     pub actor: String,
     /// SHA-256 of the command, to refuse a reused request id with another command.
@@ -40,7 +44,7 @@ impl NewCommit {
         self.encode().len()
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Vec<u8> {
         Commit {
             request_id: self.request_id.clone(),
             events: self
@@ -54,11 +58,13 @@ impl NewCommit {
             }),
             actor: self.actor.clone(),
             request_digest: self.request_digest.clone(),
+            request_key: self.request_key.clone(),
+            method: self.method.clone(),
         }
         .encode_to_vec()
     }
 
-    pub(crate) fn headers(&self) -> HeaderMap {
+    pub fn headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
         let types: Vec<&str> = self.events.iter().map(|e| e.type_name.as_str()).collect();
         h.insert(HEADER_EVENT_TYPES, types.join(",").as_str());
@@ -77,6 +83,10 @@ pub struct StoredCommit {
     pub subject: String,
     /// The command's request id.
     pub request_id: String,
+    /// The request's scoped key (empty in commits from before request records).
+    pub request_key: String,
+    /// The command's method (empty in commits from before request records).
+    pub method: String,
     /// The actor that issued the command.
     pub actor: String,
     /// SHA-256 of the command.
@@ -103,6 +113,8 @@ impl StoredCommit {
             sequence,
             subject: subject.to_owned(),
             request_id: c.request_id,
+            request_key: c.request_key,
+            method: c.method,
             actor: c.actor,
             request_digest: c.request_digest,
             events: c
@@ -128,6 +140,8 @@ mod tests {
     fn a_commit_round_trips() {
         let new = NewCommit {
             request_id: "r1".into(),
+            request_key: "a.b".into(),
+            method: "m".into(),
             actor: "u1".into(),
             request_digest: vec![1, 2, 3],
             events: vec![EncodedEvent { type_name: "a.B".into(), schema_version: 2, data: vec![9] }],
@@ -137,6 +151,8 @@ mod tests {
         assert_eq!(stored.sequence, 7);
         assert_eq!(stored.aggregate_id(), "x");
         assert_eq!(stored.request_id, "r1");
+        assert_eq!(stored.request_key, "a.b");
+        assert_eq!(stored.method, "m");
         assert_eq!(stored.events, new.events);
         assert_eq!(stored.recorded_at, new.recorded_at);
         let h = new.headers();

@@ -3,7 +3,7 @@
 use acasa_domain::DecodeError;
 
 /// The log could not be read or written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// NATS or JetStream failed (connection, timeout, server error).
     #[error("jetstream: {0}")]
@@ -36,7 +36,7 @@ impl StoreError {
 }
 
 /// An append did not happen.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum AppendError {
     /// The aggregate's subject has moved past the expected sequence.
     #[error("conflict: the aggregate changed since sequence {expected}")]
@@ -62,9 +62,18 @@ pub enum CommandError<E> {
     /// Concurrent writers kept winning; the bounded retries ran out.
     #[error("too much contention on the aggregate; retry")]
     Contention,
-    /// The request id was already used for a different command.
+    /// The request id was already used for a different command (another
+    /// method, or another body).
     #[error("request_id was already used for a different command")]
     RequestIdReused,
+    /// A value the command's events claim is held by another aggregate.
+    #[error("the {kind} is already held by {owner}")]
+    Claimed {
+        /// The claim's kind (`idnp`, …).
+        kind: &'static str,
+        /// The holding aggregate's id.
+        owner: String,
+    },
     /// The log failed.
     #[error(transparent)]
     Store(#[from] StoreError),

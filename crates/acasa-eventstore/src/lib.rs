@@ -6,20 +6,25 @@
 //! events). Appends carry `Nats-Expected-Last-Subject-Sequence` for optimistic
 //! concurrency and `Nats-Msg-Id` for the server's de-duplication window;
 //! idempotency beyond that window comes from the request ids recorded in the
-//! aggregate's own commits. [`Repository`] runs the command loop
-//! (load → decide → append; on conflict catch up and retry, bounded) over a
-//! cache of loaded aggregates, and [`Reservations`] gives uniqueness across
-//! aggregates by create-only KV entries keyed by a keyed hash.
+//! aggregate's own commits and in request records. [`Repository`] runs the
+//! command loop (load → decide → append; on conflict catch up and retry,
+//! bounded) over a cache of loaded aggregates. A command's commits, the
+//! uniqueness claims its events take or free (`acasa.<service>.claim.<kind>.
+//! <keyed hash>`) and its request record (`acasa.<service>.request.<scope
+//! hash>.<request hash>`) are one JetStream atomic batch, written by a group
+//! writer that stores concurrent commands' transactions together.
 
 mod commit;
 mod error;
+mod keys;
 mod repository;
-mod reservation;
 mod store;
 pub mod trace;
+mod writer;
 
 pub use commit::{NewCommit, StoredCommit};
 pub use error::{AppendError, CommandError, StoreError};
-pub use repository::{CommandMeta, Outcome, Repository, RepositoryConfig};
-pub use reservation::{KeyedHasher, Reservation, Reservations};
-pub use store::{Appended, EventStore, StreamSettings};
+pub use keys::KeyedHasher;
+pub use repository::{CommandMeta, Outcome, Repository, RepositoryConfig, Step};
+pub use store::{Appended, ClaimState, EventStore, StoredRequest, StreamSettings};
+pub use writer::WriterLimits;

@@ -15,7 +15,12 @@ use std::{
     time::Duration,
 };
 
-use acasa_domain::{Aggregate, Codec, EventCodec, Plain, RequestId};
+use acasa_domain::{Aggregate, ClaimChange, Codec, EventCodec, Plain, RequestId};
+use acasa_proto::{
+    Message as _,
+    eventstore::v1::{ClaimRecord, RequestRecord},
+};
+use async_nats::HeaderMap;
 use chrono::Utc;
 use lru::LruCache;
 use rand::Rng as _;
@@ -23,7 +28,9 @@ use rand::Rng as _;
 use crate::{
     commit::{NewCommit, StoredCommit},
     error::{AppendError, CommandError, StoreError},
-    store::EventStore,
+    store::{EventStore, StoredRequest},
+    trace,
+    writer::{OutMessage, Transaction},
 };
 
 /// Tuning of a [`Repository`].
@@ -41,7 +48,10 @@ pub struct RepositoryConfig {
 
 impl Default for RepositoryConfig {
     fn default() -> Self {
-        Self { cache_capacity: 10_000, max_conflict_attempts: 10, max_unavailable_attempts: 6 }
+        // A replica that loses a race to another keeps losing while the other
+        // drains its queue for the aggregate (it catches up first, the other
+        // does not); enough attempts to outlast a burst, each short.
+        Self { cache_capacity: 10_000, max_conflict_attempts: 50, max_unavailable_attempts: 6 }
     }
 }
 
@@ -52,24 +62,53 @@ pub struct CommandMeta {
     pub request_id: RequestId,
     /// The authenticated actor's id.
     pub actor: String,
-    /// SHA-256 of the command's canonical encoding (empty: not checked).
+    /// Whose request ids these are: `api:<token subject>[|partner:<id>]` for
+    /// callers, `system:<worker>` for what the system proposes itself. Two
+    /// scopes' request ids never meet.
+    pub scope: String,
+    /// The command's method (its request message's full name).
+    pub method: String,
+    /// SHA-256 over the method and the request without its request id.
     pub digest: Vec<u8>,
 }
 
-/// The result of a command.
+/// The result of a command on one aggregate.
 #[derive(Clone, Debug)]
 pub struct Outcome<A: Aggregate> {
-    /// The stream sequence of the commit (the position for read-your-writes).
+    /// The aggregate's id (for a replayed creation: the one first created).
+    pub id: String,
+    /// The stream sequence of the commit (the position for read-your-writes);
+    /// for a command that changed nothing, the aggregate's version.
     pub position: u64,
-    /// The events of the commit.
+    /// The events of the commit (empty for a replay of another process's
+    /// creation, whose codec this call may not have).
     pub events: Vec<A::Event>,
     /// The command had already been executed with this request id: nothing
     /// was appended and this is the original result.
     pub replayed: bool,
 }
 
+/// One aggregate's part of a command: its id, what it is asked, and its codec.
+pub struct Step<'a, A: Aggregate> {
+    /// The aggregate's id.
+    pub id: String,
+    /// The command it decides.
+    pub command: &'a A::Command,
+    /// Its codec (e.g. its data key).
+    pub codec: &'a dyn Codec<A::Event>,
+    /// Its id was just minted: skip reading the log (a wrong guess only
+    /// conflicts on expected sequence 0).
+    pub new: bool,
+}
+
+impl<A: Aggregate> std::fmt::Debug for Step<'_, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step").field("kind", &A::KIND).field("id", &self.id).field("new", &self.new).finish()
+    }
+}
+
 #[derive(Clone, Debug)]
-struct RequestRecord {
+struct RequestSeen {
     sequence: u64,
     digest: Vec<u8>,
 }
@@ -78,10 +117,11 @@ struct RequestRecord {
 struct Loaded<A> {
     state: A,
     version: u64,
-    requests: HashMap<String, RequestRecord>,
+    requests: HashMap<String, RequestSeen>,
 }
 
 type Slot<A> = Arc<tokio::sync::Mutex<Option<Loaded<A>>>>;
+type Guard<A> = tokio::sync::OwnedMutexGuard<Option<Loaded<A>>>;
 
 /// Loads, decides and appends commands for one aggregate type.
 pub struct Repository<A: Aggregate> {
@@ -142,9 +182,23 @@ impl<A: Aggregate> Repository<A> {
         cache.pop(&subject);
     }
 
-    /// Runs `command` against aggregate `id`: load, decide, append one commit;
-    /// on conflict catch up and decide again. A request id seen before returns
-    /// the original outcome and appends nothing, however long ago it was.
+    /// The id of the aggregate that an earlier call with this request created,
+    /// if there was one: a creating command looks here before minting an id,
+    /// so every retry addresses the same aggregate however late it comes. A
+    /// request id recorded for another method or body is refused.
+    pub async fn created_by(&self, meta: &CommandMeta) -> Result<Option<String>, CommandError<A::Error>> {
+        let key = self.request_key(meta);
+        let Some(stored) = self.store.request(&key, false).await? else { return Ok(None) };
+        if stored.record.digest != meta.digest {
+            return Err(CommandError::RequestIdReused);
+        }
+        Ok(stored.record.subjects.first().map(|s| last_token(s).to_owned()))
+    }
+
+    /// Runs `command` against aggregate `id`: load, decide, append one commit
+    /// with its claims and request record; on conflict catch up and decide
+    /// again. A request id seen before returns the original outcome and
+    /// appends nothing, however long ago it was.
     pub async fn execute(
         &self,
         id: &str,
@@ -165,7 +219,8 @@ impl<A: Aggregate> Repository<A> {
         meta: &CommandMeta,
         codec: &dyn Codec<A::Event>,
     ) -> Result<Outcome<A>, CommandError<A::Error>> {
-        self.run(id, command, meta, codec, false).await
+        let step = Step { id: id.to_owned(), command, codec, new: false };
+        self.first(self.execute_all(&[step], meta).await?)
     }
 
     /// Runs a command creating aggregate `id`, which the caller knows to be
@@ -180,101 +235,128 @@ impl<A: Aggregate> Repository<A> {
         meta: &CommandMeta,
         codec: &dyn Codec<A::Event>,
     ) -> Result<Outcome<A>, CommandError<A::Error>> {
-        self.run(id, command, meta, codec, true).await
+        let step = Step { id: id.to_owned(), command, codec, new: true };
+        self.first(self.execute_all(&[step], meta).await?)
     }
 
-    async fn run(
+    fn first(&self, outcomes: Vec<Outcome<A>>) -> Result<Outcome<A>, CommandError<A::Error>> {
+        outcomes
+            .into_iter()
+            .next()
+            .ok_or_else(|| CommandError::Store(StoreError::Nats("a command without outcome".into())))
+    }
+
+    /// Runs one command over several aggregates of this type, each deciding
+    /// its own step, and stores all their commits, claims and the request
+    /// record as one atomic batch: all of it or nothing. The outcomes follow
+    /// the commits' order (steps that changed nothing last).
+    pub async fn execute_all(
         &self,
-        id: &str,
-        command: &A::Command,
+        steps: &[Step<'_, A>],
         meta: &CommandMeta,
-        codec: &dyn Codec<A::Event>,
-        assume_new: bool,
-    ) -> Result<Outcome<A>, CommandError<A::Error>> {
-        let subject = self.store.subject(A::KIND, id);
-        let slot = self.slot(&subject);
-        let mut guard = slot.lock().await;
-        if assume_new && guard.is_none() {
-            *guard = Some(Loaded::default());
+    ) -> Result<Vec<Outcome<A>>, CommandError<A::Error>> {
+        let key = self.request_key(meta);
+        let subjects: Vec<String> = steps.iter().map(|s| self.store.subject(A::KIND, &s.id)).collect();
+        let mut order: Vec<usize> = (0..steps.len()).collect();
+        order.sort_by(|a, b| subjects[*a].cmp(&subjects[*b]));
+        if order.windows(2).any(|w| subjects[w[0]] == subjects[w[1]]) {
+            return Err(CommandError::Store(StoreError::Nats("one aggregate twice in a command".into())));
         }
-        let result = self.execute_locked(&subject, command, meta, &mut guard, codec).await;
+        // Lock in subject order, so two multi-aggregate commands cannot deadlock.
+        let mut locked: Vec<Option<Guard<A>>> = steps.iter().map(|_| None).collect();
+        for &i in &order {
+            locked[i] = Some(self.slot(&subjects[i]).lock_owned().await);
+        }
+        let mut guards: Vec<Guard<A>> = locked.into_iter().flatten().collect();
+        for (guard, step) in guards.iter_mut().zip(steps) {
+            if step.new && guard.is_none() {
+                **guard = Some(Loaded::default());
+            }
+        }
+        let result = self.run_locked(steps, &subjects, &key, meta, &mut guards).await;
         if matches!(result, Err(CommandError::Store(_))) {
             // Whatever we hold may be incomplete; reload next time.
-            *guard = None;
+            for guard in &mut guards {
+                **guard = None;
+            }
         }
         result
     }
 
-    async fn execute_locked(
+    fn request_key(&self, meta: &CommandMeta) -> String {
+        self.store.hasher().request_key(&meta.scope, meta.request_id.as_str())
+    }
+
+    async fn run_locked(
         &self,
-        subject: &str,
-        command: &A::Command,
+        steps: &[Step<'_, A>],
+        subjects: &[String],
+        key: &str,
         meta: &CommandMeta,
-        guard: &mut Option<Loaded<A>>,
-        codec: &dyn Codec<A::Event>,
-    ) -> Result<Outcome<A>, CommandError<A::Error>> {
+        guards: &mut [Guard<A>],
+    ) -> Result<Vec<Outcome<A>>, CommandError<A::Error>> {
         let mut conflicts = 0;
         let mut unavailable = 0;
         let mut verified_fresh = false;
+        // After a conflict, read claims and records from the stream's leader:
+        // a replica's direct get may lag behind.
+        let mut leader = false;
         loop {
-            let loaded = self.ensure_loaded(subject, guard, codec).await?;
-            if let Some(record) = loaded.requests.get(meta.request_id.as_str()).cloned() {
-                return self.replay(&record, meta, codec).await;
+            for ((guard, step), subject) in guards.iter_mut().zip(steps).zip(subjects) {
+                self.ensure_loaded(subject, guard, step.codec).await?;
             }
-            let events = match loaded.state.decide(command) {
-                Ok(events) => events,
-                Err(rejection) => {
-                    // Only refuse on a state known to be current.
-                    if !verified_fresh {
-                        verified_fresh = true;
-                        if self.catch_up(subject, loaded, codec).await? > 0 {
-                            continue;
-                        }
-                    }
-                    return Err(CommandError::Rejected(rejection));
-                }
-            };
-            if events.is_empty() {
-                return Ok(Outcome { position: loaded.version, events, replayed: false });
+            if guards.iter().any(|g| g.as_ref().is_some_and(|l| l.requests.contains_key(key))) {
+                return self.replay_seen(steps, key, meta, guards).await;
             }
-            let commit = NewCommit {
-                request_id: meta.request_id.as_str().to_owned(),
-                actor: meta.actor.clone(),
-                request_digest: meta.digest.clone(),
-                events: events
-                    .iter()
-                    .map(|e| codec.encode(e))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| StoreError::Encode(e.to_string()))?,
-                recorded_at: Utc::now(),
+            let mut decided = Vec::with_capacity(steps.len());
+            let mut rejection = None;
+            for (guard, step) in guards.iter().zip(steps) {
+                let loaded = loaded_ref(guard)?;
+                match loaded.state.decide(step.command) {
+                    Ok(events) => decided.push(events),
+                    Err(r) => {
+                        rejection = Some(r);
+                        break;
+                    }
+                }
+            }
+            if let Some(rejection) = rejection {
+                // Only refuse on a state known to be current.
+                if !verified_fresh {
+                    verified_fresh = true;
+                    if self.catch_up_all(steps, subjects, guards).await? > 0 {
+                        continue;
+                    }
+                }
+                // A request id used before (elsewhere) answers as such.
+                if let Some(stored) = self.store.request(key, leader).await? {
+                    return self.replay_record(stored, steps, subjects, key, meta, guards).await;
+                }
+                return Err(CommandError::Rejected(rejection));
+            }
+            let tx = match self.transaction(steps, subjects, key, meta, guards, &decided, leader).await {
+                Ok(tx) => tx,
+                Err(CommandError::Claimed { .. }) if !leader => {
+                    // The holder may have freed it since a replica last heard: ask the leader.
+                    leader = true;
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
-            match self.store.append(subject, loaded.version, &commit).await {
-                Ok(appended) if !appended.duplicate => {
-                    for e in &events {
-                        loaded.state.evolve(e);
-                    }
-                    loaded.version = appended.sequence;
-                    loaded.requests.insert(
-                        commit.request_id,
-                        RequestRecord { sequence: appended.sequence, digest: commit.request_digest },
-                    );
-                    return Ok(Outcome { position: appended.sequence, events, replayed: false });
-                }
-                Ok(_duplicate) => {
-                    // An earlier attempt of this request was stored; catch up to find it.
-                    conflicts += 1;
-                    if conflicts >= self.config.max_conflict_attempts {
-                        return Err(CommandError::Contention);
-                    }
-                    self.catch_up(subject, loaded, codec).await?;
-                }
+            let claims = tx.messages.len() - 1 - decided.iter().filter(|e| !e.is_empty()).count();
+            match self.store.submit(tx).await {
+                Ok(first) => return Ok(self.applied(steps, key, meta, guards, decided, first + 1 + claims as u64)),
                 Err(AppendError::Conflict { .. }) => {
                     conflicts += 1;
                     if conflicts >= self.config.max_conflict_attempts {
                         return Err(CommandError::Contention);
                     }
-                    backoff(Duration::from_millis(2) * conflicts).await;
-                    self.catch_up(subject, loaded, codec).await?;
+                    leader = true;
+                    if let Some(stored) = self.store.request(key, true).await? {
+                        return self.replay_record(stored, steps, subjects, key, meta, guards).await;
+                    }
+                    backoff(Duration::from_millis(2) * conflicts.min(5)).await;
+                    self.catch_up_all(steps, subjects, guards).await?;
                 }
                 Err(AppendError::Unknown(reason)) => {
                     unavailable += 1;
@@ -283,8 +365,18 @@ impl<A: Aggregate> Repository<A> {
                         return Err(CommandError::Store(StoreError::Nats(reason)));
                     }
                     backoff(Duration::from_millis(100) * unavailable).await;
-                    // The commit may have landed: catch up before deciding again.
-                    if let Err(e) = self.catch_up(subject, loaded, codec).await {
+                    leader = true;
+                    // The transaction may have landed: its record says so.
+                    match self.store.request(key, true).await {
+                        Ok(Some(stored)) => {
+                            return self.replay_record(stored, steps, subjects, key, meta, guards).await;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reading the request record after an unknown append failed")
+                        }
+                    }
+                    if let Err(e) = self.catch_up_all(steps, subjects, guards).await {
                         tracing::warn!(error = %e, "catch-up after unknown append failed");
                     }
                 }
@@ -293,18 +385,200 @@ impl<A: Aggregate> Repository<A> {
         }
     }
 
-    async fn replay(
+    /// The command's messages: its request record, the claims its events take
+    /// or free, then its commits.
+    #[allow(clippy::too_many_arguments, reason = "one private step of the loop")]
+    async fn transaction(
         &self,
-        record: &RequestRecord,
+        steps: &[Step<'_, A>],
+        subjects: &[String],
+        key: &str,
         meta: &CommandMeta,
-        codec: &dyn Codec<A::Event>,
-    ) -> Result<Outcome<A>, CommandError<A::Error>> {
-        if !record.digest.is_empty() && !meta.digest.is_empty() && record.digest != meta.digest {
+        guards: &[Guard<A>],
+        decided: &[Vec<A::Event>],
+        leader: bool,
+    ) -> Result<Transaction, CommandError<A::Error>> {
+        let changed: Vec<String> =
+            subjects.iter().zip(decided).filter(|(_, e)| !e.is_empty()).map(|(s, _)| s.clone()).collect();
+        let unchanged_at = guards.iter().filter_map(|g| g.as_ref().map(|l| l.version)).max().unwrap_or(0);
+        let record = RequestRecord {
+            method: meta.method.clone(),
+            digest: meta.digest.clone(),
+            position: if changed.is_empty() { unchanged_at } else { 0 },
+            subjects: changed,
+        };
+        let mut messages = vec![OutMessage {
+            subject: self.store.request_subject(key),
+            expected: 0,
+            headers: HeaderMap::new(),
+            payload: record.encode_to_vec().into(),
+        }];
+        for ((guard, step), events) in guards.iter().zip(steps).zip(decided) {
+            let loaded = loaded_ref(guard)?;
+            for change in loaded.state.claims(events) {
+                let (claim, acquire) = match change {
+                    ClaimChange::Acquire(c) => (c, true),
+                    ClaimChange::Release(c) => (c, false),
+                };
+                let subject = self.store.claim_subject(claim.kind, &claim.value);
+                if messages.iter().any(|m| m.subject == subject) {
+                    return Err(CommandError::Store(StoreError::Encode("one claim changed twice in a command".into())));
+                }
+                let now = self.store.claim(claim.kind, &claim.value, leader).await?;
+                let released = match (&now.holder, acquire) {
+                    (None, true) => false,
+                    (Some(h), true) if *h == step.id => continue,
+                    (Some(h), true) => return Err(CommandError::Claimed { kind: claim.kind, owner: h.clone() }),
+                    (Some(h), false) if *h == step.id => true,
+                    (_, false) => continue,
+                };
+                let record = ClaimRecord { owner: step.id.clone(), released };
+                messages.push(OutMessage {
+                    subject,
+                    expected: now.sequence,
+                    headers: HeaderMap::new(),
+                    payload: record.encode_to_vec().into(),
+                });
+            }
+        }
+        for (((guard, step), subject), events) in guards.iter().zip(steps).zip(subjects).zip(decided) {
+            if events.is_empty() {
+                continue;
+            }
+            let commit = NewCommit {
+                request_id: meta.request_id.as_str().to_owned(),
+                request_key: key.to_owned(),
+                method: meta.method.clone(),
+                actor: meta.actor.clone(),
+                request_digest: meta.digest.clone(),
+                events: events
+                    .iter()
+                    .map(|e| step.codec.encode(e))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| StoreError::Encode(e.to_string()))?,
+                recorded_at: Utc::now(),
+            };
+            let mut headers = commit.headers();
+            trace::inject(&mut headers);
+            messages.push(OutMessage {
+                subject: subject.clone(),
+                expected: loaded_ref(guard)?.version,
+                headers,
+                payload: commit.encode().into(),
+            });
+        }
+        Ok(Transaction { messages })
+    }
+
+    /// Applies a stored transaction to the cached aggregates; `sequence` is
+    /// the stream sequence of its first commit.
+    fn applied(
+        &self,
+        steps: &[Step<'_, A>],
+        key: &str,
+        meta: &CommandMeta,
+        guards: &mut [Guard<A>],
+        decided: Vec<Vec<A::Event>>,
+        mut sequence: u64,
+    ) -> Vec<Outcome<A>> {
+        let mut changed = Vec::new();
+        let mut unchanged = Vec::new();
+        for ((guard, step), events) in guards.iter_mut().zip(steps).zip(decided) {
+            let Some(loaded) = guard.as_mut() else { continue };
+            if events.is_empty() {
+                unchanged.push(Outcome { id: step.id.clone(), position: loaded.version, events, replayed: false });
+                continue;
+            }
+            for e in &events {
+                loaded.state.evolve(e);
+            }
+            loaded.version = sequence;
+            loaded.requests.insert(key.to_owned(), RequestSeen { sequence, digest: meta.digest.clone() });
+            changed.push(Outcome { id: step.id.clone(), position: sequence, events, replayed: false });
+            sequence += 1;
+        }
+        changed.extend(unchanged);
+        changed
+    }
+
+    /// The request is recorded in one of the loaded aggregates' commits.
+    async fn replay_seen(
+        &self,
+        steps: &[Step<'_, A>],
+        key: &str,
+        meta: &CommandMeta,
+        guards: &[Guard<A>],
+    ) -> Result<Vec<Outcome<A>>, CommandError<A::Error>> {
+        let mut out = Vec::new();
+        for (guard, step) in guards.iter().zip(steps) {
+            let Some(seen) = guard.as_ref().and_then(|l| l.requests.get(key)) else { continue };
+            if seen.digest != meta.digest {
+                return Err(CommandError::RequestIdReused);
+            }
+            let commit = self.store.get(seen.sequence).await?;
+            let events = decode_events::<A>(&commit, step.codec)?;
+            out.push(Outcome { id: step.id.clone(), position: seen.sequence, events, replayed: true });
+        }
+        Ok(out)
+    }
+
+    /// The request's record was found: answer what it did.
+    async fn replay_record(
+        &self,
+        stored: StoredRequest,
+        steps: &[Step<'_, A>],
+        subjects: &[String],
+        key: &str,
+        meta: &CommandMeta,
+        guards: &mut [Guard<A>],
+    ) -> Result<Vec<Outcome<A>>, CommandError<A::Error>> {
+        let record = stored.record;
+        if record.digest != meta.digest {
             return Err(CommandError::RequestIdReused);
         }
-        let commit = self.store.get(record.sequence).await?;
-        let events = decode_events::<A>(&commit, codec)?;
-        Ok(Outcome { position: record.sequence, events, replayed: true })
+        if record.subjects.is_empty() {
+            // It changed nothing then.
+            let id = steps.first().map(|s| s.id.clone()).unwrap_or_default();
+            return Ok(vec![Outcome { id, position: record.position, events: Vec::new(), replayed: true }]);
+        }
+        self.catch_up_all(steps, subjects, guards).await?;
+        let mut out = Vec::new();
+        for subject in &record.subjects {
+            let id = last_token(subject).to_owned();
+            if let Some(i) = subjects.iter().position(|s| s == subject) {
+                let seen = guards[i].as_ref().and_then(|l| l.requests.get(key)).cloned();
+                let Some(seen) = seen else {
+                    return Err(CommandError::Store(StoreError::Nats(format!(
+                        "request recorded at {} without its commit",
+                        stored.sequence
+                    ))));
+                };
+                let commit = self.store.get(seen.sequence).await?;
+                let events = decode_events::<A>(&commit, steps[i].codec)?;
+                out.push(Outcome { id, position: seen.sequence, events, replayed: true });
+            } else {
+                // Another attempt of this request created another aggregate:
+                // find its commit without decoding (its codec is not ours).
+                let commits = self.store.load(subject, 0).await?;
+                let position = commits.iter().find(|c| c.request_key == key).map(|c| c.sequence).unwrap_or(0);
+                out.push(Outcome { id, position, events: Vec::new(), replayed: true });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn catch_up_all(
+        &self,
+        steps: &[Step<'_, A>],
+        subjects: &[String],
+        guards: &mut [Guard<A>],
+    ) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for ((guard, step), subject) in guards.iter_mut().zip(steps).zip(subjects) {
+            let loaded = self.ensure_loaded(subject, guard, step.codec).await?;
+            n += self.catch_up(subject, loaded, step.codec).await?;
+        }
+        Ok(n)
     }
 
     fn slot(&self, subject: &str) -> Slot<A> {
@@ -345,12 +619,23 @@ impl<A: Aggregate> Repository<A> {
                 loaded.state.evolve(&e);
             }
             loaded.version = commit.sequence;
-            loaded
-                .requests
-                .insert(commit.request_id, RequestRecord { sequence: commit.sequence, digest: commit.request_digest });
+            if !commit.request_key.is_empty() {
+                loaded.requests.insert(
+                    commit.request_key,
+                    RequestSeen { sequence: commit.sequence, digest: commit.request_digest },
+                );
+            }
         }
         Ok(n)
     }
+}
+
+fn loaded_ref<A: Aggregate>(guard: &Guard<A>) -> Result<&Loaded<A>, StoreError> {
+    guard.as_ref().ok_or_else(|| StoreError::Nats("aggregate slot unexpectedly empty".into()))
+}
+
+fn last_token(subject: &str) -> &str {
+    subject.rsplit('.').next().unwrap_or_default()
 }
 
 fn decode_events<A: Aggregate>(

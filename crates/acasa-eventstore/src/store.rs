@@ -13,10 +13,17 @@ use async_nats::{
 use futures::StreamExt as _;
 use tracing::Instrument as _;
 
+use acasa_proto::{
+    Message as _,
+    eventstore::v1::{ClaimRecord, RequestRecord},
+};
+
 use crate::{
     commit::{NewCommit, StoredCommit},
     error::{AppendError, StoreError},
+    keys::KeyedHasher,
     trace,
+    writer::{Transaction, Writer, WriterLimits},
 };
 
 /// How a service's stream is declared.
@@ -29,12 +36,22 @@ pub struct StreamSettings {
     pub replicas: usize,
     /// JetStream's de-duplication window for `Nats-Msg-Id`.
     pub duplicate_window: Duration,
+    /// Keys the hashes in claim and request subjects.
+    pub hasher: KeyedHasher,
+    /// The group writer's limits.
+    pub writer: WriterLimits,
 }
 
 impl StreamSettings {
     /// Settings for `service` with one replica and a two-minute window.
-    pub fn new(service: &str) -> Self {
-        Self { service: service.to_owned(), replicas: 1, duplicate_window: Duration::from_secs(120) }
+    pub fn new(service: &str, hasher: KeyedHasher) -> Self {
+        Self {
+            service: service.to_owned(),
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+            hasher,
+            writer: WriterLimits::default(),
+        }
     }
 
     /// The stream's name.
@@ -60,6 +77,25 @@ pub struct EventStore {
     js: jetstream::Context,
     settings: StreamSettings,
     stream: String,
+    writer: Writer,
+}
+
+/// The last message of a claim subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimState {
+    /// Its stream sequence (0: the value was never claimed).
+    pub sequence: u64,
+    /// The aggregate that holds the value, if any.
+    pub holder: Option<String>,
+}
+
+/// A request record read back, with its stream sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRequest {
+    /// Its stream sequence.
+    pub sequence: u64,
+    /// The record.
+    pub record: RequestRecord,
 }
 
 /// Commits fetched per direct-get batch request.
@@ -82,6 +118,7 @@ impl EventStore {
             deny_delete: true,
             deny_purge: true,
             allow_direct: true,
+            allow_atomic_publish: true,
             ..Default::default()
         };
         match js.get_stream(&stream).await {
@@ -94,6 +131,7 @@ impl EventStore {
                     || !c.allow_direct
                     || !c.deny_delete
                     || !c.deny_purge
+                    || !c.allow_atomic_publish
                 {
                     js.update_stream(config).await.map_err(StoreError::nats)?;
                 }
@@ -102,7 +140,8 @@ impl EventStore {
                 js.create_stream(config).await.map_err(StoreError::nats)?;
             }
         }
-        Ok(Self { client, js, settings, stream })
+        let writer = Writer::start(client.clone(), js.clone(), settings.writer);
+        Ok(Self { client, js, settings, stream, writer })
     }
 
     /// The service this store belongs to.
@@ -128,6 +167,71 @@ impl EventStore {
     /// The subject of an aggregate.
     pub fn subject(&self, kind: &str, id: &str) -> String {
         format!("acasa.{}.{}.{}", self.settings.service, kind, id)
+    }
+
+    /// The keyed hasher of this store's claims and request keys.
+    pub fn hasher(&self) -> &KeyedHasher {
+        &self.settings.hasher
+    }
+
+    /// The subject of a claim of `value` of `kind`.
+    pub fn claim_subject(&self, kind: &str, value: &str) -> String {
+        format!("acasa.{}.claim.{kind}.{}", self.settings.service, self.settings.hasher.hash(kind, value))
+    }
+
+    /// The subject of the request record with `key` (see [`KeyedHasher::request_key`]).
+    pub fn request_subject(&self, key: &str) -> String {
+        format!("acasa.{}.request.{key}", self.settings.service)
+    }
+
+    /// Stores a transaction atomically through the group writer; answers the
+    /// stream sequence of its first message.
+    pub(crate) async fn submit(&self, tx: Transaction) -> Result<u64, AppendError> {
+        let span = tracing::info_span!("eventstore.submit", stream = %self.stream, messages = tx.messages.len());
+        self.writer.submit(tx).instrument(span).await
+    }
+
+    /// The last message on `subject`, if any: from any replica, or (`leader`)
+    /// from the stream's leader, which is never behind.
+    pub async fn last_on(&self, subject: &str, leader: bool) -> Result<Option<(u64, bytes::Bytes)>, StoreError> {
+        let stream = self.js.get_stream_no_info(&self.stream).await.map_err(StoreError::nats)?;
+        if leader {
+            use async_nats::jetstream::stream::LastRawMessageErrorKind as K;
+            return match stream.get_last_raw_message_by_subject(subject).await {
+                Ok(m) => Ok(Some((m.sequence, m.payload))),
+                Err(e) if e.kind() == K::NoMessageFound => Ok(None),
+                Err(e) => Err(StoreError::nats(e)),
+            };
+        }
+        use async_nats::jetstream::stream::DirectGetErrorKind as K;
+        match stream.direct_get_last_for_subject(subject).await {
+            Ok(m) => Ok(Some((m.sequence, m.payload))),
+            Err(e) if e.kind() == K::NotFound => Ok(None),
+            Err(e) => Err(StoreError::nats(e)),
+        }
+    }
+
+    /// Who holds `value` of `kind` now.
+    pub async fn claim(&self, kind: &str, value: &str, leader: bool) -> Result<ClaimState, StoreError> {
+        let subject = self.claim_subject(kind, value);
+        Ok(match self.last_on(&subject, leader).await? {
+            None => ClaimState { sequence: 0, holder: None },
+            Some((sequence, payload)) => {
+                let record = ClaimRecord::decode(payload)
+                    .map_err(|e| StoreError::Corrupt { sequence, reason: format!("claim record: {e}") })?;
+                ClaimState { sequence, holder: (!record.released).then_some(record.owner) }
+            }
+        })
+    }
+
+    /// The record of the request with `key`, if it was recorded.
+    pub async fn request(&self, key: &str, leader: bool) -> Result<Option<StoredRequest>, StoreError> {
+        let Some((sequence, payload)) = self.last_on(&self.request_subject(key), leader).await? else {
+            return Ok(None);
+        };
+        let record = RequestRecord::decode(payload)
+            .map_err(|e| StoreError::Corrupt { sequence, reason: format!("request record: {e}") })?;
+        Ok(Some(StoredRequest { sequence, record }))
     }
 
     /// Appends one commit to `subject` if the subject's last stream sequence is
@@ -185,6 +289,61 @@ impl EventStore {
         let stream = self.js.get_stream_no_info(&self.stream).await.map_err(StoreError::nats)?;
         let msg = stream.direct_get(sequence).await.map_err(StoreError::nats)?;
         StoredCommit::decode(sequence, msg.subject.as_str(), &msg.payload)
+    }
+
+    /// Imports the uniqueness reservations of earlier versions (the KV bucket
+    /// `acasa-<service>-reservations`) as claims, then deletes the bucket.
+    /// `kinds` pairs each claim kind with the aggregate kind that holds it;
+    /// a reservation is imported only if its holder has commits (one left
+    /// by a crash before the holder's commit is dropped), and request-id
+    /// reservations are not (their scope was not the caller's). Idempotent:
+    /// a claim already in the stream stays as it is. Answers how many it imported.
+    pub async fn import_reservations(&self, kinds: &[(&str, &str)]) -> Result<usize, StoreError> {
+        let bucket = format!("acasa-{}-reservations", self.settings.service);
+        let Ok(kv) = self.js.get_key_value(&bucket).await else { return Ok(0) };
+        let mut keys = kv.keys().await.map_err(StoreError::nats)?;
+        let mut imported = 0;
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(StoreError::nats)?;
+            let Some((kind, hash)) = key.split_once('.') else { continue };
+            let Some((_, aggregate)) = kinds.iter().find(|(k, _)| *k == kind) else { continue };
+            let Some(owner) = kv.get(&key).await.map_err(StoreError::nats)? else { continue };
+            let owner = String::from_utf8_lossy(&owner).into_owned();
+            if self.last_on(&self.subject(aggregate, &owner), true).await?.is_none() {
+                continue;
+            }
+            let subject = format!("acasa.{}.claim.{kind}.{hash}", self.settings.service);
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Expected-Last-Subject-Sequence", "0");
+            let record = ClaimRecord { owner, released: false };
+            let ack = self
+                .js
+                .publish_with_headers(subject, headers, record.encode_to_vec().into())
+                .await
+                .map_err(StoreError::nats)?;
+            match ack.await {
+                Ok(_) => imported += 1,
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {}
+                Err(e) => return Err(StoreError::nats(e)),
+            }
+        }
+        self.js.delete_key_value(&bucket).await.map_err(StoreError::nats)?;
+        tracing::info!(stream = %self.stream, imported, "reservations of an earlier version imported as claims");
+        Ok(imported)
+    }
+
+    /// The subject and bytes of the message at `sequence`, whatever it holds
+    /// (a commit, a claim or a request record).
+    pub async fn get_raw(&self, sequence: u64) -> Result<(String, bytes::Bytes), StoreError> {
+        let stream = self.js.get_stream_no_info(&self.stream).await.map_err(StoreError::nats)?;
+        let msg = stream.direct_get(sequence).await.map_err(StoreError::nats)?;
+        Ok((msg.subject.to_string(), msg.payload))
+    }
+
+    /// Whether `subject` holds commits (`acasa.<service>.<kind>.<id>`) rather
+    /// than claims or request records.
+    pub fn is_commit_subject(subject: &str) -> bool {
+        subject.split('.').count() == 4
     }
 
     /// The last sequence of the stream (0 when empty).

@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use acasa_eventstore::{StoredCommit, trace};
+use acasa_eventstore::{EventStore, StoredCommit, trace};
 use async_nats::jetstream::{
     self,
     consumer::{AckPolicy, DeliverPolicy, pull},
@@ -385,6 +385,12 @@ impl<P: Projection + ?Sized> Worker<P> {
                 continue;
             }
             last_seq = last_seq.max(seq);
+            // Claims and request records share the stream: the checkpoint
+            // moves past them, the projection never sees them.
+            if !EventStore::is_commit_subject(msg.subject.as_str()) {
+                report.skipped += 1;
+                continue;
+            }
             let span = tracing::info_span!("projection.commit", projection = %name, sequence = seq);
             let _ = span.set_parent(trace::extract(msg.headers.as_ref()));
             spans.push(span);

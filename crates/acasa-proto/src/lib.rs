@@ -74,5 +74,6 @@ pub mod time {
 }
 
 pub use prost::Message;
+pub use prost::Name;
 pub use prost_types::Duration;
 pub use prost_types::Timestamp;

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use acasa_domain::RequestId;
-use acasa_eventstore::{CommandError, CommandMeta, Repository};
+use acasa_eventstore::{CommandError, Repository};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -63,7 +63,8 @@ impl Deadlines {
         let mut sweep = Sweep { candidates: due.len(), recorded: 0 };
         for (referral, partner) in due {
             let Ok(request_id) = RequestId::parse(&format!("sla-breach:{referral}")) else { continue };
-            let meta = CommandMeta { request_id, actor: ACTOR.into(), digest: Vec::new() };
+            // In the worker's own scope: no caller can send this request id.
+            let meta = acasa_runtime::request::system_meta(ACTOR, request_id, "acasa.referrals.RecordSlaBreach");
             let command = ReferralCommand::RecordSlaBreach(now());
             match self.repo.execute(&referral.to_string(), &command, &meta).await {
                 Ok(o) if !o.replayed && o.events.iter().any(|e| matches!(e, ReferralEvent::SlaBreached(_))) => {

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use acasa_domain::{Aggregate, DecodeError, EncodedEvent, EventCodec, Rejection, RejectionKind};
+use acasa_domain::{Aggregate, Claim, ClaimChange, DecodeError, EncodedEvent, EventCodec, Rejection, RejectionKind};
 use acasa_proto::{partner::v1 as types, referrals::v1 as pb};
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
@@ -181,7 +181,21 @@ impl Aggregate for Partner {
     fn exists(&self) -> bool {
         self.registered
     }
+
+    /// One partner per IDNO, taken at registration.
+    fn claims(&self, events: &[PartnerEvent]) -> Vec<ClaimChange> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                PartnerEvent::Registered(r) => Some(ClaimChange::Acquire(Claim::new(IDNO_CLAIM, r.idno.clone()))),
+                _ => None,
+            })
+            .collect()
+    }
 }
+
+/// The claim kind of IDNOs: one partner per company code.
+pub const IDNO_CLAIM: &str = "idno";
 
 // ------------------------------------------------------------------ referrals
 
@@ -452,6 +466,10 @@ pub enum ReferralError {
     /// Re-referral to the same partner.
     #[error("re-refer to another partner than the current one")]
     SamePartner,
+    /// An SLA breach proposed before the due time (a clock behind): refused,
+    /// not a no-op, so the proposal's request id stays free for when it is due.
+    #[error("the referral's response time has not passed yet")]
+    NotDue,
 }
 
 impl Rejection for ReferralError {
@@ -641,8 +659,11 @@ impl Aggregate for Referral {
             C::RecordSlaBreach(now) => {
                 // The worker may run late, twice, or after an answer: only a
                 // referral still unanswered past its due time is breached, once.
-                if self.status != S::Sent || self.breached || *now < self.due_at {
+                if self.status != S::Sent || self.breached {
                     return Ok(Vec::new());
+                }
+                if *now < self.due_at {
+                    return Err(ReferralError::NotDue);
                 }
                 ReferralEvent::SlaBreached(pb::ReferralSlaBreached {
                     due_at: Some(timestamp(self.due_at)),

@@ -4,7 +4,7 @@
 use std::{pin::Pin, time::Duration};
 
 use acasa_domain::Violations;
-use acasa_eventstore::{CommandMeta, Outcome, Repository, Reservation, Reservations};
+use acasa_eventstore::{CommandError, CommandMeta, Outcome, Repository, Step};
 use acasa_projection::Positions;
 use acasa_proto::{
     Message as _,
@@ -31,8 +31,6 @@ use crate::{
     feed, sealing, validate,
 };
 
-/// Reservation kind of IDNOs.
-const IDNO: &str = "idno";
 /// Most results per page.
 const PAGE_MAX: i32 = 200;
 /// Results per page when the client does not say.
@@ -50,7 +48,6 @@ const ANYONE: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer, Role::Par
 pub struct ReferralService {
     partners: Repository<Partner>,
     referrals: Repository<Referral>,
-    reservations: Reservations,
     vault: Vault,
     keys: KeyCache,
     positions: Positions,
@@ -244,19 +241,12 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeReferralEventsR
 impl ReferralService {
     /// The service over its repositories, reservations, vault, read models
     /// and the feed stream.
-    pub fn new(
-        store: acasa_eventstore::EventStore,
-        reservations: Reservations,
-        vault: Vault,
-        positions: Positions,
-        pool: PgPool,
-    ) -> Self {
+    pub fn new(store: acasa_eventstore::EventStore, vault: Vault, positions: Positions, pool: PgPool) -> Self {
         let config = acasa_eventstore::RepositoryConfig::default();
         let js = store.jetstream().clone();
         Self {
             partners: Repository::new(store.clone(), config),
             referrals: Repository::new(store, config),
-            reservations,
             vault,
             keys: KeyCache::new(10_000, KEY_TTL),
             positions,
@@ -314,55 +304,41 @@ impl ReferralService {
             return Err(v.into());
         };
         v.into_result()?;
-        let scope = format!("{}|{}", principal.subject, meta.request_id.as_str());
-        let (id, _) = self.reservations.id_for_request("partner", &scope).await?;
-        self.reserve_idno(&idno, id).await?;
+        let (id, fresh) = self.created_id(self.partners.created_by(&meta).await?)?;
         let registration = pb::PartnerRegistered {
             kind: kind.into(),
             name,
-            idno: idno.clone(),
+            idno,
             districts,
             contact: Some(contact),
             services,
             response_time: Some(proto_duration(rt)),
             registered_at: Some(timestamp(now())),
         };
-        let outcome = self
-            .partners
-            .execute(&id.to_string(), &PartnerCommand::Register(registration), &meta)
-            .await
-            .map_err(ApiError::from);
-        if outcome.is_err() {
-            // Free the IDNO unless this partner holds it (a refused retry
-            // with another body, or a partner that never came to be).
-            if let Ok((state, _)) = self.partners.load(&id.to_string()).await
-                && state.idno != idno
-            {
-                let _ = self.reservations.release(IDNO, &idno, &id.to_string()).await;
-            }
-        }
-        Ok(pb::RegisterPartnerResponse { partner_id: id.to_string(), position: outcome?.position })
-    }
-
-    async fn reserve_idno(&self, idno: &str, owner: Uuid) -> Result<(), ApiError> {
-        let owner_text = owner.to_string();
-        let Reservation::Held { owner: holder } = self.reservations.reserve(IDNO, idno, &owner_text).await? else {
-            return Ok(());
+        let command = PartnerCommand::Register(registration);
+        let outcome = if fresh {
+            self.partners.execute_new_with(&id.to_string(), &command, &meta, &acasa_domain::Plain).await
+        } else {
+            self.partners.execute(&id.to_string(), &command, &meta).await
         };
-        if let Ok(holder_id) = Uuid::parse_str(&holder)
-            && self.partners.load(&holder_id.to_string()).await?.1 > 0
-        {
-            return Err(ApiError::Duplicate {
-                message: format!("a partner with this IDNO is already registered: {holder_id}"),
-                existing_id: holder_id.to_string(),
-            });
-        }
-        match self.reservations.take_over(IDNO, idno, &holder, &owner_text).await? {
-            Reservation::Granted => Ok(()),
-            Reservation::Held { owner } => Err(ApiError::Duplicate {
+        let outcome = outcome.map_err(|e| match e {
+            CommandError::Claimed { owner, .. } => ApiError::Duplicate {
                 message: format!("a partner with this IDNO is already registered: {owner}"),
                 existing_id: owner,
-            }),
+            },
+            e => e.into(),
+        })?;
+        Ok(pb::RegisterPartnerResponse { partner_id: outcome.id, position: outcome.position })
+    }
+
+    /// The id a creating request addresses: the one its first attempt
+    /// created, or a fresh one.
+    fn created_id(&self, earlier: Option<String>) -> Result<(Uuid, bool), ApiError> {
+        match earlier {
+            Some(id) => Uuid::parse_str(&id)
+                .map(|id| (id, false))
+                .map_err(|_| ApiError::Internal("a request record names a non-uuid".into())),
+            None => Ok((Uuid::now_v7(), true)),
         }
     }
 
@@ -451,24 +427,21 @@ impl ReferralService {
         Ok(PartnerFact { id, state })
     }
 
-    /// Creates a referral `id` (minted from the request) with `profile`
-    /// sealed for it.
-    #[allow(clippy::too_many_arguments)]
-    async fn create(
+    /// The command creating referral `id` with `profile` sealed for it.
+    async fn creation(
         &self,
         id: Uuid,
         fresh: bool,
-        meta: &CommandMeta,
         referrer: Actor,
         new: NewReferralInput,
         deadline: Instant,
-    ) -> Result<Outcome<Referral>, ApiError> {
+    ) -> Result<ReferralCommand, ApiError> {
         // A retry of a referral that happened: the command loop replays the
         // original answer (its request id is recorded in the referral); the
         // facts are not needed (and a different request would be refused as
         // existing).
         if !fresh && self.referrals.load(&id.to_string()).await?.1 > 0 {
-            let replay = ReferralCommand::Create(
+            return Ok(ReferralCommand::Create(
                 Box::new(NewReferral {
                     person_id: new.person_id,
                     partner: PartnerFact { id: new.partner_id, state: Partner::default() },
@@ -480,8 +453,7 @@ impl ReferralService {
                     re_referred_from: new.re_referred_from,
                 }),
                 now(),
-            );
-            return Ok(self.referrals.execute(&id.to_string(), &replay, meta).await?);
+            ));
         }
         let (person, partner) = tokio::try_join!(
             self.person_fact(new.person_id, new.partner_id, new.min_registry_position, deadline),
@@ -507,7 +479,7 @@ impl ReferralService {
             // The domain refuses it; nothing to seal.
             _ => Vec::new(),
         };
-        let command = ReferralCommand::Create(
+        Ok(ReferralCommand::Create(
             Box::new(NewReferral {
                 person_id: new.person_id,
                 partner,
@@ -519,8 +491,7 @@ impl ReferralService {
                 re_referred_from: new.re_referred_from,
             }),
             now(),
-        );
-        Ok(self.referrals.execute_new_with(&id.to_string(), &command, meta, &acasa_domain::Plain).await?)
+        ))
     }
 
     async fn create_referral(
@@ -543,8 +514,7 @@ impl ReferralService {
             return Err(v.into());
         };
         v.into_result()?;
-        let scope = format!("{}|{}", principal.subject, meta.request_id.as_str());
-        let (id, fresh) = self.reservations.id_for_request("referral", &scope).await?;
+        let (id, fresh) = self.created_id(self.referrals.created_by(&meta).await?)?;
         let input = NewReferralInput {
             person_id,
             partner_id,
@@ -554,7 +524,10 @@ impl ReferralService {
             re_referred_from: None,
             min_registry_position: req.min_registry_position,
         };
-        let outcome = self.create(id, fresh, &meta, referrer, input, deadline).await?;
+        let command = self.creation(id, fresh, referrer, input, deadline).await?;
+        let step = Step { id: id.to_string(), command: &command, codec: &acasa_domain::Plain, new: fresh };
+        let outcome = self.first(self.referrals.execute_all(&[step], &meta).await?)?;
+        let id = Uuid::parse_str(&outcome.id).unwrap_or(id);
         let due_at = self.due_at(id, &outcome).await?;
         Ok(pb::CreateReferralResponse { referral_id: id.to_string(), position: outcome.position, due_at })
     }
@@ -580,8 +553,7 @@ impl ReferralService {
         let old_id = validate::id(&mut v, "referral_id", &req.referral_id);
         let partner_id = validate::id(&mut v, "partner_id", &req.partner_id);
         let (Some(meta), Some(old_id), Some(partner_id)) = (meta, old_id, partner_id) else { return Err(v.into()) };
-        let scope = format!("{}|{}", principal.subject, meta.request_id.as_str());
-        let (new_id, fresh) = self.reservations.id_for_request("re-referral", &scope).await?;
+        let (new_id, fresh) = self.created_id(self.referrals.created_by(&meta).await?)?;
         let (old, version) = self.referrals.load(&old_id.to_string()).await?;
         if version == 0 {
             return Err(ApiError::NotFound(format!("no referral {old_id}")));
@@ -594,11 +566,11 @@ impl ReferralService {
         };
         let replay = !fresh && self.referrals.load(&new_id.to_string()).await?.1 > 0;
         if !replay {
-            // Refuse early, before creating anything, if the old referral
+            // Refuse early, before sealing anything, if the old referral
             // cannot be re-referred.
             use acasa_domain::Aggregate as _;
             if let Err(e) = old.decide(&mark) {
-                return Err(acasa_eventstore::CommandError::Rejected(e).into());
+                return Err(CommandError::Rejected(e).into());
             }
         }
         let input = NewReferralInput {
@@ -610,22 +582,29 @@ impl ReferralService {
             re_referred_from: Some(old_id),
             min_registry_position: req.min_registry_position,
         };
-        let created = self.create(new_id, fresh, &meta, by.clone(), input, deadline).await?;
-        match self.referrals.execute(&old_id.to_string(), &mark, &meta).await {
-            Ok(_) => {}
-            Err(e) => {
-                // The old referral changed meanwhile (e.g. was accepted):
-                // take the new one back.
-                let undo = ReferralCommand::Withdraw(by, crate::domain::WithdrawReason::Error, now());
-                let _ = self.referrals.execute(&new_id.to_string(), &undo, &meta).await;
-                return Err(e.into());
-            }
-        }
+        let create = self.creation(new_id, fresh, by, input, deadline).await?;
+        // The new referral and the old one's mark in one atomic batch: both
+        // are stored or neither (the old one changed meanwhile, e.g. was
+        // accepted, and the whole command is refused), so nothing is undone.
+        let steps = [
+            Step { id: new_id.to_string(), command: &create, codec: &acasa_domain::Plain, new: fresh },
+            Step { id: old_id.to_string(), command: &mark, codec: &acasa_domain::Plain, new: false },
+        ];
+        let outcomes = self.referrals.execute_all(&steps, &meta).await?;
+        let created = outcomes
+            .into_iter()
+            .find(|o| o.id != old_id.to_string())
+            .ok_or_else(|| ApiError::Internal("a re-referral without its new referral".into()))?;
+        let new_id = Uuid::parse_str(&created.id).unwrap_or(new_id);
         Ok(pb::ReReferReferralResponse {
             referral_id: new_id.to_string(),
             position: created.position,
             due_at: self.due_at(new_id, &created).await?,
         })
+    }
+
+    fn first(&self, outcomes: Vec<Outcome<Referral>>) -> Result<Outcome<Referral>, ApiError> {
+        outcomes.into_iter().next().ok_or_else(|| ApiError::Internal("a command without outcome".into()))
     }
 
     /// Runs a transition on a referral, named by the request.
@@ -652,7 +631,7 @@ impl ReferralService {
         let outcome = self.referrals.execute(&id.to_string(), &command, &meta).await;
         match outcome {
             Ok(o) => Ok(o.position),
-            Err(acasa_eventstore::CommandError::Rejected(ReferralError::NotFound | ReferralError::NotVisible)) => {
+            Err(CommandError::Rejected(ReferralError::NotFound | ReferralError::NotVisible)) => {
                 Err(ApiError::NotFound(format!("no referral {id}")).into())
             }
             Err(e) => Err(ApiError::from(e).into()),
@@ -913,7 +892,7 @@ struct NewReferralInput {
 }
 
 /// Requests naming a referral with a request id.
-trait ReferralRequest: acasa_proto::Message + Clone {
+trait ReferralRequest: acasa_proto::Message + acasa_proto::Name + Clone {
     fn request_id(&self) -> &str;
     fn referral_id(&self) -> &str;
     fn clear_request_id(&mut self);
@@ -939,7 +918,7 @@ referral_request!(
 );
 
 /// Requests naming a partner with a request id.
-trait PartnerRequest: acasa_proto::Message + Clone {
+trait PartnerRequest: acasa_proto::Message + acasa_proto::Name + Clone {
     fn request_id(&self) -> &str;
     fn partner_id(&self) -> &str;
     fn clear_request_id(&mut self);

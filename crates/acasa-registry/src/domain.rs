@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use acasa_domain::{Aggregate, Rejection, RejectionKind};
+use acasa_domain::{Aggregate, Claim, ClaimChange, Rejection, RejectionKind};
 use acasa_proto::{registry::v1 as pb, r#type::v1::Date};
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use uuid::Uuid;
@@ -466,7 +466,38 @@ impl Aggregate for Person {
     fn exists(&self) -> bool {
         self.id.is_some()
     }
+
+    /// One person per IDNP: registration takes it, a details update that
+    /// changes it frees the old one and takes the new, erasure frees it. A
+    /// merged record keeps it (it leads to the survivor).
+    fn claims(&self, events: &[PersonEvent]) -> Vec<ClaimChange> {
+        use PersonEvent as E;
+        let mut held = self.details.as_ref().and_then(Details::idnp).map(str::to_owned);
+        let mut out = Vec::new();
+        for event in events {
+            let next = match event {
+                E::Registered { details, .. } | E::DetailsUpdated { details, .. } => {
+                    details.open().map(|d| d.idnp.clone()).filter(|s| !s.is_empty())
+                }
+                E::Erased { .. } => None,
+                _ => continue,
+            };
+            if next != held {
+                if let Some(old) = held.take() {
+                    out.push(ClaimChange::Release(Claim::new(IDNP_CLAIM, old)));
+                }
+                if let Some(new) = &next {
+                    out.push(ClaimChange::Acquire(Claim::new(IDNP_CLAIM, new.clone())));
+                }
+                held = next;
+            }
+        }
+        out
+    }
 }
+
+/// The claim kind of IDNPs: one person per national id.
+pub const IDNP_CLAIM: &str = "idnp";
 
 #[cfg(test)]
 mod tests {
@@ -522,6 +553,60 @@ mod tests {
 
     fn programme() -> ConsentKey {
         ConsentKey { purpose: ConsentPurpose::ProgrammeParticipation, partner: None }
+    }
+
+    fn with_idnp(idnp: &str) -> Details {
+        let mut d = details(1990);
+        d.pb.idnp = idnp.into();
+        d
+    }
+
+    /// The claims a command's events change, given the history.
+    fn claims_of(history: &[PersonCommand], command: &PersonCommand) -> Vec<ClaimChange> {
+        let p = given(history);
+        let events = p.decide(command).unwrap();
+        p.claims(&events)
+    }
+
+    fn idnp_claim(v: &str) -> Claim {
+        Claim::new(IDNP_CLAIM, v)
+    }
+
+    #[test]
+    fn the_idnp_is_claimed_at_registration_moved_by_a_correction_and_freed_by_erasure() {
+        let PersonCommand::Register { id, contacts, country, categories, interests, .. } = register() else {
+            unreachable!()
+        };
+        let registered = PersonCommand::Register {
+            id,
+            details: with_idnp("2000000000001"),
+            contacts,
+            country,
+            categories,
+            interests,
+        };
+        assert_eq!(claims_of(&[], &registered), [ClaimChange::Acquire(idnp_claim("2000000000001"))]);
+        assert_eq!(claims_of(&[], &register()), [], "no IDNP, nothing to claim");
+        let update = |idnp: &str| PersonCommand::UpdateDetails { details: with_idnp(idnp), country: "IT".into() };
+        assert_eq!(
+            claims_of(std::slice::from_ref(&registered), &update("2000000000002")),
+            [ClaimChange::Release(idnp_claim("2000000000001")), ClaimChange::Acquire(idnp_claim("2000000000002"))]
+        );
+        assert_eq!(claims_of(std::slice::from_ref(&registered), &update("2000000000001")), [], "unchanged");
+        assert_eq!(
+            claims_of(std::slice::from_ref(&registered), &update("")),
+            [ClaimChange::Release(idnp_claim("2000000000001"))]
+        );
+        assert_eq!(
+            claims_of(&[register()], &update("2000000000003")),
+            [ClaimChange::Acquire(idnp_claim("2000000000003"))]
+        );
+        assert_eq!(
+            claims_of(std::slice::from_ref(&registered), &PersonCommand::Erase { at: at() }),
+            [ClaimChange::Release(idnp_claim("2000000000001"))]
+        );
+        // A merged record keeps its IDNP: it leads to the survivor.
+        assert_eq!(claims_of(std::slice::from_ref(&registered), &PersonCommand::MergeInto(Uuid::from_u128(9))), []);
     }
 
     #[test]

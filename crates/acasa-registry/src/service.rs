@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use acasa_domain::{RejectionKind, Violations};
-use acasa_eventstore::{CommandMeta, Outcome, Repository, Reservation, Reservations};
+use acasa_eventstore::{CommandError, CommandMeta, Outcome, Repository, Step};
 use acasa_projection::Positions;
 use acasa_proto::{
     Message as _,
@@ -24,8 +24,6 @@ use crate::{
     validate::{self, fold},
 };
 
-/// Reservation kind of IDNPs.
-const IDNP: &str = "idnp";
 /// Most results per page.
 const PAGE_MAX: i32 = 200;
 /// Results per page when the client does not say.
@@ -42,7 +40,6 @@ const KEY_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 #[derive(Clone)]
 pub struct RegistryService {
     repo: Repository<Person>,
-    reservations: Reservations,
     vault: Vault,
     keys: KeyCache,
     positions: Positions,
@@ -60,16 +57,10 @@ fn today() -> NaiveDate {
 }
 
 impl RegistryService {
-    /// The service over its repository, reservations, vault and read model.
-    pub fn new(
-        repo: Repository<Person>,
-        reservations: Reservations,
-        vault: Vault,
-        positions: Positions,
-        pool: PgPool,
-    ) -> Self {
+    /// The service over its repository, vault and read model.
+    pub fn new(repo: Repository<Person>, vault: Vault, positions: Positions, pool: PgPool) -> Self {
         let keys = KeyCache::new(10_000, KEY_TTL);
-        Self { repo, reservations, vault, keys, positions, pool }
+        Self { repo, vault, keys, positions, pool }
     }
 
     /// The service's routes, behind bearer authentication.
@@ -101,40 +92,25 @@ impl RegistryService {
         Ok(self.repo.execute_with(&id.to_string(), &command, meta, &codec).await?)
     }
 
-    /// Reserves `idnp` for `owner`; a live holder makes it a duplicate.
-    async fn reserve_idnp(&self, idnp: &str, owner: Uuid) -> Result<(), ApiError> {
-        let owner_text = owner.to_string();
-        let Reservation::Held { owner: holder } = self.reservations.reserve(IDNP, idnp, &owner_text).await? else {
-            return Ok(());
-        };
-        if let Ok(holder_id) = Uuid::parse_str(&holder) {
-            let (state, version) = self.load(holder_id).await?;
-            match state.status {
-                _ if version == 0 => {}
-                PersonState::Erased => {}
-                PersonState::Active => {
-                    return Err(ApiError::Duplicate {
-                        message: format!("a person with this IDNP is already registered: {holder_id}"),
-                        existing_id: holder_id.to_string(),
-                    });
-                }
-                PersonState::Merged(survivor) => {
-                    return Err(ApiError::Duplicate {
-                        message: format!(
-                            "a person with this IDNP is already registered: {survivor} (merged from {holder_id})"
-                        ),
-                        existing_id: survivor.to_string(),
-                    });
-                }
-            }
-        }
-        // The holder never came to be, or was erased: take the IDNP over.
-        match self.reservations.take_over(IDNP, idnp, &holder, &owner_text).await? {
-            Reservation::Granted => Ok(()),
-            Reservation::Held { owner } => Err(ApiError::Duplicate {
-                message: format!("a person with this IDNP is already registered: {owner}"),
-                existing_id: owner,
-            }),
+    /// The answer to a command whose IDNP another person holds: the holder,
+    /// or the survivor it was merged into.
+    async fn command_error(&self, e: CommandError<crate::domain::PersonError>) -> ApiError {
+        let CommandError::Claimed { owner, .. } = e else { return e.into() };
+        let Ok(holder) = Uuid::parse_str(&owner) else { return ApiError::Internal("a claim names a non-uuid".into()) };
+        match self.load(holder).await {
+            Ok((state, _)) => match state.status {
+                PersonState::Merged(survivor) => ApiError::Duplicate {
+                    message: format!(
+                        "a person with this IDNP is already registered: {survivor} (merged from {holder})"
+                    ),
+                    existing_id: survivor.to_string(),
+                },
+                _ => ApiError::Duplicate {
+                    message: format!("a person with this IDNP is already registered: {holder}"),
+                    existing_id: holder.to_string(),
+                },
+            },
+            Err(e) => e,
         }
     }
 
@@ -157,25 +133,21 @@ impl RegistryService {
         };
         v.into_result()?;
 
-        let (id, fresh) = self.reservations.id_for_request("person", meta.request_id.as_str()).await?;
-        // A retried request of a registration that happened: replay it. Never
-        // make a new data key for an existing (perhaps erased) person.
-        let exists = !fresh && self.load(id).await?.1 > 0;
-        let idnp = details.idnp().map(str::to_owned);
-        let codec = if exists {
-            self.codec(id).await?
-        } else {
-            // Independent: the IDNP's reservation and the person's data key.
-            let reserve = async {
-                match &idnp {
-                    Some(idnp) => self.reserve_idnp(idnp, id).await,
-                    None => Ok(()),
-                }
-            };
-            let key = async { self.vault.key_for_new(id).await.map_err(ApiError::from) };
-            let ((), key) = tokio::try_join!(reserve, key)?;
+        // A retry addresses the person its first attempt registered, and never
+        // makes a new data key for an existing (perhaps erased) person.
+        let (id, fresh) = match self.repo.created_by(&meta).await? {
+            Some(id) => (
+                Uuid::parse_str(&id).map_err(|_| ApiError::Internal("a request record names a non-uuid".into()))?,
+                false,
+            ),
+            None => (Uuid::now_v7(), true),
+        };
+        let codec = if fresh {
+            let key = self.vault.key_for_new(id).await?;
             self.keys.put(id, key.clone());
             PersonCodec::new(id, Some(key))
+        } else {
+            self.codec(id).await?
         };
         let name_key = fold(&format!("{} {}", details.pb.family_name, details.pb.given_name));
         let birth_date = details.birth_date;
@@ -202,16 +174,11 @@ impl RegistryService {
             .await
         };
         let (result, possible_duplicates) = tokio::join!(execute, duplicates);
-        let outcome = match result.map_err(ApiError::from) {
+        let outcome = match result {
             Ok(o) => o,
-            Err(e) => {
-                if let (Some(idnp), Ok((_, 0))) = (&idnp, self.load(id).await) {
-                    // Nothing was registered: free the IDNP (best effort; a dangling one is taken over).
-                    let _ = self.reservations.release(IDNP, idnp, &id.to_string()).await;
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.command_error(e).await),
         };
+        let id = Uuid::parse_str(&outcome.id).unwrap_or(id);
         if outcome.replayed {
             tracing::info!(person_id = %id, position = outcome.position, "registration replayed for a retried request id");
         } else {
@@ -239,31 +206,12 @@ impl RegistryService {
             return Err(v.into());
         };
         v.into_result()?;
-        let (state, _) = self.load(id).await?;
-        let old = state.details.as_ref().and_then(|d| d.idnp()).map(str::to_owned);
-        let new = details.idnp().map(str::to_owned);
-        let added = new.clone().filter(|n| old.as_ref() != Some(n) && state.status == PersonState::Active);
-        if let Some(added) = &added {
-            self.reserve_idnp(added, id).await?;
+        let command = PersonCommand::UpdateDetails { details, country };
+        let codec = self.codec(id).await?;
+        match self.repo.execute_with(&id.to_string(), &command, &meta, &codec).await {
+            Ok(outcome) => Ok(outcome.position),
+            Err(e) => Err(self.command_error(e).await),
         }
-        let outcome = match self.run(id, PersonCommand::UpdateDetails { details, country }, &meta).await {
-            Ok(o) => o,
-            Err(e) => {
-                // Unless the update landed after all, the new IDNP did not become
-                // this person's: free it (best effort; a dangling one is taken over
-                // only when its holder is gone, so better not leave it).
-                if let (Some(added), Ok((now, _))) = (&added, self.load(id).await)
-                    && now.details.as_ref().and_then(|d| d.idnp()) != Some(added.as_str())
-                {
-                    let _ = self.reservations.release(IDNP, added, &id.to_string()).await;
-                }
-                return Err(e);
-            }
-        };
-        if let Some(old) = old.filter(|o| new.as_ref() != Some(o)) {
-            let _ = self.reservations.release(IDNP, &old, &id.to_string()).await;
-        }
-        Ok(outcome.position)
     }
 
     /// A command on one person from a request with `request_id` and
@@ -313,10 +261,19 @@ impl RegistryService {
                 });
             }
         }
-        self.run(merged, PersonCommand::MergeInto(survivor), &meta).await?;
+        // Both sides in one atomic batch: never a merged record whose survivor
+        // did not absorb it.
         let (m, _) = self.load(merged).await?;
+        let mark = PersonCommand::MergeInto(survivor);
         let absorb = PersonCommand::Absorb { merged, categories: m.categories };
-        let outcome = self.run(survivor, absorb, &meta).await?;
+        let (merged_codec, survivor_codec) = (self.codec(merged).await?, self.codec(survivor).await?);
+        let steps = [
+            Step { id: merged.to_string(), command: &mark, codec: &merged_codec, new: false },
+            Step { id: survivor.to_string(), command: &absorb, codec: &survivor_codec, new: false },
+        ];
+        let outcomes = self.repo.execute_all(&steps, &meta).await?;
+        let position = outcomes.iter().map(|o| o.position).max().unwrap_or(0);
+        let outcome = Outcome::<Person> { id: survivor.to_string(), position, events: Vec::new(), replayed: false };
         tracing::info!(%survivor, %merged, position = outcome.position, "people merged");
         Ok(outcome.position)
     }
@@ -326,12 +283,8 @@ impl RegistryService {
         let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
         let id = validate::id(&mut v, "person_id", &req.person_id);
         let (Some(meta), Some(id)) = (meta, id) else { return Err(v.into()) };
-        let (state, _) = self.load(id).await?;
-        let idnp = state.details.as_ref().and_then(|d| d.idnp()).map(str::to_owned);
+        // The erasure frees the IDNP in the same batch (see `Person::claims`).
         let outcome = self.run(id, PersonCommand::Erase { at: Utc::now() }, &meta).await?;
-        if let Some(idnp) = idnp {
-            let _ = self.reservations.release(IDNP, &idnp, &id.to_string()).await;
-        }
         // Also on a replayed erasure: an earlier attempt may have stopped before this.
         self.keys.forget(id);
         self.vault.destroy(id).await?;
@@ -743,7 +696,7 @@ fn person_of(row: &PgRow) -> Result<pb::Person, sqlx::Error> {
 }
 
 /// A request addressing one person with an idempotency key.
-trait PersonRequest: acasa_proto::Message + Clone {
+trait PersonRequest: acasa_proto::Message + acasa_proto::Name + Clone {
     fn request_id(&self) -> &str;
     fn person_id(&self) -> &str;
     fn clear_request_id(&mut self);

@@ -108,6 +108,16 @@ impl Principal {
         request.extensions().get::<Principal>().ok_or_else(|| Status::unauthenticated("no authenticated caller"))
     }
 
+    /// Whose request ids a call's are: `api:<subject>`, with `|partner:<id>`
+    /// for a partner token (two partners' tokens may share a subject). Never
+    /// a `system:` scope, which belongs to the workers.
+    pub fn scope(&self) -> String {
+        match &self.partner_id {
+            Some(p) => format!("api:{}|partner:{p}", self.subject),
+            None => format!("api:{}", self.subject),
+        }
+    }
+
     /// The principal of a request, `PERMISSION_DENIED` unless it has one of `roles`.
     pub fn authorized<'r, T>(request: &'r Request<T>, roles: &[Role]) -> Result<&'r Principal, Status> {
         let principal = Self::of(request)?;

@@ -85,6 +85,9 @@ impl<E: Rejection> From<CommandError<E>> for ApiError {
             },
             CommandError::Contention => Self::Contention,
             CommandError::RequestIdReused => Self::RequestIdReused,
+            CommandError::Claimed { kind, owner } => {
+                Self::Duplicate { message: format!("this {kind} is already held by {owner}"), existing_id: owner }
+            }
             CommandError::Store(s) => s.into(),
         }
     }

@@ -43,40 +43,92 @@ fn parse_grpc_timeout(v: &str) -> Option<Duration> {
     })
 }
 
-/// SHA-256 of a request's encoding with its request id cleared: equal for
-/// retries of the same command, different for a different command.
-pub fn digest<M: prost::Message + Clone>(message: &M, clear_request_id: impl FnOnce(&mut M)) -> Vec<u8> {
-    let mut m = message.clone();
-    clear_request_id(&mut m);
-    Sha256::digest(m.encode_to_vec()).to_vec()
+/// The method of a command: its request message's full name (one request
+/// message per RPC, by the API's lint rules).
+pub fn method<M: prost::Name>() -> String {
+    M::full_name()
 }
 
-/// Validates `request_id` into `violations` and builds the command metadata.
+/// SHA-256 over a request's method and its encoding with its request id
+/// cleared: equal for retries of the same call, different for another body
+/// or another method — GiveConsent and WithdrawConsent have byte-identical
+/// bodies, so the body alone cannot tell them apart.
+pub fn digest<M: prost::Message + prost::Name + Clone>(message: &M, clear_request_id: impl FnOnce(&mut M)) -> Vec<u8> {
+    let mut m = message.clone();
+    clear_request_id(&mut m);
+    let mut h = Sha256::new();
+    h.update(method::<M>().as_bytes());
+    h.update([0]);
+    h.update(m.encode_to_vec());
+    h.finalize().to_vec()
+}
+
+/// Validates `request_id` into `violations` and builds the command metadata
+/// of a caller's call: its request ids are scoped by the caller.
 pub fn command_meta(
     principal: &Principal,
     request_id: &str,
+    method: String,
     digest: Vec<u8>,
     violations: &mut Violations,
 ) -> Option<CommandMeta> {
     let request_id = violations.check("request_id", RequestId::parse(request_id))?;
-    Some(CommandMeta { request_id, actor: principal.subject.clone(), digest })
+    Some(CommandMeta { request_id, actor: principal.subject.clone(), scope: principal.scope(), method, digest })
 }
 
-/// [`command_meta`] for a request message, its digest taken without its
-/// request id (`clear` empties it).
-pub fn meta_of<M: prost::Message + Clone>(
+/// [`command_meta`] for a request message, its digest taken over its method
+/// and its body without its request id (`clear` empties it).
+pub fn meta_of<M: prost::Message + prost::Name + Clone>(
     principal: &Principal,
     violations: &mut Violations,
     request_id: &str,
     message: &M,
     clear: impl FnOnce(&mut M),
 ) -> Option<CommandMeta> {
-    command_meta(principal, request_id, digest(message, clear), violations)
+    command_meta(principal, request_id, method::<M>(), digest(message, clear), violations)
+}
+
+/// The metadata of a command the system proposes itself (a worker), in a
+/// scope no caller's token can reach.
+pub fn system_meta(worker: &str, request_id: RequestId, method: &str) -> CommandMeta {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update([0]);
+    h.update(request_id.as_str().as_bytes());
+    CommandMeta {
+        request_id,
+        actor: worker.to_owned(),
+        scope: format!("system:{worker}"),
+        method: method.to_owned(),
+        digest: h.finalize().to_vec(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digest_tells_methods_with_equal_bodies_apart() {
+        use acasa_proto::registry::v1::{GiveConsentRequest, WithdrawConsentRequest};
+        let give = GiveConsentRequest { request_id: "r".into(), person_id: "p".into(), ..Default::default() };
+        let withdraw = WithdrawConsentRequest { request_id: "r".into(), person_id: "p".into(), ..Default::default() };
+        assert_eq!(prost::Message::encode_to_vec(&give), prost::Message::encode_to_vec(&withdraw));
+        let a = digest(&give, |m| m.request_id.clear());
+        let b = digest(&withdraw, |m| m.request_id.clear());
+        assert_ne!(a, b);
+        let retried = GiveConsentRequest { request_id: "other".into(), ..give.clone() };
+        assert_eq!(a, digest(&retried, |m| m.request_id.clear()), "the request id is not part of the digest");
+        assert_eq!(method::<GiveConsentRequest>(), "acasa.registry.v1.GiveConsentRequest");
+    }
+
+    #[test]
+    fn system_scopes_are_out_of_reach_of_tokens() {
+        let meta = system_meta("deadlines", RequestId::parse("sla-breach:x").unwrap(), "RecordSlaBreach");
+        assert_eq!(meta.scope, "system:deadlines");
+        let caller = Principal { subject: "system:deadlines".into(), roles: vec![], partner_id: None };
+        assert_ne!(caller.scope(), meta.scope);
+    }
 
     #[test]
     fn grpc_timeouts_parse() {

@@ -7,9 +7,11 @@
 //! `ACASA_PG_BIN_DIR` (default `/usr/lib/postgresql/15/bin`). As root,
 //! Postgres runs as the `postgres` user, as it must.
 
+mod cluster;
 mod nats;
 mod postgres;
 
+pub use cluster::NatsCluster;
 pub use nats::NatsServer;
 pub use postgres::PostgresServer;
 

@@ -20,7 +20,7 @@ pub struct NatsServer {
     extra: String,
 }
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     if let Ok(p) = std::env::var("ACASA_NATS_SERVER_BIN") {
         return PathBuf::from(p);
     }

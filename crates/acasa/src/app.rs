@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use acasa_demo::{projection::CountersProjection, service::CounterService};
-use acasa_eventstore::{EventStore, KeyedHasher, Repository, RepositoryConfig, Reservations, StreamSettings};
+use acasa_eventstore::{EventStore, KeyedHasher, Repository, RepositoryConfig, StreamSettings};
 use acasa_projection::{Positions, Projection, Worker, WorkerConfig};
 use acasa_referrals::{
     consents::ConsentsProjection, deadlines::Deadlines, feed::FeedProjection, projection::ReferralsProjection,
@@ -69,7 +69,8 @@ pub async fn nats(config: &Config, role: &str) -> anyhow::Result<async_nats::Cli
 
 /// Opens a service's event store.
 pub async fn store(config: &Config, client: async_nats::Client, service: &str) -> anyhow::Result<EventStore> {
-    let mut settings = StreamSettings::new(service);
+    let hasher = KeyedHasher::new(Config::read_secret(&config.hash_key_file)?);
+    let mut settings = StreamSettings::new(service, hasher);
     settings.replicas = config.stream_replicas;
     settings.duplicate_window = config.duplicate_window;
     EventStore::open(client, settings).await.context("declaring the service's stream")
@@ -96,12 +97,6 @@ pub async fn feed_stream(config: &Config, store: &EventStore) -> anyhow::Result<
     acasa_referrals::feed::declare_stream(store.jetstream(), config.stream_replicas).await.map_err(anyhow::Error::msg)
 }
 
-/// The service's reservations bucket.
-async fn reservations(config: &Config, store: &EventStore, svc: &str) -> anyhow::Result<Reservations> {
-    let hasher = KeyedHasher::new(Config::read_secret(&config.hash_key_file)?);
-    Ok(Reservations::open(store.jetstream(), svc, config.stream_replicas, hasher).await?)
-}
-
 /// Serves a service until SIGTERM or SIGINT.
 pub async fn serve(config: &Config, service: Service) -> anyhow::Result<()> {
     let svc = name(service);
@@ -111,30 +106,40 @@ pub async fn serve(config: &Config, service: Service) -> anyhow::Result<()> {
     let pool = pool(config, config.db_max_connections).await?;
     let positions = Positions::start(pool.clone());
     let addr = config.grpc_addr.unwrap_or_else(|| default_addr(service));
+    import_reservations(service, &store).await?;
     let serving = match service {
         Service::Demo => {
-            let reservations = reservations(config, &store, svc).await?;
             let repo = Repository::new(store, RepositoryConfig::default());
-            let routes = CounterService::new(repo, reservations, positions, pool).routes(&auth);
+            let routes = CounterService::new(repo, positions, pool).routes(&auth);
             Serving::start(addr, routes, &[CounterService::NAME], shutdown_signal()).await?
         }
         Service::Registry => {
-            let reservations = reservations(config, &store, svc).await?;
             let vault = registry_vault(config, pool.clone())?;
             let repo = Repository::new(store, RepositoryConfig::default());
-            let routes = RegistryService::new(repo, reservations, vault, positions, pool).routes(&auth);
+            let routes = RegistryService::new(repo, vault, positions, pool).routes(&auth);
             Serving::start(addr, routes, &[RegistryService::NAME], shutdown_signal()).await?
         }
         Service::Referrals => {
-            let reservations = reservations(config, &store, svc).await?;
             let vault = referrals_vault(config, pool.clone())?;
             feed_stream(config, &store).await?;
-            let routes = ReferralService::new(store, reservations, vault, positions, pool).routes(&auth);
+            let routes = ReferralService::new(store, vault, positions, pool).routes(&auth);
             Serving::start(addr, routes, &[ReferralService::NAME], shutdown_signal()).await?
         }
     };
     println!("acasa {svc}: gRPC on {}", serving.local_addr);
     serving.wait().await?;
+    Ok(())
+}
+
+/// Claims kept by earlier versions in a KV bucket become claims in the stream.
+async fn import_reservations(service: Service, store: &EventStore) -> anyhow::Result<()> {
+    use acasa_domain::Aggregate as _;
+    let kinds: &[(&str, &str)] = match service {
+        Service::Demo => &[(acasa_demo::domain::NAME_CLAIM, acasa_demo::domain::Counter::KIND)],
+        Service::Registry => &[(acasa_registry::domain::IDNP_CLAIM, acasa_registry::domain::Person::KIND)],
+        Service::Referrals => &[(acasa_referrals::domain::IDNO_CLAIM, acasa_referrals::domain::Partner::KIND)],
+    };
+    store.import_reservations(kinds).await.context("importing the reservations of an earlier version")?;
     Ok(())
 }
 

@@ -182,7 +182,13 @@ pub(crate) fn rate(ops: usize, elapsed: Duration, mut latencies: Vec<Duration>) 
 }
 
 fn meta(request_id: &str) -> anyhow::Result<CommandMeta> {
-    Ok(CommandMeta { request_id: RequestId::parse(request_id)?, actor: "bench".into(), digest: vec![0; 32] })
+    Ok(CommandMeta {
+        request_id: RequestId::parse(request_id)?,
+        actor: "bench".into(),
+        scope: "api:bench".into(),
+        method: "acasa.demo.v1.IncrementCounterRequest".into(),
+        digest: vec![0; 32],
+    })
 }
 
 /// Runs every measurement and prints the report.
@@ -196,6 +202,8 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     // A commit as the command loop writes it, for the raw publishes' size.
     let sample = NewCommit {
         request_id: Uuid::now_v7().to_string(),
+        request_key: format!("{}.{}", "0".repeat(32), "0".repeat(32)),
+        method: "acasa.demo.v1.IncrementCounterRequest".into(),
         actor: "bench".into(),
         request_digest: vec![0; 32],
         events: vec![acasa_demo::domain::CounterEvent::Incremented { amount: 1, value: 123_456 }.encode()],

@@ -925,9 +925,9 @@ fn an_invisible_referral_reads_as_not_found() {
 #[test]
 fn a_breach_is_recorded_for_a_sent_referral_once_due() {
     let r = given(&[create()]);
-    assert_eq!(r.decide(&ReferralCommand::RecordSlaBreach(at(47))), Ok(vec![]), "before due");
+    assert_eq!(r.decide(&ReferralCommand::RecordSlaBreach(at(47))), Err(ReferralError::NotDue), "before due");
     let just_before = at(48) - chrono::Duration::nanoseconds(1);
-    assert_eq!(r.decide(&ReferralCommand::RecordSlaBreach(just_before)), Ok(vec![]));
+    assert_eq!(r.decide(&ReferralCommand::RecordSlaBreach(just_before)), Err(ReferralError::NotDue));
     for now in [at(48), at(72)] {
         assert_eq!(
             then_one(r.decide(&ReferralCommand::RecordSlaBreach(now))),
@@ -1631,4 +1631,21 @@ fn decoding_arbitrary_bytes_never_panics() {
             }
         }
     }
+}
+
+// ------------------------------------------------------------------ claims
+
+#[test]
+fn a_partner_claims_its_idno_when_registered_and_nothing_else_claims() {
+    let new = Partner::default();
+    let registered = new.decide(&register()).unwrap();
+    assert_eq!(new.claims(&registered), [ClaimChange::Acquire(Claim::new(IDNO_CLAIM, "1002600012345"))]);
+    let mut p = new;
+    for e in &registered {
+        p.evolve(e);
+    }
+    let suspended = p.decide(&suspend()).unwrap();
+    assert_eq!(p.claims(&suspended), []);
+    let r = Referral::default();
+    assert_eq!(r.claims(&[]), []);
 }

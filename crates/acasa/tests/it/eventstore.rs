@@ -4,9 +4,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use acasa_demo::domain::{Counter, CounterEvent};
 use acasa_domain::{EncodedEvent, EventCodec as _};
-use acasa_eventstore::{
-    AppendError, CommandError, KeyedHasher, NewCommit, Repository, RepositoryConfig, Reservation, Reservations,
-};
+use acasa_eventstore::{AppendError, CommandError, NewCommit, Repository, RepositoryConfig};
 use uuid::Uuid;
 
 use crate::harness::{Env, create, inc, meta, new_counter};
@@ -14,6 +12,8 @@ use crate::harness::{Env, create, inc, meta, new_counter};
 fn commit(request_id: &str, value: i64) -> NewCommit {
     NewCommit {
         request_id: request_id.into(),
+        request_key: String::new(),
+        method: String::new(),
         actor: "test".into(),
         request_digest: vec![],
         events: vec![CounterEvent::Incremented { amount: 1, value }.encode()],
@@ -126,43 +126,6 @@ async fn a_request_id_retried_after_the_dedup_window_appends_nothing() {
 }
 
 #[tokio::test]
-async fn reservations_grant_a_value_to_exactly_one_owner() {
-    let env = Env::new().await;
-    let store = env.store().await;
-    let hasher = KeyedHasher::new(vec![1; 32]);
-    let reservations = Arc::new(Reservations::open(store.jetstream(), "demo", 1, hasher).await.unwrap());
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let r = reservations.clone();
-        tasks.push(tokio::spawn(async move {
-            (i, r.reserve("idnp", "2000000000001", &format!("owner-{i}")).await.unwrap())
-        }));
-    }
-    let mut winners = Vec::new();
-    for t in tasks {
-        let (i, r) = t.await.unwrap();
-        if r == Reservation::Granted {
-            winners.push(i);
-        }
-    }
-    assert_eq!(winners.len(), 1);
-    let winner = format!("owner-{}", winners[0]);
-    assert_eq!(
-        reservations.reserve("idnp", "2000000000001", "late").await.unwrap(),
-        Reservation::Held { owner: winner.clone() }
-    );
-    // Releasing by a non-holder does nothing; by the holder frees it.
-    reservations.release("idnp", "2000000000001", "late").await.unwrap();
-    assert!(matches!(reservations.reserve("idnp", "2000000000001", "x").await.unwrap(), Reservation::Held { .. }));
-    reservations.release("idnp", "2000000000001", &winner).await.unwrap();
-    assert_eq!(reservations.reserve("idnp", "2000000000001", "x").await.unwrap(), Reservation::Granted);
-    // Request ids map to one creation id forever.
-    let (a, fresh_a) = reservations.id_for_request("counter", "req-1").await.unwrap();
-    let (b, fresh_b) = reservations.id_for_request("counter", "req-1").await.unwrap();
-    assert_eq!((a, fresh_a, fresh_b), (b, true, false));
-}
-
-#[tokio::test]
 async fn a_rejection_is_checked_against_the_latest_log() {
     let env = Env::new().await;
     let a = env.repo().await;
@@ -236,6 +199,8 @@ async fn undecodable_events_are_an_error_not_a_panic() {
     let subject = store.subject("counter", &id.to_string());
     let bad = NewCommit {
         request_id: "x".into(),
+        request_key: String::new(),
+        method: String::new(),
         actor: "t".into(),
         request_digest: vec![],
         events: vec![EncodedEvent { type_name: "acasa.demo.v1.Unknown".into(), schema_version: 9, data: vec![1] }],
@@ -245,4 +210,191 @@ async fn undecodable_events_are_an_error_not_a_panic() {
     let repo = Repository::<Counter>::new(store, RepositoryConfig::default());
     let err = repo.execute(&id.to_string(), &inc(1), &meta("y")).await.unwrap_err();
     assert!(matches!(err, CommandError::Store(acasa_eventstore::StoreError::Decode { .. })), "{err:?}");
+}
+
+/// `n` creations of counters with one name race over `stores` (each with its
+/// own connection and group writer, as separate replicas would), in waves of
+/// 16: exactly one wins the name's claim, every other is refused with the
+/// winner's id, and nothing of theirs is stored — no commit, no claim, no
+/// request record.
+async fn one_holder_however_creations_race(stores: Vec<acasa_eventstore::EventStore>, n: usize) {
+    use acasa_domain::Plain;
+    let repos: Vec<Repository<Counter>> =
+        stores.iter().map(|s| Repository::new(s.clone(), RepositoryConfig::default())).collect();
+    let name = format!("race-{}", Uuid::now_v7().simple());
+    let mut results = Vec::new();
+    for wave in 0..n.div_ceil(16) {
+        let mut tasks = Vec::new();
+        for i in wave * 16..((wave + 1) * 16).min(n) {
+            let repo = repos[i % repos.len()].clone();
+            let name = name.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = Uuid::now_v7();
+                let m = meta(&format!("create-{i}-{id}"));
+                (id, m.clone(), repo.execute_new_with(&id.to_string(), &create(id, &name, 0), &m, &Plain).await)
+            }));
+        }
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+    }
+    let winners: Vec<Uuid> = results.iter().filter(|(_, _, r)| r.is_ok()).map(|(id, _, _)| *id).collect();
+    assert_eq!(winners.len(), 1, "exactly one creation wins");
+    let winner = winners[0].to_string();
+    for (id, _, r) in &results {
+        match r {
+            Ok(o) => assert_eq!(o.id, id.to_string()),
+            Err(CommandError::Claimed { kind, owner }) => {
+                assert_eq!((*kind, owner.as_str()), ("counter-name", winner.as_str()));
+            }
+            Err(e) => panic!("a racing creation answered {e:?}, not the holder"),
+        }
+    }
+    let store = &stores[0];
+    let claim = store.claim("counter-name", &name, true).await.unwrap();
+    assert_eq!(claim.holder.as_deref(), Some(winner.as_str()));
+    for (id, m, r) in &results {
+        let subject = store.subject("counter", &id.to_string());
+        let commits = store.load(&subject, 0).await.unwrap();
+        let key = store.hasher().request_key(&m.scope, m.request_id.as_str());
+        let record = store.request(&key, true).await.unwrap();
+        if r.is_ok() {
+            assert_eq!((commits.len(), record.is_some()), (1, true));
+        } else {
+            assert!(commits.is_empty() && record.is_none(), "a refused creation left something behind");
+        }
+    }
+}
+
+#[tokio::test]
+async fn racing_creations_leave_exactly_one_holder_of_a_claim() {
+    let env = Env::new().await;
+    let stores = vec![env.store().await, env.store().await, env.store().await, env.store().await];
+    one_holder_however_creations_race(stores, 48).await;
+}
+
+#[tokio::test]
+async fn on_a_three_node_cluster_racing_claims_answer_the_holder_not_unavailable() {
+    let cluster = acasa_testkit::NatsCluster::start().await.unwrap();
+    let mut stores = Vec::new();
+    for i in 0..4 {
+        let urls = cluster.urls();
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(urls[i % urls.len()].as_str())
+            .await
+            .unwrap();
+        let mut settings = crate::harness::settings("demo");
+        settings.replicas = 3;
+        stores.push(acasa_eventstore::EventStore::open(client, settings).await.unwrap());
+    }
+    // As the reviewer's client did: 80 registrations in waves of 16.
+    one_holder_however_creations_race(stores, 80).await;
+}
+
+#[tokio::test]
+async fn a_request_id_belongs_to_one_call_of_one_caller() {
+    let env = Env::new().await;
+    let repo = env.repo().await;
+    let a = new_counter(&repo, "a").await;
+    let b = new_counter(&repo, "b").await;
+    let call = |method: &str, digest: u8| {
+        let mut m = meta("same-id");
+        m.method = method.into();
+        m.digest = vec![digest; 32];
+        m
+    };
+    let first = repo.execute(&a.to_string(), &inc(1), &call("Increment", 1)).await.unwrap();
+    let again = repo.execute(&a.to_string(), &inc(1), &call("Increment", 1)).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.position, first.position);
+    // Another method with a byte-identical body, on the same aggregate.
+    let err = repo.execute(&a.to_string(), &inc(1), &call("Decrement", 2)).await.unwrap_err();
+    assert!(matches!(err, CommandError::RequestIdReused), "{err:?}");
+    // The same method on another aggregate (another body): refused through
+    // the request record, and nothing appended.
+    let last = repo.store().last_sequence().await.unwrap();
+    let err = repo.execute(&b.to_string(), &inc(1), &call("Increment", 3)).await.unwrap_err();
+    assert!(matches!(err, CommandError::RequestIdReused), "{err:?}");
+    assert_eq!(repo.store().last_sequence().await.unwrap(), last);
+    // Another caller's request id of the same text is its own.
+    let mut other = call("Increment", 3);
+    other.scope = "api:someone-else".into();
+    let theirs = repo.execute(&b.to_string(), &inc(1), &other).await.unwrap();
+    assert!(!theirs.replayed && theirs.position > last);
+    // A fresh repository (another replica) knows all of it from the log.
+    let fresh = Repository::<Counter>::new(env.store().await, RepositoryConfig::default());
+    let err = fresh.execute(&b.to_string(), &inc(1), &call("Increment", 3)).await.unwrap_err();
+    assert!(matches!(err, CommandError::RequestIdReused), "{err:?}");
+    assert_eq!(fresh.execute(&a.to_string(), &inc(1), &call("Increment", 1)).await.unwrap().position, first.position);
+}
+
+#[tokio::test]
+async fn concurrent_commands_share_batches_and_each_commit_is_where_its_answer_says() {
+    use futures::StreamExt as _;
+    let env = Env::new().await;
+    let repo = env.repo().await;
+    let mut counters = Vec::new();
+    for i in 0..64 {
+        counters.push(new_counter(&repo, &format!("c{i}")).await);
+    }
+    let results: Vec<(Uuid, String, u64)> = futures::stream::iter(0..1280)
+        .map(|i| {
+            let repo = repo.clone();
+            let id = counters[i % counters.len()];
+            async move {
+                let request = format!("inc-{i}");
+                let o = repo.execute(&id.to_string(), &inc(1), &meta(&request)).await.unwrap();
+                (id, request, o.position)
+            }
+        })
+        .buffer_unordered(128)
+        .collect()
+        .await;
+    let store = env.store().await;
+    let mut positions = HashSet::new();
+    for (id, request, position) in results {
+        assert!(positions.insert(position), "two answers name one position");
+        let c = store.get(position).await.unwrap();
+        assert_eq!((c.aggregate_id(), c.request_id.as_str()), (id.to_string().as_str(), request.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn reservations_of_an_earlier_version_become_claims() {
+    use acasa_domain::Plain;
+    use async_nats::jetstream::kv;
+    let env = Env::new().await;
+    let store = env.store().await;
+    // A counter created before claims existed: its commit, and its name in the old bucket.
+    let id = Uuid::now_v7();
+    let created = NewCommit {
+        events: vec![CounterEvent::Created { id, name: "legacy".into(), limit: 0 }.encode()],
+        ..commit("old-create", 0)
+    };
+    store.append(&store.subject("counter", &id.to_string()), 0, &created).await.unwrap();
+    let bucket = store
+        .jetstream()
+        .create_key_value(kv::Config { bucket: "acasa-demo-reservations".into(), history: 1, ..Default::default() })
+        .await
+        .unwrap();
+    let h = store.hasher();
+    bucket.put(format!("counter-name.{}", h.hash("counter-name", "legacy")), id.to_string().into()).await.unwrap();
+    // Left by a crash before its holder's commit: not imported.
+    let never = Uuid::now_v7().to_string();
+    bucket.put(format!("counter-name.{}", h.hash("counter-name", "dangling")), never.into()).await.unwrap();
+    bucket.put(format!("request.counter.{}", h.hash("request.counter", "r")), id.to_string().into()).await.unwrap();
+
+    assert_eq!(store.import_reservations(&[("counter-name", "counter")]).await.unwrap(), 1);
+    assert!(store.jetstream().get_key_value("acasa-demo-reservations").await.is_err(), "the bucket is gone");
+    assert_eq!(store.import_reservations(&[("counter-name", "counter")]).await.unwrap(), 0);
+
+    let repo = Repository::<Counter>::new(store.clone(), RepositoryConfig::default());
+    let other = Uuid::now_v7();
+    let err = repo
+        .execute_new_with(&other.to_string(), &create(other, "legacy", 0), &meta("new-1"), &Plain)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, CommandError::Claimed { owner, .. } if *owner == id.to_string()), "{err:?}");
+    repo.execute_new_with(&other.to_string(), &create(other, "dangling", 0), &meta("new-2"), &Plain).await.unwrap();
 }

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use acasa_demo::service::CounterService;
-use acasa_eventstore::{KeyedHasher, Repository, RepositoryConfig, Reservations};
+use acasa_eventstore::{Repository, RepositoryConfig};
 use acasa_projection::Positions;
 use acasa_proto::demo::v1::{self as pb, counter_service_client::CounterServiceClient};
 use acasa_runtime::{Authenticator, Role, Serving, TokenIssuer};
@@ -27,10 +27,8 @@ struct Api {
 async fn start(env: &Env) -> Api {
     let key = hex::decode(JWT_KEY_HEX).unwrap();
     let store = env.store().await;
-    let reservations = Reservations::open(store.jetstream(), "demo", 1, KeyedHasher::new(key.clone())).await.unwrap();
     let service = CounterService::new(
         Repository::new(store, RepositoryConfig::default()),
-        reservations,
         Positions::start(env.pool.clone()),
         env.pool.clone(),
     );
@@ -182,7 +180,7 @@ async fn read_your_writes_idempotency_and_one_trace_into_the_projection() {
         let found = exporter.get_finished_spans().unwrap_or_default();
         let names: Vec<String> =
             found.iter().filter(|s| s.span_context.trace_id() == wanted).map(|s| s.name.to_string()).collect();
-        (names.iter().any(|n| n == "projection.commit") && names.iter().any(|n| n == "eventstore.append")).then_some(())
+        (names.iter().any(|n| n == "projection.commit") && names.iter().any(|n| n == "eventstore.submit")).then_some(())
     })
     .await;
     pumping.store(false, std::sync::atomic::Ordering::Relaxed);

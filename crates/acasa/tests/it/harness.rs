@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::OnceLock, time::Duration};
 
 use acasa_demo::domain::{Amount, Counter, CounterCommand, CounterName};
 use acasa_domain::RequestId;
-use acasa_eventstore::{CommandMeta, EventStore, Repository, RepositoryConfig, StreamSettings};
+use acasa_eventstore::{CommandMeta, EventStore, KeyedHasher, Repository, RepositoryConfig, StreamSettings};
 use acasa_testkit::{NatsServer, PostgresServer};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use sqlx::PgPool;
@@ -53,7 +53,7 @@ impl Env {
     }
 
     pub async fn store_with_window(&self, window: Duration) -> EventStore {
-        let mut settings = StreamSettings::new("demo");
+        let mut settings = settings("demo");
         settings.duplicate_window = window;
         EventStore::open(self.client().await, settings).await.unwrap()
     }
@@ -68,7 +68,28 @@ impl Env {
 }
 
 pub fn meta(request_id: &str) -> CommandMeta {
-    CommandMeta { request_id: RequestId::parse(request_id).unwrap(), actor: "test".into(), digest: vec![] }
+    CommandMeta {
+        request_id: RequestId::parse(request_id).unwrap(),
+        actor: "test".into(),
+        scope: "api:test".into(),
+        method: "test".into(),
+        digest: vec![],
+    }
+}
+
+/// The keyed hasher every test store uses (the same key as the secrets files).
+pub fn hasher() -> KeyedHasher {
+    KeyedHasher::new(hex::decode(JWT_KEY_HEX).unwrap())
+}
+
+/// Stream settings of `service` with the tests' hasher.
+pub fn settings(service: &str) -> StreamSettings {
+    StreamSettings::new(service, hasher())
+}
+
+/// A projection worker's configuration over `store`'s commits.
+pub fn worker_config(store: &EventStore) -> acasa_projection::WorkerConfig {
+    acasa_projection::WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 }
 }
 
 pub fn create(id: Uuid, name: &str, limit: i64) -> CounterCommand {
@@ -111,4 +132,16 @@ where
         assert!(tokio::time::Instant::now() < deadline, "condition not reached within {timeout:?}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Every commit of `store`'s stream, in order (claims and request records skipped).
+pub async fn all_commits(store: &EventStore) -> Vec<acasa_eventstore::StoredCommit> {
+    let mut out = Vec::new();
+    for seq in 1..=store.last_sequence().await.unwrap() {
+        let (subject, _) = store.get_raw(seq).await.unwrap();
+        if EventStore::is_commit_subject(&subject) {
+            out.push(store.get(seq).await.unwrap());
+        }
+    }
+    out
 }

@@ -5,7 +5,7 @@ use std::{process::Stdio, sync::Arc, time::Duration};
 use acasa_demo::{domain::CounterEvent, projection::CountersProjection};
 use acasa_domain::{EncodedEvent, EventCodec as _};
 use acasa_eventstore::{EventStore, NewCommit};
-use acasa_projection::{Positions, Worker, WorkerConfig};
+use acasa_projection::{Positions, Worker};
 use rand::Rng as _;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ pub fn worker(env: &Env, store: &EventStore) -> Worker<CountersProjection> {
         Arc::new(CountersProjection),
         env.pool.clone(),
         store.jetstream().clone(),
-        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
+        crate::harness::worker_config(store),
     )
 }
 
@@ -33,6 +33,8 @@ async fn snapshot(pool: &PgPool) -> Snapshot {
 fn raw_commit(events: Vec<EncodedEvent>) -> NewCommit {
     NewCommit {
         request_id: Uuid::now_v7().to_string(),
+        request_key: String::new(),
+        method: String::new(),
         actor: "t".into(),
         request_digest: vec![],
         events,

@@ -7,8 +7,8 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use acasa_domain::formats::make_national_code;
-use acasa_eventstore::{EventStore, KeyedHasher, Repository, RepositoryConfig, Reservations, StreamSettings};
-use acasa_projection::{Positions, Projection, Worker, WorkerConfig};
+use acasa_eventstore::{EventStore, Repository, RepositoryConfig};
+use acasa_projection::{Positions, Projection, Worker};
 use acasa_proto::{
     partner::v1 as types,
     referrals::v1::{self as pb, referral_service_client::ReferralServiceClient},
@@ -50,12 +50,7 @@ fn vault(env: &Env, table: &str) -> Vault {
 }
 
 fn worker<P: Projection>(env: &Env, store: &EventStore, p: P) -> Worker<P> {
-    Worker::new(
-        Arc::new(p),
-        env.pool.clone(),
-        store.jetstream().clone(),
-        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
-    )
+    Worker::new(Arc::new(p), env.pool.clone(), store.jetstream().clone(), crate::harness::worker_config(store))
 }
 
 async fn serve(routes: tonic::service::Routes, name: &'static str) -> (Serving, Channel) {
@@ -70,25 +65,19 @@ async fn start(env: &Env) -> Stack {
     let auth = Authenticator::hs256(&key, "acasa", "acasa");
     let positions = Positions::start(env.pool.clone());
 
-    let registry_store = EventStore::open(env.client().await, StreamSettings::new("registry")).await.unwrap();
+    let registry_store = EventStore::open(env.client().await, crate::harness::settings("registry")).await.unwrap();
     let registry = RegistryService::new(
         Repository::new(registry_store.clone(), RepositoryConfig::default()),
-        Reservations::open(registry_store.jetstream(), "registry", 1, KeyedHasher::new(key.clone())).await.unwrap(),
         vault(env, acasa_registry::VAULT_TABLE),
         positions.clone(),
         env.pool.clone(),
     );
     let (registry_serving, registry_channel) = serve(registry.routes(&auth), RegistryService::NAME).await;
 
-    let store = EventStore::open(env.client().await, StreamSettings::new("referrals")).await.unwrap();
+    let store = EventStore::open(env.client().await, crate::harness::settings("referrals")).await.unwrap();
     acasa_referrals::feed::declare_stream(store.jetstream(), 1).await.unwrap();
-    let service = ReferralService::new(
-        store.clone(),
-        Reservations::open(store.jetstream(), "referrals", 1, KeyedHasher::new(key.clone())).await.unwrap(),
-        vault(env, acasa_referrals::VAULT_TABLE),
-        positions,
-        env.pool.clone(),
-    );
+    let service =
+        ReferralService::new(store.clone(), vault(env, acasa_referrals::VAULT_TABLE), positions, env.pool.clone());
     let (referrals_serving, channel) = serve(service.routes(&auth), ReferralService::NAME).await;
 
     let (stop, stopped) = watch::channel(false);
@@ -736,8 +725,7 @@ async fn the_deadline_worker_records_an_sla_breach_once_and_a_late_answer_still_
     // Exactly one breach event in the log, recorded by the deadline worker,
     // and on the partner's feed between the receipt and the acceptance.
     let mut breaches = 0;
-    for seq in 1..=s.store.last_sequence().await.unwrap() {
-        let c = s.store.get(seq).await.unwrap();
+    for c in crate::harness::all_commits(&s.store).await {
         if c.events.iter().any(|e| e.type_name == "acasa.referrals.v1.ReferralSlaBreached") {
             breaches += 1;
             assert_eq!(c.actor, acasa_referrals::deadlines::ACTOR);
@@ -1053,10 +1041,8 @@ async fn rebuild_equals_live(env: &Env, s: &Stack) {
     // and roll back so the running worker is undisturbed.
     let mut tx = env.pool.begin().await.unwrap();
     sqlx::query("TRUNCATE referrals.partners, referrals.referrals").execute(&mut *tx).await.unwrap();
-    let mut commits = Vec::new();
-    for seq in 1..=last {
-        commits.push(s.store.get(seq).await.unwrap());
-    }
+    let commits: Vec<_> =
+        crate::harness::all_commits(&s.store).await.into_iter().filter(|c| c.sequence <= last).collect();
     ReferralsProjection.apply(&mut tx, &commits).await.unwrap();
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT t::text FROM referrals.referrals t UNION ALL SELECT t::text FROM referrals.partners t ORDER BY 1",
@@ -1106,4 +1092,34 @@ async fn a_feed_stream_from_before_atomic_publishing_is_upgraded_in_place() {
     assert!(stream.info().await.unwrap().config.allow_atomic_publish);
     // Declaring again changes nothing.
     acasa_referrals::feed::declare_stream(&js, 1).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_request_id_is_one_call_another_method_under_it_is_refused() {
+    let env = Env::new().await;
+    let mut s = start(&env).await;
+    let bank = s.partner("Banca Sociala", types::PartnerKind::Bank, Duration::from_secs(3600)).await;
+    let (person, _) = s.person("a").await;
+    let consent = s.consent(&person, &bank, true).await;
+    let created = s.refer("ref-1", &person, &bank, consent).await;
+    let id = created.referral_id.clone();
+    let accepted = s.accept(&bank, &id, "same-1").await.unwrap();
+    // CloseReferral's body is byte-for-byte AcceptReferral's.
+    let close = pb::CloseReferralRequest { request_id: "same-1".into(), referral_id: id.clone() };
+    let e = s.client.close_referral(s.as_partner(&bank, close)).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("request_id"), "{e:?}");
+    let staff = s.token(&[Role::Caseworker], None);
+    assert_eq!(s.get_as(&staff, &id, accepted).await.unwrap().status, pb::ReferralStatus::Accepted as i32);
+
+    // SuspendPartner with no reason and ReactivatePartner: identical bodies too.
+    let suspend =
+        pb::SuspendPartnerRequest { request_id: "p-same".into(), partner_id: bank.clone(), reason: String::new() };
+    let suspended = s.client.suspend_partner(s.req(Role::Admin, suspend)).await.unwrap().into_inner().position;
+    let reactivate = pb::ReactivatePartnerRequest { request_id: "p-same".into(), partner_id: bank.clone() };
+    let e = s.client.reactivate_partner(s.req(Role::Admin, reactivate)).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let get = pb::GetPartnerRequest { partner_id: bank.clone(), min_position: suspended };
+    let partner = s.client.get_partner(s.req(Role::Admin, get)).await.unwrap().into_inner().partner.unwrap();
+    assert!(partner.suspended, "the partner stays suspended");
 }

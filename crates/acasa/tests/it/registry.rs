@@ -5,8 +5,8 @@
 use std::{sync::Arc, time::Duration};
 
 use acasa_domain::formats::make_national_code;
-use acasa_eventstore::{EventStore, KeyedHasher, Repository, RepositoryConfig, Reservations, StreamSettings};
-use acasa_projection::{Positions, Worker, WorkerConfig};
+use acasa_eventstore::{EventStore, Repository, RepositoryConfig};
+use acasa_projection::{Positions, Worker};
 use acasa_proto::{
     registry::v1::{self as pb, registry_service_client::RegistryServiceClient},
     r#type::v1::Date,
@@ -41,18 +41,15 @@ fn worker(env: &Env, store: &EventStore) -> Worker<PeopleProjection> {
         Arc::new(PeopleProjection::new(vault(env))),
         env.pool.clone(),
         store.jetstream().clone(),
-        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
+        crate::harness::worker_config(store),
     )
 }
 
 async fn start(env: &Env) -> Api {
     let key = hex::decode(JWT_KEY_HEX).unwrap();
-    let store = EventStore::open(env.client().await, StreamSettings::new("registry")).await.unwrap();
-    let reservations =
-        Reservations::open(store.jetstream(), "registry", 1, KeyedHasher::new(key.clone())).await.unwrap();
+    let store = EventStore::open(env.client().await, crate::harness::settings("registry")).await.unwrap();
     let service = RegistryService::new(
         Repository::new(store.clone(), RepositoryConfig::default()),
-        reservations,
         vault(env),
         Positions::start(env.pool.clone()),
         env.pool.clone(),
@@ -83,7 +80,11 @@ async fn start(env: &Env) -> Api {
 
 impl Api {
     fn req<T>(&self, role: Role, msg: T) -> Request<T> {
-        let token = self.issuer.issue("caseworker-7", &[role], None, Duration::from_secs(300)).unwrap();
+        self.req_as("caseworker-7", role, msg)
+    }
+
+    fn req_as<T>(&self, subject: &str, role: Role, msg: T) -> Request<T> {
+        let token = self.issuer.issue(subject, &[role], None, Duration::from_secs(300)).unwrap();
         let mut r = Request::new(msg);
         r.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
         r
@@ -600,15 +601,12 @@ fn sorted_lines(s: String) -> Vec<String> {
 
 /// Every byte of the registry stream, for searching plaintext.
 async fn log_bytes(store: &EventStore) -> Vec<u8> {
+    // Every message as stored: commits, claims and request records.
     let mut all = Vec::new();
     for seq in 1..=store.last_sequence().await.unwrap() {
-        let c = store.get(seq).await.unwrap();
-        all.extend(c.subject.as_bytes());
-        all.extend(c.actor.as_bytes());
-        all.extend(c.request_id.as_bytes());
-        for e in c.events {
-            all.extend(e.data);
-        }
+        let (subject, payload) = store.get_raw(seq).await.unwrap();
+        all.extend(subject.as_bytes());
+        all.extend(payload.iter());
     }
     all
 }
@@ -822,4 +820,146 @@ async fn bad_inputs_are_refused_with_their_field_and_nothing_crashes() {
     })
     .await;
     assert!(p.into_inner().person.is_some());
+}
+
+/// Bytes stored by every stream of the account (the log, and any bucket).
+async fn stored_bytes(env: &Env) -> u64 {
+    let js = async_nats::jetstream::new(env.client().await);
+    js.query_account().await.unwrap().storage
+}
+
+#[tokio::test]
+async fn a_request_id_is_one_call_another_method_under_it_is_refused_and_callers_do_not_share_ids() {
+    let env = Env::new().await;
+    let mut api = start(&env).await;
+    let r = api.register(person("reg-a", "Ana", "Moraru")).await;
+    let partner = uuid::Uuid::now_v7().to_string();
+    let mut c = api.client.clone();
+    let consent = pb::GiveConsentRequest {
+        request_id: "consent-1".into(),
+        person_id: r.person_id.clone(),
+        purpose: pb::ConsentPurpose::PartnerSharing as i32,
+        partner_id: partner.clone(),
+        channel: pb::ConsentChannel::InPerson as i32,
+    };
+    let given = c.give_consent(api.req(Role::Caseworker, consent)).await.unwrap().into_inner().position;
+    // WithdrawConsent's body is byte-for-byte GiveConsent's: the method tells them apart.
+    let withdraw = pb::WithdrawConsentRequest {
+        request_id: "consent-1".into(),
+        person_id: r.person_id.clone(),
+        purpose: pb::ConsentPurpose::PartnerSharing as i32,
+        partner_id: partner.clone(),
+        channel: pb::ConsentChannel::InPerson as i32,
+    };
+    let e = c.withdraw_consent(api.req(Role::Caseworker, withdraw.clone())).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let p = api.get(&r.person_id, given).await;
+    assert!(p.consents.iter().any(|k| k.partner_id == partner && k.given), "the consent stays given");
+    // Under a request id of its own the withdrawal happens.
+    let withdraw = pb::WithdrawConsentRequest { request_id: "consent-2".into(), ..withdraw };
+    let at = c.withdraw_consent(api.req(Role::Caseworker, withdraw)).await.unwrap().into_inner().position;
+    assert!(api.get(&r.person_id, at).await.consents.iter().any(|k| k.partner_id == partner && !k.given));
+
+    let add = pb::AddCategoryRequest {
+        request_id: "cat-1".into(),
+        person_id: r.person_id.clone(),
+        category: pb::Category::Returnee as i32,
+    };
+    let added = c.add_category(api.req(Role::Caseworker, add)).await.unwrap().into_inner().position;
+    let remove = pb::RemoveCategoryRequest {
+        request_id: "cat-1".into(),
+        person_id: r.person_id.clone(),
+        category: pb::Category::Returnee as i32,
+    };
+    let e = c.remove_category(api.req(Role::Caseworker, remove)).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(api.get(&r.person_id, added).await.categories.contains(&(pb::Category::Returnee as i32)));
+
+    // Another caseworker's "reg-a" is another call: another person.
+    let theirs = c
+        .register_person(api.req_as("caseworker-8", Role::Caseworker, person("reg-a", "Ion", "Rusu")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(theirs.person_id, r.person_id);
+    assert_eq!(api.get(&theirs.person_id, theirs.position).await.details.unwrap().given_name, "Ion");
+}
+
+#[tokio::test]
+async fn one_idnp_one_person_however_registrations_race() {
+    let env = Env::new().await;
+    let api = start(&env).await;
+    let shared = idnp();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let mut body = person(&format!("race-{i}"), "Maria", "Ciobanu");
+        body.details.as_mut().unwrap().idnp = shared.clone();
+        let mut c = api.client.clone();
+        let r = api.req(Role::Caseworker, body);
+        tasks.push(tokio::spawn(async move { c.register_person(r).await }));
+    }
+    let mut winners = Vec::new();
+    let mut holders = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(r) => winners.push(r.into_inner().person_id),
+            Err(e) => {
+                assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
+                holders.push(e.get_error_details().error_info().unwrap().metadata["existing_id"].clone());
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one registration holds the IDNP");
+    assert!(holders.iter().all(|h| *h == winners[0]), "every refusal names the holder");
+}
+
+#[tokio::test]
+async fn a_corrected_idnp_frees_the_old_one_and_refused_registrations_store_nothing() {
+    let env = Env::new().await;
+    let mut api = start(&env).await;
+    let mut c = api.client.clone();
+    let first = person("p-1", "Petru", "Munteanu");
+    let mistyped = first.details.as_ref().unwrap().idnp.clone();
+    let a = api.register(first.clone()).await;
+    // The caseworker corrects the IDNP: the mistyped one (someone else's) is free again.
+    let mut corrected = first.details.clone().unwrap();
+    corrected.idnp = idnp();
+    c.update_person_details(api.req(
+        Role::Caseworker,
+        pb::UpdatePersonDetailsRequest {
+            request_id: "fix-1".into(),
+            person_id: a.person_id.clone(),
+            details: Some(corrected.clone()),
+            country_of_residence: "IT".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    let mut owner = person("p-2", "Olga", "Rotaru");
+    owner.details.as_mut().unwrap().idnp = mistyped.clone();
+    let b = api.register(owner).await;
+    assert_ne!(b.person_id, a.person_id);
+
+    // A refused registration (the corrected IDNP is held) writes nothing anywhere.
+    let before = stored_bytes(&env).await;
+    let last = api.store.last_sequence().await.unwrap();
+    for i in 0..5 {
+        let mut dup = person(&format!("dup-{i}"), "Petru", "Munteanu");
+        dup.details.as_mut().unwrap().idnp = corrected.idnp.clone();
+        let e = c.register_person(api.req(Role::Caseworker, dup)).await.unwrap_err();
+        assert_eq!(e.code(), Code::AlreadyExists);
+    }
+    assert_eq!(api.store.last_sequence().await.unwrap(), last);
+    assert_eq!(stored_bytes(&env).await, before, "refused registrations grew a stream");
+
+    // Erasure frees the IDNP in the same write.
+    c.erase_person(
+        api.req(Role::Admin, pb::ErasePersonRequest { request_id: "erase-b".into(), person_id: b.person_id.clone() }),
+    )
+    .await
+    .unwrap();
+    let mut again = person("p-3", "Olga", "Rotaru");
+    again.details.as_mut().unwrap().idnp = mistyped;
+    let c2 = api.register(again).await;
+    assert_ne!(c2.person_id, b.person_id);
 }
