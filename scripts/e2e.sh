@@ -10,9 +10,10 @@
 # builds target/debug/acasa, generates Python stubs from proto/ into target/e2e/gen (fresh
 # each run), starts nats-server (JetStream) and Postgres 15 on free ports with data in a temp
 # directory, runs `acasa migrate`, starts the watcher that keeps the partners' NATS users
-# up to date, starts `acasa serve registry`, `acasa project registry`, `acasa serve referrals`
-# and `acasa project referrals`, waits for the gRPC ports, then runs test_registry.py and
-# test_referrals.py and prints one closing line for both, "e2e: N passed, M failed".
+# up to date, starts `acasa serve S` and `acasa project S` for every service S that
+# `acasa services` lists (each on a free port, passed to the tests as E2E_<S>_ADDR), waits
+# for the gRPC ports, then runs every tests/e2e/test_*.py and prints one closing line for
+# all, "e2e: N passed, M failed". A new service's e2e file is picked up by its name.
 # Everything it started is stopped on exit, success or failure (Ctrl-C too), and the temp
 # directory is removed; the servers' logs are copied to target/e2e/logs first. Never
 # touches .state/.
@@ -58,10 +59,11 @@ cleanup() {
         cp -r "$E2E_DIR/logs/." "$LOGS_OUT/" 2>/dev/null || true
         if ((rc != 0)); then
             local log
-            for log in registry.log registry-project.log referrals.log referrals-project.log; do
-                if [[ -s "$LOGS_OUT/$log" ]]; then
-                    echo "---- last lines of $log ----" >&2
-                    tail -n 25 "$LOGS_OUT/$log" >&2 || true
+            for log in "$LOGS_OUT"/*.log; do
+                case "$(basename "$log")" in nats*.log | postgres.log | migrate.log) continue ;; esac
+                if [[ -s "$log" ]]; then
+                    echo "---- last lines of $(basename "$log") ----" >&2
+                    tail -n 25 "$log" >&2 || true
                 fi
             done
             warn "e2e failed; logs in ${LOGS_OUT#"$REPO_ROOT"/}"
@@ -142,12 +144,9 @@ main() {
         cargo build -p acasa --bin acasa
     fi
     [[ -x "$ACASA_BIN" ]] || die "$ACASA_BIN not found; did cargo build succeed?"
-    local service
-    for service in registry referrals; do
-        if ! "$ACASA_BIN" serve --help 2>/dev/null | grep -qw "$service"; then
-            die "this $ACASA_BIN cannot serve $service yet (\`acasa serve --help\` does not list '$service'); the e2e test needs it"
-        fi
-    done
+    local services=()
+    mapfile -t services < <("$ACASA_BIN" services | cut -f1)
+    ((${#services[@]})) || die "$ACASA_BIN services lists no service"
 
     generate_stubs
 
@@ -161,9 +160,6 @@ main() {
     stack_configure "$E2E_DIR" "$E2E_DIR/logs" "$(free_port)" "$(free_port)" "$(free_port)"
     stack_preflight
     stack_check_ports
-    local grpc_port referrals_port
-    grpc_port="$(free_port)"
-    referrals_port="$(free_port)"
 
     ensure_secret "$E2E_DIR/secrets/jwt.key"
     ensure_secret "$E2E_DIR/secrets/hash.key"
@@ -196,41 +192,44 @@ main() {
     info "starting the partner NATS users watcher"
     nats_users_watch_start "$ACASA_BIN"
 
-    local addr="127.0.0.1:$grpc_port" referrals_addr="127.0.0.1:$referrals_port"
-    info "starting acasa serve registry on $addr and acasa project registry"
-    ACASA_GRPC_ADDR="$addr" start_child "acasa serve registry" "$logs/registry.log" \
-        "$ACASA_BIN" serve registry
-    start_child "acasa project registry" "$logs/registry-project.log" \
-        "$ACASA_BIN" project registry
-    info "starting acasa serve referrals on $referrals_addr and acasa project referrals"
-    ACASA_GRPC_ADDR="$referrals_addr" start_child "acasa serve referrals" "$logs/referrals.log" \
-        "$ACASA_BIN" serve referrals
-    start_child "acasa project referrals" "$logs/referrals-project.log" \
-        "$ACASA_BIN" project referrals
-    if ! wait_for_port 127.0.0.1 "$grpc_port" 60 "${CHILD_PIDS[0]}"; then
-        die "acasa serve registry did not open $addr"
-    fi
-    if ! wait_for_port 127.0.0.1 "$referrals_port" 60 "${CHILD_PIDS[2]}"; then
-        die "acasa serve referrals did not open $referrals_addr"
-    fi
-    pid_alive "${CHILD_PIDS[1]}" || die "acasa project registry exited"
-    pid_alive "${CHILD_PIDS[3]}" || die "acasa project referrals exited"
+    local svc port var i serve_pids=() serve_ports=()
+    for svc in "${services[@]}"; do
+        port="$(free_port)"
+        var="E2E_$(tr '[:lower:]-' '[:upper:]_' <<<"$svc")_ADDR"
+        export "$var=127.0.0.1:$port"
+        info "starting acasa serve $svc on 127.0.0.1:$port and acasa project $svc"
+        ACASA_GRPC_ADDR="127.0.0.1:$port" start_child "acasa serve $svc" "$logs/$svc.log" \
+            "$ACASA_BIN" serve "$svc"
+        serve_pids+=("${CHILD_PIDS[-1]}")
+        serve_ports+=("$port")
+        start_child "acasa project $svc" "$logs/$svc-project.log" "$ACASA_BIN" project "$svc"
+    done
+    for i in "${!services[@]}"; do
+        if ! wait_for_port 127.0.0.1 "${serve_ports[i]}" 60 "${serve_pids[i]}"; then
+            die "acasa serve ${services[i]} did not open 127.0.0.1:${serve_ports[i]}"
+        fi
+    done
+    for ((i = 0; i < ${#CHILD_PIDS[@]}; i++)); do
+        pid_alive "${CHILD_PIDS[i]}" || die "${CHILD_NAMES[i]} exited"
+    done
+    # The registry's tests read the older name too.
+    export E2E_GRPC_ADDR="${E2E_REGISTRY_ADDR:-}"
 
-    local services=${#CHILD_PIDS[@]} name file out line rc passed=0 failed=0 ran=0
-    local failed_files=()
-    for name in test_registry test_referrals; do
-        file="$REPO_ROOT/tests/e2e/$name.py"
+    local started=${#CHILD_PIDS[@]} name file out line rc passed=0 failed=0 ran=0
+    local failed_files=() files=()
+    mapfile -t files < <(find "$REPO_ROOT/tests/e2e" -maxdepth 1 -name 'test_*.py' | sort)
+    for file in "${files[@]}"; do
+        name="$(basename "$file" .py)"
         if (($#)) && [[ "$(tests_selected "$file" "$@")" == 0 ]]; then
             info "skipping tests/e2e/$name.py: no test matches $*"
             continue
         fi
         out="$logs/$name.out"
-        info "running tests/e2e/$name.py against registry $addr, referrals $referrals_addr"
+        info "running tests/e2e/$name.py"
         # In the background and waited for, so that a signal to this script stops it at once
         # (the EXIT trap stops the test first, then the services and servers). Its output
         # also goes to a file, for the closing line.
-        E2E_GRPC_ADDR="$addr" E2E_REGISTRY_ADDR="$addr" E2E_REFERRALS_ADDR="$referrals_addr" \
-            E2E_NATS_URL="nats://127.0.0.1:$STACK_NATS_PORT" \
+        E2E_NATS_URL="nats://127.0.0.1:$STACK_NATS_PORT" \
             E2E_ACASA_BIN="$ACASA_BIN" PYTHONPATH="$GEN_DIR" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
             timeout --kill-after=10 "${E2E_TIMEOUT:-600}" \
             "$PY" "$file" "$@" </dev/null > >(tee "$out") &
@@ -258,8 +257,7 @@ main() {
     echo "e2e: $passed passed, $failed failed"
     ((${#failed_files[@]} == 0)) || die "the e2e test failed: ${failed_files[*]}"
     # The services must have survived the tests.
-    local i
-    for ((i = 0; i < services; i++)); do
+    for ((i = 0; i < started; i++)); do
         pid_alive "${CHILD_PIDS[i]}" || die "${CHILD_NAMES[i]} exited during the test"
     done
 }

@@ -8,7 +8,7 @@
 # Ctrl-C (or SIGTERM) stops everything it started: services, then Postgres, then NATS.
 #
 # Settings (environment):
-#   ACASA_SERVICES          services to run (default: demo registry)
+#   ACASA_SERVICES          services to run (default: every service `acasa services` lists)
 #   ACASA_NATS_PORT         nats client port          (default 4222)
 #   ACASA_NATS_HTTP_PORT    nats monitoring port      (default 8222)
 #   ACASA_PG_PORT           postgres port             (default 54320)
@@ -20,23 +20,18 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
 cd "$REPO_ROOT"
 
-read -r -a SERVICES <<<"${ACASA_SERVICES:-demo registry}"
+SERVICES=()
 STATE_DIR="$REPO_ROOT/.state"
 LOG_DIR="$STATE_DIR/logs"
 PIDS_FILE="$STATE_DIR/run.pids"
 ACASA_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/acasa"
 
-# default_grpc_port SERVICE
+# default_grpc_port SERVICE — from the binary's table of services (`acasa services`).
 default_grpc_port() {
-    case "$1" in
-        demo) echo 50050 ;;
-        registry) echo 50051 ;;
-        placements) echo 50052 ;;
-        grants) echo 50053 ;;
-        referrals) echo 50054 ;;
-        content) echo 50055 ;;
-        *) die "unknown service '$1' (known: demo registry placements grants referrals content)" ;;
-    esac
+    local port
+    port="$("$ACASA_BIN" services | awk -F'\t' -v s="$1" '$1 == s { print $2 }')"
+    [[ -n "$port" ]] || die "unknown service '$1' (known: $("$ACASA_BIN" services | cut -f1 | tr '\n' ' '))"
+    echo "$port"
 }
 
 # grpc_addr SERVICE — ACASA_<SVC>_GRPC_ADDR or 127.0.0.1:<default port>.
@@ -91,12 +86,8 @@ start_child() {
 }
 
 main() {
-    ((${#SERVICES[@]})) || die "ACASA_SERVICES is empty"
     # Each server gets its own address below; an inherited one would clash.
     unset ACASA_GRPC_ADDR
-    local svc
-    for svc in "${SERVICES[@]}"; do default_grpc_port "$svc" >/dev/null; done
-
     "$REPO_ROOT/scripts/tools.sh" venv postgres
 
     if [[ "${SKIP_BUILD:-}" != 1 ]]; then
@@ -104,6 +95,14 @@ main() {
         cargo build --bin acasa
     fi
     [[ -x "$ACASA_BIN" ]] || die "$ACASA_BIN not found; did cargo build succeed?"
+    if [[ -n "${ACASA_SERVICES:-}" ]]; then
+        read -r -a SERVICES <<<"$ACASA_SERVICES"
+    else
+        mapfile -t SERVICES < <("$ACASA_BIN" services | cut -f1)
+    fi
+    ((${#SERVICES[@]})) || die "no services to run (ACASA_SERVICES, or \`acasa services\`)"
+    local svc
+    for svc in "${SERVICES[@]}"; do default_grpc_port "$svc" >/dev/null; done
 
     stack_configure "$STATE_DIR" "$LOG_DIR" "${ACASA_NATS_PORT:-4222}" \
         "${ACASA_NATS_HTTP_PORT:-8222}" "${ACASA_PG_PORT:-54320}"

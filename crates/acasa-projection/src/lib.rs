@@ -19,3 +19,9 @@ mod worker;
 pub use checkpoint::{ProjectionStatus, rebuild_reset, status};
 pub use positions::{Positions, WaitError};
 pub use worker::{ApplyError, BatchReport, Projection, Worker, WorkerConfig, WorkerError};
+
+/// The projection runtime's own migrations (schema `projection`: checkpoints
+/// and poison commits), applied before any service's.
+pub fn migrations() -> sqlx::migrate::Migrator {
+    sqlx::migrate!("./migrations")
+}

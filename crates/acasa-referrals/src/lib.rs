@@ -9,12 +9,14 @@
 //! - [`consents`]: this service's projection of the registry's consent events.
 //! - [`feed`]: the partner feed publisher.
 //! - [`deadlines`]: the SLA deadline worker.
+//! - [`nats_users`]: the partners' NATS accounts (the feed's access control plane).
 //! - [`service`]: the gRPC handlers.
 
 pub mod consents;
 pub mod deadlines;
 pub mod domain;
 pub mod feed;
+pub mod nats_users;
 pub mod projection;
 pub mod sealing;
 pub mod service;
@@ -36,3 +38,85 @@ pub const FEED_STREAM: &str = "ACASA_PARTNER_FEED";
 const PARTNER_PREFIX: &str = "acasa.referrals.partner.";
 /// Subjects of referral commits in the service's log: the prefix, then the referral id.
 const REFERRAL_PREFIX: &str = "acasa.referrals.referral.";
+
+use std::sync::Arc;
+
+use acasa_domain::Aggregate as _;
+use acasa_eventstore::{Repository, RepositoryConfig};
+use acasa_projection::Projection;
+use acasa_runtime::kit::{self, ProjectionSpec, ServeContext, ServiceDef, WorkContext, WorkerRun};
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+use tonic::service::Routes;
+
+/// The referral system as the binary knows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Referrals;
+
+const PROJECTIONS: &[ProjectionSpec] = &[
+    ProjectionSpec { name: PROJECTION, stream_of: SERVICE, rebuildable: true, build: read_model },
+    // The registry's published consent facts, kept in this service's schema.
+    ProjectionSpec { name: CONSENTS_PROJECTION, stream_of: "registry", rebuildable: true, build: consent_facts },
+    // Partners hold positions in their feeds: never reset.
+    ProjectionSpec { name: FEED_PROJECTION, stream_of: SERVICE, rebuildable: false, build: partner_feeds },
+];
+
+fn read_model(_: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
+    Ok(Arc::new(projection::ReferralsProjection))
+}
+
+fn consent_facts(ctx: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
+    Ok(Arc::new(consents::ConsentsProjection::new(ctx.vault(VAULT_TABLE)?)))
+}
+
+fn partner_feeds(ctx: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
+    Ok(Arc::new(feed::FeedProjection::new(ctx.store.jetstream().clone())))
+}
+
+impl ServiceDef for Referrals {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn default_port(&self) -> u16 {
+        50054
+    }
+
+    fn apis(&self) -> &'static [&'static str] {
+        &[service::ReferralService::NAME]
+    }
+
+    fn migrations(&self) -> sqlx::migrate::Migrator {
+        sqlx::migrate!("./migrations")
+    }
+
+    fn projections(&self) -> &'static [ProjectionSpec] {
+        PROJECTIONS
+    }
+
+    fn claim_kinds(&self) -> &'static [(&'static str, &'static str)] {
+        &[(domain::IDNO_CLAIM, domain::Partner::KIND)]
+    }
+
+    fn prepare<'a>(&'a self, ctx: &'a WorkContext<'a>) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            feed::declare_stream(ctx.store.jetstream(), ctx.config.stream_replicas).await.map_err(anyhow::Error::msg)
+        })
+    }
+
+    fn routes<'a>(&'a self, ctx: ServeContext<'a>) -> BoxFuture<'a, anyhow::Result<Routes>> {
+        Box::pin(async move {
+            let vault = kit::vault(ctx.config, ctx.pool.clone(), VAULT_TABLE)?;
+            Ok(service::ReferralService::new(ctx.store, vault, ctx.positions, ctx.pool).routes(ctx.auth))
+        })
+    }
+
+    fn workers(&self, ctx: &WorkContext<'_>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Vec<WorkerRun>> {
+        let repo = Repository::new(ctx.store.clone(), RepositoryConfig::default());
+        let sweep = deadlines::Deadlines::new(repo, ctx.pool.clone(), ctx.config.sla_sweep_interval);
+        Ok(vec![Box::pin(async move {
+            sweep.run(shutdown).await;
+            Ok(())
+        })])
+    }
+}

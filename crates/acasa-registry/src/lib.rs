@@ -18,3 +18,57 @@ pub const SERVICE: &str = "registry";
 pub const PROJECTION: &str = "registry.people";
 /// The vault table of the people's data keys.
 pub const VAULT_TABLE: &str = "registry_vault.data_keys";
+
+use std::sync::Arc;
+
+use acasa_domain::Aggregate as _;
+use acasa_eventstore::{Repository, RepositoryConfig};
+use acasa_projection::Projection;
+use acasa_runtime::kit::{self, ProjectionSpec, ServeContext, ServiceDef, WorkContext};
+use futures::future::BoxFuture;
+use tonic::service::Routes;
+
+/// The registry as the binary knows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Registry;
+
+const PROJECTIONS: &[ProjectionSpec] =
+    &[ProjectionSpec { name: PROJECTION, stream_of: SERVICE, rebuildable: true, build: people }];
+
+fn people(ctx: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
+    Ok(Arc::new(projection::PeopleProjection::new(ctx.vault(VAULT_TABLE)?)))
+}
+
+impl ServiceDef for Registry {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn default_port(&self) -> u16 {
+        50051
+    }
+
+    fn apis(&self) -> &'static [&'static str] {
+        &[service::RegistryService::NAME]
+    }
+
+    fn migrations(&self) -> sqlx::migrate::Migrator {
+        sqlx::migrate!("./migrations")
+    }
+
+    fn projections(&self) -> &'static [ProjectionSpec] {
+        PROJECTIONS
+    }
+
+    fn claim_kinds(&self) -> &'static [(&'static str, &'static str)] {
+        &[(domain::IDNP_CLAIM, domain::Person::KIND)]
+    }
+
+    fn routes<'a>(&'a self, ctx: ServeContext<'a>) -> BoxFuture<'a, anyhow::Result<Routes>> {
+        Box::pin(async move {
+            let vault = kit::vault(ctx.config, ctx.pool.clone(), VAULT_TABLE)?;
+            let repo = Repository::new(ctx.store, RepositoryConfig::default());
+            Ok(service::RegistryService::new(repo, vault, ctx.positions, ctx.pool).routes(ctx.auth))
+        })
+    }
+}

@@ -6,6 +6,8 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod kit;
+pub mod nats_url;
 pub mod request;
 pub mod server;
 pub mod telemetry;
@@ -13,4 +15,5 @@ pub mod telemetry;
 pub use auth::{Authenticator, Principal, Role, TokenIssuer};
 pub use config::Config;
 pub use error::ApiError;
+pub use kit::{ProjectionSpec, ServeContext, ServiceDef, WorkContext};
 pub use server::{Serving, shutdown_signal};

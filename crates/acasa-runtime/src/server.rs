@@ -28,6 +28,16 @@ fn request_span(req: &http::Request<()>) -> tracing::Span {
     span
 }
 
+/// The services reflection lists: the server's own, health and reflection.
+pub fn advertised(services: &[&str]) -> Vec<String> {
+    let mut names: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
+    names.extend(
+        ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
+            .map(String::from),
+    );
+    names
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Serving {
@@ -55,17 +65,26 @@ impl Serving {
         for s in &names {
             health_reporter.set_service_status(s, tonic_health::ServingStatus::Serving).await;
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(acasa_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(std::io::Error::other)?;
+        // Reflection advertises exactly what this server serves, in v1 and in
+        // v1alpha (Python's grpcio-reflection and several GUI clients speak only that).
+        let reflection = || {
+            let mut b = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(acasa_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+            for name in advertised(services) {
+                b = b.with_service_name(name);
+            }
+            b
+        };
+        let reflection_v1 = reflection().build_v1().map_err(std::io::Error::other)?;
+        let reflection_v1alpha = reflection().build_v1alpha().map_err(std::io::Error::other)?;
         // Small gRPC frames must not wait for delayed ACKs (Nagle): no delay,
         // and keepalive so dead peers are noticed.
         let incoming = tonic::transport::server::TcpIncoming::from(listener)
             .with_nodelay(Some(true))
             .with_keepalive(Some(std::time::Duration::from_secs(60)));
         let (stop, mut stopped) = watch::channel(false);
-        let routes = routes.add_service(health).add_service(reflection);
+        let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
         let task = tokio::spawn(async move {
             let signal = async move {
                 tokio::select! {

@@ -3,19 +3,3 @@
 
 pub mod app;
 pub mod bench;
-pub mod bench_referrals;
-pub mod bench_registry;
-pub mod nats_users;
-
-use clap::ValueEnum;
-
-/// A service of the platform.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Service {
-    /// The demo counter service proving the platform.
-    Demo,
-    /// The registry of people.
-    Registry,
-    /// The SME referral system.
-    Referrals,
-}

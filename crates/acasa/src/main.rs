@@ -1,7 +1,7 @@
 //! The Acasă binary: every role as a subcommand (serve, project, migrate,
 //! token, rebuild, status, bench).
 
-use acasa::{Service, app, bench};
+use acasa::{app, bench};
 
 /// mimalloc: the services allocate many small, short-lived buffers (HTTP/2
 /// frames, protobuf, NATS messages) across threads; it measured faster than
@@ -26,13 +26,17 @@ enum Command {
     /// Serve a service's gRPC API.
     Serve {
         /// Which service.
-        service: Service,
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(app::service_names()))]
+        service: String,
     },
-    /// Run a service's projection worker.
+    /// Run a service's projections and background workers.
     Project {
         /// Which service.
-        service: Service,
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(app::service_names()))]
+        service: String,
     },
+    /// List the services: name, default port, gRPC APIs, projections.
+    Services,
     /// Apply the database migrations.
     Migrate,
     /// Print a development bearer token signed with the local key.
@@ -55,10 +59,10 @@ enum Command {
         /// The projection, e.g. `demo.counters`.
         projection: String,
     },
-    /// Show a projection's checkpoint and poison commits.
+    /// Show the checkpoint and poison commits of a projection, or of every one.
     Status {
-        /// The projection, e.g. `demo.counters`.
-        projection: String,
+        /// The projection, e.g. `demo.counters` (default: all).
+        projection: Option<String>,
     },
     /// Measure the platform against the raw ceilings on the same servers.
     Bench(bench::Args),
@@ -125,34 +129,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { service } => {
-            let _telemetry = acasa_runtime::telemetry::init(&format!("acasa-{}", app::name(service)), &config)
+            let _telemetry = acasa_runtime::telemetry::init(&format!("acasa-{service}"), &config)
                 .map_err(anyhow::Error::from_boxed)?;
-            app::serve(&config, service).await
+            app::serve(&config, &service).await
         }
         Command::Project { service } => {
-            let _telemetry =
-                acasa_runtime::telemetry::init(&format!("acasa-{}-projection", app::name(service)), &config)
-                    .map_err(anyhow::Error::from_boxed)?;
-            app::project(&config, service).await
+            let _telemetry = acasa_runtime::telemetry::init(&format!("acasa-{service}-projection"), &config)
+                .map_err(anyhow::Error::from_boxed)?;
+            app::project(&config, &service).await
+        }
+        Command::Services => {
+            for s in app::SERVICES {
+                let projections: Vec<&str> = s.projections().iter().map(|p| p.name).collect();
+                println!("{}\t{}\t{}\t{}", s.name(), s.default_port(), s.apis().join(","), projections.join(","));
+            }
+            Ok(())
         }
         Command::Rebuild { projection } => {
             let _telemetry =
                 acasa_runtime::telemetry::init("acasa-rebuild", &config).map_err(anyhow::Error::from_boxed)?;
             app::rebuild(&config, &projection).await
         }
-        Command::Status { projection } => {
-            let pool = app::pool(&config, 1).await?;
-            let s = acasa_projection::status(&pool, &projection).await?;
-            println!("projection {}: position {}, {} poison commit(s)", s.name, s.position, s.poison_count);
-            if let Some((seq, reason)) = s.last_poison {
-                println!("last poison: sequence {seq}: {reason}");
-            }
-            Ok(())
-        }
+        Command::Status { projection } => app::status(&config, projection.as_deref()).await,
         Command::Bench(args) => bench::run(&config, args).await,
         Command::NatsUsers { out, service_password_file } => {
-            acasa::nats_users::run_nats_users(&config, &out, service_password_file.as_deref()).await
+            acasa_referrals::nats_users::run_nats_users(&config, &out, service_password_file.as_deref()).await
         }
-        Command::PartnerCredentials { partner_id } => acasa::nats_users::print_partner_credentials(&config, partner_id),
+        Command::PartnerCredentials { partner_id } => {
+            acasa_referrals::nats_users::print_partner_credentials(&config, partner_id)
+        }
     }
 }

@@ -186,3 +186,47 @@ async fn read_your_writes_idempotency_and_one_trace_into_the_projection() {
     pumping.store(false, std::sync::atomic::Ordering::Relaxed);
     pump.await.unwrap();
 }
+
+/// The services a server lists over reflection, in v1 and in v1alpha.
+async fn reflected(channel: &Channel) -> (Vec<String>, Vec<String>) {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let request = v1::ServerReflectionRequest {
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+        ..Default::default()
+    };
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let mut answers = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let v1_names = match answers.message().await.unwrap().unwrap().message_response.unwrap() {
+        v1::server_reflection_response::MessageResponse::ListServicesResponse(l) => {
+            l.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected answer {other:?}"),
+    };
+    let request = v1alpha::ServerReflectionRequest {
+        message_request: Some(v1alpha::server_reflection_request::MessageRequest::ListServices(String::new())),
+        ..Default::default()
+    };
+    let mut client = v1alpha::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let mut answers = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let v1alpha_names = match answers.message().await.unwrap().unwrap().message_response.unwrap() {
+        v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(l) => {
+            l.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected answer {other:?}"),
+    };
+    (v1_names, v1alpha_names)
+}
+
+#[tokio::test]
+async fn reflection_lists_exactly_the_services_served_in_v1_and_v1alpha() {
+    let env = Env::new().await;
+    let api = start(&env).await;
+    let (mut v1_names, mut v1alpha_names) = reflected(&api.channel).await;
+    v1_names.sort();
+    v1alpha_names.sort();
+    let mut expected = acasa_runtime::server::advertised(&[CounterService::NAME]);
+    expected.sort();
+    assert_eq!(v1_names, expected);
+    assert_eq!(v1alpha_names, expected, "grpcio-reflection speaks v1alpha only");
+    assert!(!v1_names.iter().any(|n| n.contains("registry") || n.contains("referrals")));
+}

@@ -1,5 +1,5 @@
 //! The partner feed's NATS accounts and permissions, against a real
-//! nats-server configured with `acasa::nats_users::render_accounts` for
+//! nats-server configured with `acasa_referrals::nats_users::render_accounts` for
 //! partners A and B: the services' account `ACASA` (JetStream, the service
 //! user, the exports) and one account per partner importing only its own
 //! consumer's API and acks.
@@ -31,9 +31,9 @@
 
 use std::time::Duration;
 
-use acasa::nats_users::{self, FEED_STREAM, INBOX_PREFIX, SERVICE_USER, feed_filter};
 use acasa_eventstore::KeyedHasher;
 use acasa_referrals::feed;
+use acasa_referrals::nats_users::{self, FEED_STREAM, INBOX_PREFIX, SERVICE_USER, feed_filter};
 use acasa_testkit::NatsServer;
 use async_nats::{
     ConnectErrorKind, ConnectOptions, Event, ServerError, Subscriber,

@@ -55,7 +55,7 @@ use tonic::{
     transport::Channel,
 };
 
-use crate::bench::{Rate, rate};
+use super::stats::{Rate, rate};
 use acasa_referrals::FEED_STREAM;
 
 /// Commands in one referral's life.
@@ -589,7 +589,7 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let (elapsed, _) = crate::bench::concurrently(total, clients, op).await?;
+    let (elapsed, _) = super::stats::concurrently(total, clients, op).await?;
     Ok(elapsed)
 }
 

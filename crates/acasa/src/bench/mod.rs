@@ -9,17 +9,14 @@
 //!    500 per transaction on one connection (the projection ceiling).
 //! 4. Projection catch-up: the demo projection replaying the stream from 2.
 //!
-//! Then, when their addresses are given, the registry (`bench_registry`) and
-//! the referrals service with its partner feed (`bench_referrals`) over gRPC;
+//! Then, when their addresses are given, the registry ([`registry`]) and
+//! the referrals service with its partner feed ([`referrals`]) over gRPC;
 //! `--referrals-only` measures just the raw ceiling and the referrals.
 //!
 //! It writes to the `demo` stream and schema: run it on throwaway servers
 //! (`make bench` does), never on a deployment with real data.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Instant};
 
 use acasa_demo::domain::{Amount, Counter, CounterCommand, CounterName};
 use acasa_domain::{EventCodec as _, RequestId};
@@ -30,6 +27,15 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::app;
+
+mod referrals;
+mod registry;
+mod stats;
+
+pub use referrals::ReferralsReport;
+pub use registry::RegistryReport;
+pub use stats::Rate;
+use stats::{concurrently, rate};
 
 /// Benchmark arguments.
 #[derive(clap::Args, Debug, Clone)]
@@ -87,21 +93,6 @@ pub struct Args {
     pub referrals_only: bool,
 }
 
-/// Throughput and latency of one measurement.
-#[derive(Debug, Serialize)]
-pub struct Rate {
-    /// Operations completed.
-    pub ops: usize,
-    /// Wall time in seconds.
-    pub seconds: f64,
-    /// Operations per second.
-    pub per_second: f64,
-    /// Median latency in milliseconds (where measured per operation).
-    pub p50_ms: Option<f64>,
-    /// 99th percentile latency in milliseconds.
-    pub p99_ms: Option<f64>,
-}
-
 /// The whole report.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -126,9 +117,9 @@ pub struct Report {
     /// catch-up / raw upserts.
     pub projection_ratio: f64,
     /// The registry over gRPC, when `--registry-addr` was given.
-    pub registry: Option<crate::bench_registry::RegistryReport>,
+    pub registry: Option<registry::RegistryReport>,
     /// The referrals service over gRPC, when `--referrals-addr` was given.
-    pub referrals: Option<crate::bench_referrals::ReferralsReport>,
+    pub referrals: Option<referrals::ReferralsReport>,
 }
 
 /// The report of `--referrals-only`.
@@ -141,7 +132,7 @@ pub struct ReferralsOnlyReport {
     /// Raw acknowledged JetStream publishes (ceiling).
     pub raw_jetstream_publish: Rate,
     /// The referrals service over gRPC.
-    pub referrals: crate::bench_referrals::ReferralsReport,
+    pub referrals: referrals::ReferralsReport,
 }
 
 /// The referrals part, when `--referrals-addr` was given.
@@ -149,10 +140,10 @@ async fn referrals(
     config: &Config,
     args: &Args,
     raw_per_second: f64,
-) -> anyhow::Result<Option<crate::bench_referrals::ReferralsReport>> {
+) -> anyhow::Result<Option<referrals::ReferralsReport>> {
     let Some(addr) = &args.referrals_addr else { return Ok(None) };
     let registry_addr = args.registry_addr.clone().context("--referrals-addr needs --registry-addr")?;
-    let target = crate::bench_referrals::Target {
+    let target = referrals::Target {
         addr: addr.clone(),
         registry_addr,
         partners: args.referrals_partners,
@@ -165,20 +156,7 @@ async fn referrals(
         service_pid: args.referrals_service_pid,
         worker_pid: args.referrals_worker_pid,
     };
-    Ok(Some(crate::bench_referrals::run(config, &target, raw_per_second).await?))
-}
-
-pub(crate) fn rate(ops: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Rate {
-    let seconds = elapsed.as_secs_f64();
-    latencies.sort_unstable();
-    let pct = |p: f64| -> Option<f64> {
-        if latencies.is_empty() {
-            return None;
-        }
-        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies.get(i).map(|d| d.as_secs_f64() * 1000.0)
-    };
-    Rate { ops, seconds, per_second: ops as f64 / seconds.max(1e-9), p50_ms: pct(0.50), p99_ms: pct(0.99) }
+    Ok(Some(referrals::run(config, &target, raw_per_second).await?))
 }
 
 fn meta(request_id: &str) -> anyhow::Result<CommandMeta> {
@@ -229,7 +207,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
                 report.raw_jetstream_publish.p50_ms.unwrap_or(f64::NAN),
                 report.raw_jetstream_publish.p99_ms.unwrap_or(f64::NAN)
             );
-            crate::bench_referrals::print_table(&report.referrals);
+            referrals::print_table(&report.referrals);
         }
         return Ok(());
     }
@@ -250,14 +228,18 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
 
     eprintln!("bench: projection catch-up over {last} commits…");
     let start = Instant::now();
-    let reached = app::replay_from_start(config, crate::Service::Demo, &store, &pool, last).await?;
+    let ctx = acasa_runtime::kit::WorkContext { config, store: store.clone(), pool: pool.clone() };
+    let spec = acasa_runtime::ServiceDef::projections(&acasa_demo::Demo)
+        .first()
+        .context("the demo service has a projection")?;
+    let reached = app::replay_from_start(&ctx, spec, &store, last).await?;
     anyhow::ensure!(reached.is_some(), "another worker leads demo.counters; run bench on throwaway servers");
     let catch_up = rate(last as usize, start.elapsed(), Vec::new());
 
     let registry = match &args.registry_addr {
         None => None,
         Some(addr) => {
-            let target = crate::bench_registry::Target {
+            let target = registry::Target {
                 addr: addr.clone(),
                 people: args.registry_people,
                 commands: args.commands,
@@ -265,7 +247,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
                 service_pid: args.registry_service_pid,
                 worker_pid: args.registry_worker_pid,
             };
-            Some(crate::bench_registry::run(config, &target, raw_js.per_second).await?)
+            Some(registry::run(config, &target, raw_js.per_second).await?)
         }
     };
     let referrals = referrals(config, &args, raw_js.per_second).await?;
@@ -289,7 +271,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     } else {
         print_table(&report);
         if let Some(f) = &report.referrals {
-            crate::bench_referrals::print_table(f);
+            referrals::print_table(f);
         }
     }
     Ok(())
@@ -474,44 +456,6 @@ async fn raw_upsert(pool: &sqlx::PgPool, rows: usize, distinct: usize) -> anyhow
     drop(conn);
     sqlx::query("DROP TABLE public.bench_raw").execute(pool).await?;
     Ok(rate(rows, elapsed, Vec::new()))
-}
-
-/// Runs `op(0..total)` on `writers` tasks, each awaiting one operation at a
-/// time; returns the wall time and each operation's latency.
-pub(crate) async fn concurrently<F, Fut>(
-    total: usize,
-    writers: usize,
-    op: F,
-) -> anyhow::Result<(Duration, Vec<Duration>)>
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
-{
-    let op = Arc::new(op);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..writers {
-        let op = op.clone();
-        let next = next.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= total {
-                    return Ok::<_, anyhow::Error>(lat);
-                }
-                let t = Instant::now();
-                op(i).await?;
-                lat.push(t.elapsed());
-            }
-        }));
-    }
-    let mut lat = Vec::with_capacity(total);
-    for t in tasks {
-        lat.extend(t.await??);
-    }
-    Ok((start.elapsed(), lat))
 }
 
 async fn cold_loads(store: &acasa_eventstore::EventStore, ids: &[Uuid], writers: usize) -> anyhow::Result<Rate> {

@@ -31,7 +31,7 @@ use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde::Serialize;
 use tonic::{Request, transport::Channel};
 
-use crate::bench::{Rate, concurrently, rate};
+use super::stats::{Rate, concurrently, rate};
 
 /// Where the registry runs, for the benchmark.
 #[derive(Clone, Debug)]
