@@ -4,9 +4,13 @@
 //! read-your-writes queries. It carries no personal data. Real services
 //! (registry, placements, grants, referrals, content) follow its shape.
 
+pub mod codec;
+mod commands;
 pub mod domain;
+pub mod grpc;
 pub mod projection;
-pub mod service;
+mod queries;
+pub mod validate;
 
 /// The service's name: stream `ACASA_DEMO`, subjects `acasa.demo.>`, schema `demo`.
 pub const SERVICE: &str = "demo";
@@ -43,7 +47,7 @@ impl ServiceDef for Demo {
     }
 
     fn apis(&self) -> &'static [&'static str] {
-        &[service::CounterService::NAME]
+        &[grpc::CounterService::NAME]
     }
 
     fn migrations(&self) -> sqlx::migrate::Migrator {
@@ -61,7 +65,7 @@ impl ServiceDef for Demo {
     fn routes<'a>(&'a self, ctx: ServeContext<'a>) -> BoxFuture<'a, anyhow::Result<Routes>> {
         Box::pin(async move {
             let repo = Repository::new(ctx.store, RepositoryConfig::default());
-            Ok(service::CounterService::new(repo, ctx.positions, ctx.pool).routes(ctx.auth))
+            Ok(grpc::CounterService::new(repo, ctx.positions, ctx.pool).routes(ctx.auth))
         })
     }
 }

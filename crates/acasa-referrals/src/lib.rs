@@ -10,16 +10,18 @@
 //! - [`feed`]: the partner feed publisher.
 //! - [`deadlines`]: the SLA deadline worker.
 //! - [`nats_users`]: the partners' NATS accounts (the feed's access control plane).
-//! - [`service`]: the gRPC handlers.
+//! - [`grpc`]: the transport glue; `commands` and `queries` behind it.
 
+mod commands;
 pub mod consents;
 pub mod deadlines;
 pub mod domain;
 pub mod feed;
+pub mod grpc;
 pub mod nats_users;
 pub mod projection;
+mod queries;
 pub mod sealing;
-pub mod service;
 pub mod validate;
 
 /// The service's name: stream `ACASA_REFERRALS`, subjects `acasa.referrals.>`, schema `referrals`.
@@ -83,7 +85,7 @@ impl ServiceDef for Referrals {
     }
 
     fn apis(&self) -> &'static [&'static str] {
-        &[service::ReferralService::NAME]
+        &[grpc::ReferralService::NAME]
     }
 
     fn migrations(&self) -> sqlx::migrate::Migrator {
@@ -107,7 +109,7 @@ impl ServiceDef for Referrals {
     fn routes<'a>(&'a self, ctx: ServeContext<'a>) -> BoxFuture<'a, anyhow::Result<Routes>> {
         Box::pin(async move {
             let vault = kit::vault(ctx.config, ctx.pool.clone(), VAULT_TABLE)?;
-            Ok(service::ReferralService::new(ctx.store, vault, ctx.positions, ctx.pool).routes(ctx.auth))
+            Ok(grpc::ReferralService::new(ctx.store, vault, ctx.positions, ctx.pool).routes(ctx.auth))
         })
     }
 

@@ -4,12 +4,14 @@
 //! travel in the log sealed with the person's own data key ([`codec`]); the
 //! key lives in a vault table outside the log and erasure destroys it. The
 //! `registry.people` read model ([`projection`]) opens what it can and drops
-//! the personal columns of erased people; queries ([`service`]) read it only.
+//! the personal columns of erased people; queries ([`queries`]) read it only.
 
 pub mod codec;
+mod commands;
 pub mod domain;
+pub mod grpc;
 pub mod projection;
-pub mod service;
+mod queries;
 pub mod validate;
 
 /// The service's name: stream `ACASA_REGISTRY`, subjects `acasa.registry.>`, schema `registry`.
@@ -49,7 +51,7 @@ impl ServiceDef for Registry {
     }
 
     fn apis(&self) -> &'static [&'static str] {
-        &[service::RegistryService::NAME]
+        &[grpc::RegistryService::NAME]
     }
 
     fn migrations(&self) -> sqlx::migrate::Migrator {
@@ -68,7 +70,7 @@ impl ServiceDef for Registry {
         Box::pin(async move {
             let vault = kit::vault(ctx.config, ctx.pool.clone(), VAULT_TABLE)?;
             let repo = Repository::new(ctx.store, RepositoryConfig::default());
-            Ok(service::RegistryService::new(repo, vault, ctx.positions, ctx.pool).routes(ctx.auth))
+            Ok(grpc::RegistryService::new(repo, vault, ctx.positions, ctx.pool).routes(ctx.auth))
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use acasa_demo::service::CounterService;
+use acasa_demo::grpc::CounterService;
 use acasa_eventstore::{Repository, RepositoryConfig};
 use acasa_projection::Positions;
 use acasa_proto::demo::v1::{self as pb, counter_service_client::CounterServiceClient};

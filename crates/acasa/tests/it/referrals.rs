@@ -16,10 +16,10 @@ use acasa_proto::{
     r#type::v1::{Date, Money},
 };
 use acasa_referrals::{
-    consents::ConsentsProjection, deadlines::Deadlines, feed::FeedProjection, projection::ReferralsProjection,
-    service::ReferralService,
+    consents::ConsentsProjection, deadlines::Deadlines, feed::FeedProjection, grpc::ReferralService,
+    projection::ReferralsProjection,
 };
-use acasa_registry::service::RegistryService;
+use acasa_registry::grpc::RegistryService;
 use acasa_runtime::{Authenticator, Role, Serving, TokenIssuer};
 use acasa_vault::{MasterKey, Vault};
 use futures::StreamExt as _;

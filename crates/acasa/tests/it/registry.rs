@@ -11,7 +11,7 @@ use acasa_proto::{
     registry::v1::{self as pb, registry_service_client::RegistryServiceClient},
     r#type::v1::Date,
 };
-use acasa_registry::{projection::PeopleProjection, service::RegistryService};
+use acasa_registry::{grpc::RegistryService, projection::PeopleProjection};
 use acasa_runtime::{Authenticator, Role, Serving, TokenIssuer};
 use acasa_vault::{MasterKey, Vault};
 use rand::Rng as _;

@@ -1,0 +1,437 @@
+//! The referral system's commands: validate the request into domain values,
+//! gather the outside facts the aggregate needs (the partner's state, the
+//! person's consent from this service's own projection of the registry), let
+//! the partner or referral decide, and append through the command loop.
+
+use acasa_domain::Violations;
+use acasa_eventstore::{CommandError, CommandMeta, Outcome, Step};
+use acasa_proto::{
+    partner::v1 as types,
+    referrals::v1::{self as pb},
+};
+use acasa_runtime::{ApiError, Principal, Role, request::meta_of as meta};
+use acasa_vault::DataKey;
+use tokio::time::Instant;
+use tonic::{Request, Status};
+use uuid::Uuid;
+
+use crate::grpc::{ADMINS, ReferralService, actor};
+use crate::{
+    consents,
+    domain::{
+        Actor, NewReferral, Partner, PartnerCommand, PartnerFact, Referral, ReferralCommand, ReferralError, now,
+        proto_duration, timestamp,
+    },
+    sealing, validate,
+};
+
+impl ReferralService {
+    pub(crate) async fn key(&self, person: Uuid, create: bool) -> Result<Option<DataKey>, ApiError> {
+        if let Some(key) = self.keys.get(person) {
+            return Ok(Some(key));
+        }
+        let key = if create { Some(self.vault.key_for_new(person).await?) } else { self.vault.key(person).await? };
+        if let Some(key) = &key {
+            self.keys.put(person, key.clone());
+        }
+        Ok(key)
+    }
+
+    // ------------------------------------------------------------ partners
+    pub(crate) async fn register_partner(
+        &self,
+        principal: &Principal,
+        req: &pb::RegisterPartnerRequest,
+    ) -> Result<pb::RegisterPartnerResponse, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let kind = validate::partner_kind(&mut v, "kind", req.kind);
+        let name = validate::text(&mut v, "name", &req.name, validate::NAME_MAX);
+        let idno = validate::idno(&mut v, "idno", &req.idno);
+        let districts = validate::districts(&mut v, "districts", &req.districts);
+        let contact = validate::contact(&mut v, "contact", req.contact.as_ref());
+        let services = validate::services(&mut v, "services", &req.services);
+        let response_time = validate::response_time(&mut v, "response_time", req.response_time.as_ref(), false);
+        let (Some(meta), Some(kind), Some(name), Some(idno), Some(districts), Some(contact), Some(services), Some(rt)) =
+            (meta, kind, name, idno, districts, contact, services, response_time)
+        else {
+            return Err(v.into());
+        };
+        v.into_result()?;
+        let (id, fresh) = self.created_id(self.partners.created_by(&meta).await?)?;
+        let registration = pb::PartnerRegistered {
+            kind: kind.into(),
+            name,
+            idno,
+            districts,
+            contact: Some(contact),
+            services,
+            response_time: Some(proto_duration(rt)),
+            registered_at: Some(timestamp(now())),
+        };
+        let command = PartnerCommand::Register(registration);
+        let outcome = if fresh {
+            self.partners.execute_new_with(&id.to_string(), &command, &meta, &acasa_domain::Plain).await
+        } else {
+            self.partners.execute(&id.to_string(), &command, &meta).await
+        };
+        let outcome = outcome.map_err(|e| match e {
+            CommandError::Claimed { owner, .. } => ApiError::Duplicate {
+                message: format!("a partner with this IDNO is already registered: {owner}"),
+                existing_id: owner,
+            },
+            e => e.into(),
+        })?;
+        Ok(pb::RegisterPartnerResponse { partner_id: outcome.id, position: outcome.position })
+    }
+
+    /// The id a creating request addresses: the one its first attempt
+    /// created, or a fresh one.
+    pub(crate) fn created_id(&self, earlier: Option<String>) -> Result<(Uuid, bool), ApiError> {
+        match earlier {
+            Some(id) => Uuid::parse_str(&id)
+                .map(|id| (id, false))
+                .map_err(|_| ApiError::Internal("a request record names a non-uuid".into())),
+            None => Ok((Uuid::now_v7(), true)),
+        }
+    }
+
+    pub(crate) async fn partner_command(
+        &self,
+        id: Uuid,
+        command: PartnerCommand,
+        meta: &CommandMeta,
+    ) -> Result<u64, ApiError> {
+        Ok(self.partners.execute(&id.to_string(), &command, meta).await?.position)
+    }
+
+    // ------------------------------------------------------------ referrals
+    /// The person's standing for `partner` in this service's view of the
+    /// registry, after waiting for `min_registry_position`.
+    pub(crate) async fn person_fact(
+        &self,
+        person: Uuid,
+        partner: Uuid,
+        min_registry_position: u64,
+        deadline: Instant,
+    ) -> Result<crate::domain::PersonFact, ApiError> {
+        if min_registry_position > 0 {
+            self.positions.wait_for(crate::CONSENTS_PROJECTION, min_registry_position, deadline).await?;
+        }
+        let mut conn = self.pool.acquire().await?;
+        Ok(consents::person_fact(&mut conn, person, partner).await?)
+    }
+
+    pub(crate) async fn partner_fact(&self, id: Uuid) -> Result<PartnerFact, ApiError> {
+        let (state, _) = self.partners.load(&id.to_string()).await?;
+        Ok(PartnerFact { id, state })
+    }
+
+    /// The command creating referral `id` with `profile` sealed for it.
+    pub(crate) async fn creation(
+        &self,
+        id: Uuid,
+        fresh: bool,
+        referrer: Actor,
+        new: NewReferralInput,
+        deadline: Instant,
+    ) -> Result<ReferralCommand, ApiError> {
+        // A retry of a referral that happened: the command loop replays the
+        // original answer (its request id is recorded in the referral); the
+        // facts are not needed (and a different request would be refused as
+        // existing).
+        if !fresh && self.referrals.load(&id.to_string()).await?.1 > 0 {
+            return Ok(ReferralCommand::Create(
+                Box::new(NewReferral {
+                    person_id: new.person_id,
+                    partner: PartnerFact { id: new.partner_id, state: Partner::default() },
+                    person: crate::domain::PersonFact::Unknown,
+                    need: new.need,
+                    district: new.district,
+                    referrer,
+                    sealed_profile: Vec::new(),
+                    re_referred_from: new.re_referred_from,
+                }),
+                now(),
+            ));
+        }
+        let (person, partner) = tokio::try_join!(
+            self.person_fact(new.person_id, new.partner_id, new.min_registry_position, deadline),
+            self.partner_fact(new.partner_id),
+        )?;
+        let sealed_profile = match (&person, new.profile) {
+            (crate::domain::PersonFact::Active { consent: true }, Profile::Clear(profile)) => {
+                let key =
+                    self.key(new.person_id, true).await?.ok_or_else(|| ApiError::Internal("no data key".into()))?;
+                sealing::seal(&key, id, new.person_id, &profile)?
+            }
+            (crate::domain::PersonFact::Active { consent: true }, Profile::Sealed { from, sealed }) => {
+                // Re-sealed under the same key for the new referral; without a
+                // key (erased) there is nothing to carry over.
+                match self.key(new.person_id, false).await? {
+                    Some(key) => match sealing::open(&key, from, new.person_id, &sealed) {
+                        Some(profile) => sealing::seal(&key, id, new.person_id, &profile)?,
+                        None => Vec::new(),
+                    },
+                    None => Vec::new(),
+                }
+            }
+            // The domain refuses it; nothing to seal.
+            _ => Vec::new(),
+        };
+        Ok(ReferralCommand::Create(
+            Box::new(NewReferral {
+                person_id: new.person_id,
+                partner,
+                person,
+                need: new.need,
+                district: new.district,
+                referrer,
+                sealed_profile,
+                re_referred_from: new.re_referred_from,
+            }),
+            now(),
+        ))
+    }
+
+    pub(crate) async fn create_referral(
+        &self,
+        principal: &Principal,
+        referrer: Actor,
+        req: &pb::CreateReferralRequest,
+        deadline: Instant,
+    ) -> Result<pb::CreateReferralResponse, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let person_id = validate::id(&mut v, "person_id", &req.person_id);
+        let partner_id = validate::id(&mut v, "partner_id", &req.partner_id);
+        let need = validate::need(&mut v, "need", req.need.as_ref());
+        let district = validate::text(&mut v, "district", &req.district, validate::DISTRICT_MAX);
+        let profile = validate::profile(&mut v, "profile", req.profile.as_ref());
+        let (Some(meta), Some(person_id), Some(partner_id), Some(need), Some(district), Some(profile)) =
+            (meta, person_id, partner_id, need, district, profile)
+        else {
+            return Err(v.into());
+        };
+        v.into_result()?;
+        let (id, fresh) = self.created_id(self.referrals.created_by(&meta).await?)?;
+        let input = NewReferralInput {
+            person_id,
+            partner_id,
+            need,
+            district,
+            profile: Profile::Clear(profile),
+            re_referred_from: None,
+            min_registry_position: req.min_registry_position,
+        };
+        let command = self.creation(id, fresh, referrer, input, deadline).await?;
+        let step = Step { id: id.to_string(), command: &command, codec: &acasa_domain::Plain, new: fresh };
+        let outcome = self.first(self.referrals.execute_all(&[step], &meta).await?)?;
+        let id = Uuid::parse_str(&outcome.id).unwrap_or(id);
+        let due_at = self.due_at(id, &outcome).await?;
+        Ok(pb::CreateReferralResponse { referral_id: id.to_string(), position: outcome.position, due_at })
+    }
+
+    /// A created referral's due time: from its creation event, or (a replay
+    /// that returned none) from the aggregate.
+    pub(crate) async fn due_at(
+        &self,
+        id: Uuid,
+        created: &Outcome<Referral>,
+    ) -> Result<Option<prost_types::Timestamp>, ApiError> {
+        Ok(match created.events.first() {
+            Some(crate::domain::ReferralEvent::Created(c)) => c.due_at,
+            _ => Some(timestamp(self.referrals.load(&id.to_string()).await?.0.due_at)),
+        })
+    }
+
+    pub(crate) async fn re_refer(
+        &self,
+        principal: &Principal,
+        by: Actor,
+        req: &pb::ReReferReferralRequest,
+        deadline: Instant,
+    ) -> Result<pb::ReReferReferralResponse, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let old_id = validate::id(&mut v, "referral_id", &req.referral_id);
+        let partner_id = validate::id(&mut v, "partner_id", &req.partner_id);
+        let (Some(meta), Some(old_id), Some(partner_id)) = (meta, old_id, partner_id) else { return Err(v.into()) };
+        let (new_id, fresh) = self.created_id(self.referrals.created_by(&meta).await?)?;
+        let (old, version) = self.referrals.load(&old_id.to_string()).await?;
+        if version == 0 {
+            return Err(ApiError::NotFound(format!("no referral {old_id}")));
+        }
+        let mark = ReferralCommand::ReRefer {
+            by: by.clone(),
+            new_referral_id: new_id,
+            new_partner_id: partner_id,
+            now: now(),
+        };
+        let replay = !fresh && self.referrals.load(&new_id.to_string()).await?.1 > 0;
+        if !replay {
+            // Refuse early, before sealing anything, if the old referral
+            // cannot be re-referred.
+            use acasa_domain::Aggregate as _;
+            if let Err(e) = old.decide(&mark) {
+                return Err(CommandError::Rejected(e).into());
+            }
+        }
+        let input = NewReferralInput {
+            person_id: old.person_id,
+            partner_id,
+            need: old.need.clone(),
+            district: old.district.clone(),
+            profile: Profile::Sealed { from: old_id, sealed: old.sealed_profile.clone() },
+            re_referred_from: Some(old_id),
+            min_registry_position: req.min_registry_position,
+        };
+        let create = self.creation(new_id, fresh, by, input, deadline).await?;
+        // The new referral and the old one's mark in one atomic batch: both
+        // are stored or neither (the old one changed meanwhile, e.g. was
+        // accepted, and the whole command is refused), so nothing is undone.
+        let steps = [
+            Step { id: new_id.to_string(), command: &create, codec: &acasa_domain::Plain, new: fresh },
+            Step { id: old_id.to_string(), command: &mark, codec: &acasa_domain::Plain, new: false },
+        ];
+        let outcomes = self.referrals.execute_all(&steps, &meta).await?;
+        let created = outcomes
+            .into_iter()
+            .find(|o| o.id != old_id.to_string())
+            .ok_or_else(|| ApiError::Internal("a re-referral without its new referral".into()))?;
+        let new_id = Uuid::parse_str(&created.id).unwrap_or(new_id);
+        Ok(pb::ReReferReferralResponse {
+            referral_id: new_id.to_string(),
+            position: created.position,
+            due_at: self.due_at(new_id, &created).await?,
+        })
+    }
+
+    pub(crate) fn first(&self, outcomes: Vec<Outcome<Referral>>) -> Result<Outcome<Referral>, ApiError> {
+        outcomes.into_iter().next().ok_or_else(|| ApiError::Internal("a command without outcome".into()))
+    }
+
+    /// Runs a transition on a referral, named by the request.
+    pub(crate) async fn transition<R>(
+        &self,
+        request: &Request<R>,
+        roles: &[Role],
+        build: impl FnOnce(&R, Actor, &mut Violations) -> Option<ReferralCommand>,
+    ) -> Result<u64, Status>
+    where
+        R: ReferralRequest,
+    {
+        let principal = Principal::authorized(request, roles)?;
+        let by = actor(principal)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, req.request_id(), req, R::clear_request_id);
+        let id = validate::id(&mut v, "referral_id", req.referral_id());
+        let command = build(req, by, &mut v);
+        let (Some(meta), Some(id), Some(command)) = (meta, id, command) else {
+            return Err(ApiError::from(v).into());
+        };
+        v.into_result().map_err(ApiError::from)?;
+        let outcome = self.referrals.execute(&id.to_string(), &command, &meta).await;
+        match outcome {
+            Ok(o) => Ok(o.position),
+            Err(CommandError::Rejected(ReferralError::NotFound | ReferralError::NotVisible)) => {
+                Err(ApiError::NotFound(format!("no referral {id}")).into())
+            }
+            Err(e) => Err(ApiError::from(e).into()),
+        }
+    }
+
+    pub(crate) async fn partner_request<R: PartnerRequest>(
+        &self,
+        request: &Request<R>,
+        self_allowed: bool,
+        build: impl FnOnce(&R, &mut Violations) -> Option<PartnerCommand>,
+    ) -> Result<u64, Status> {
+        let principal = Principal::of(request)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let id = validate::id(&mut v, "partner_id", req.partner_id());
+        let itself = self_allowed
+            && principal.has(Role::Partner)
+            && id.is_some()
+            && principal.partner_id.as_deref().and_then(|p| Uuid::parse_str(p).ok()) == id;
+        if !itself {
+            principal.require_any(ADMINS)?;
+        }
+        let meta = meta(principal, &mut v, req.request_id(), req, R::clear_request_id);
+        let command = build(req, &mut v);
+        let (Some(meta), Some(id), Some(command)) = (meta, id, command) else {
+            return Err(ApiError::from(v).into());
+        };
+        v.into_result().map_err(ApiError::from)?;
+        Ok(self.partner_command(id, command, &meta).await?)
+    }
+}
+
+/// The shared profile of a new referral: from the request, or re-sealed from
+/// the referral it re-refers.
+pub(crate) enum Profile {
+    Clear(pb::SharedProfile),
+    Sealed { from: Uuid, sealed: Vec<u8> },
+}
+
+pub(crate) struct NewReferralInput {
+    person_id: Uuid,
+    partner_id: Uuid,
+    need: types::Need,
+    district: String,
+    profile: Profile,
+    re_referred_from: Option<Uuid>,
+    min_registry_position: u64,
+}
+
+/// Requests naming a referral with a request id.
+pub(crate) trait ReferralRequest: acasa_proto::Message + acasa_proto::Name + Clone {
+    fn request_id(&self) -> &str;
+    fn referral_id(&self) -> &str;
+    fn clear_request_id(&mut self);
+}
+
+macro_rules! referral_request {
+    ($($t:ty),*) => {$(
+        impl ReferralRequest for $t {
+            fn request_id(&self) -> &str { &self.request_id }
+            fn referral_id(&self) -> &str { &self.referral_id }
+            fn clear_request_id(&mut self) { self.request_id.clear() }
+        }
+    )*};
+}
+
+referral_request!(
+    pb::AcceptReferralRequest,
+    pb::DeclineReferralRequest,
+    pb::ReportProgressRequest,
+    pb::RecordOutcomeRequest,
+    pb::CloseReferralRequest,
+    pb::WithdrawReferralRequest
+);
+
+/// Requests naming a partner with a request id.
+pub(crate) trait PartnerRequest: acasa_proto::Message + acasa_proto::Name + Clone {
+    fn request_id(&self) -> &str;
+    fn partner_id(&self) -> &str;
+    fn clear_request_id(&mut self);
+}
+
+macro_rules! partner_request {
+    ($($t:ty),*) => {$(
+        impl PartnerRequest for $t {
+            fn request_id(&self) -> &str { &self.request_id }
+            fn partner_id(&self) -> &str { &self.partner_id }
+            fn clear_request_id(&mut self) { self.request_id.clear() }
+        }
+    )*};
+}
+
+partner_request!(
+    pb::SetPartnerServicesRequest,
+    pb::SetPartnerResponseTimeRequest,
+    pb::SuspendPartnerRequest,
+    pb::ReactivatePartnerRequest
+);

@@ -1,0 +1,287 @@
+//! The registry's commands: validate the request into domain values, let the
+//! person decide (with the person's own codec: personal fields sealed under
+//! their data key), and append through the command loop — one atomic batch
+//! with the IDNP's claim and the request record.
+
+use acasa_domain::{RejectionKind, Violations};
+use acasa_eventstore::{CommandError, CommandMeta, Outcome, Step};
+use acasa_proto::registry::v1::{self as pb};
+use acasa_runtime::{ApiError, Principal, request::meta_of as meta};
+use chrono::{NaiveDate, Utc};
+use tonic::{Request, Status};
+use uuid::Uuid;
+
+use crate::grpc::{RegistryService, WRITERS};
+use crate::{
+    codec::PersonCodec,
+    domain::{Person, PersonCommand, Status as PersonState},
+    validate::{self, fold},
+};
+
+pub(crate) fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+impl RegistryService {
+    pub(crate) async fn codec(&self, id: Uuid) -> Result<PersonCodec, ApiError> {
+        if let Some(key) = self.keys.get(id) {
+            return Ok(PersonCodec::new(id, Some(key)));
+        }
+        let key = self.vault.key(id).await?;
+        if let Some(key) = &key {
+            self.keys.put(id, key.clone());
+        }
+        Ok(PersonCodec::new(id, key))
+    }
+
+    pub(crate) async fn load(&self, id: Uuid) -> Result<(Person, u64), ApiError> {
+        let codec = self.codec(id).await?;
+        Ok(self.repo.load_with(&id.to_string(), &codec).await?)
+    }
+
+    pub(crate) async fn run(
+        &self,
+        id: Uuid,
+        command: PersonCommand,
+        meta: &CommandMeta,
+    ) -> Result<Outcome<Person>, ApiError> {
+        let codec = self.codec(id).await?;
+        Ok(self.repo.execute_with(&id.to_string(), &command, meta, &codec).await?)
+    }
+
+    /// The answer to a command whose IDNP another person holds: the holder,
+    /// or the survivor it was merged into.
+    pub(crate) async fn command_error(&self, e: CommandError<crate::domain::PersonError>) -> ApiError {
+        let CommandError::Claimed { owner, .. } = e else { return e.into() };
+        let Ok(holder) = Uuid::parse_str(&owner) else { return ApiError::Internal("a claim names a non-uuid".into()) };
+        match self.load(holder).await {
+            Ok((state, _)) => match state.status {
+                PersonState::Merged(survivor) => ApiError::Duplicate {
+                    message: format!(
+                        "a person with this IDNP is already registered: {survivor} (merged from {holder})"
+                    ),
+                    existing_id: survivor.to_string(),
+                },
+                _ => ApiError::Duplicate {
+                    message: format!("a person with this IDNP is already registered: {holder}"),
+                    existing_id: holder.to_string(),
+                },
+            },
+            Err(e) => e,
+        }
+    }
+
+    pub(crate) async fn register(
+        &self,
+        principal: &Principal,
+        req: &pb::RegisterPersonRequest,
+    ) -> Result<pb::RegisterPersonResponse, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let details = validate::details(&mut v, "details", req.details.as_ref(), today());
+        let contacts = validate::contacts(&mut v, "contacts", req.contacts.as_ref());
+        let country = validate::country(&mut v, "country_of_residence", &req.country_of_residence);
+        let categories = validate::categories(&mut v, "categories", &req.categories, true);
+        let interests = validate::interests(&mut v, "interests", &req.interests);
+        let (Some(meta), Some(details), Some(contacts), Some(country), Some(categories), Some(interests)) =
+            (meta, details, contacts, country, categories, interests)
+        else {
+            return Err(v.into());
+        };
+        v.into_result()?;
+
+        // A retry addresses the person its first attempt registered, and never
+        // makes a new data key for an existing (perhaps erased) person.
+        let (id, fresh) = match self.repo.created_by(&meta).await? {
+            Some(id) => (
+                Uuid::parse_str(&id).map_err(|_| ApiError::Internal("a request record names a non-uuid".into()))?,
+                false,
+            ),
+            None => (Uuid::now_v7(), true),
+        };
+        let codec = if fresh {
+            let key = self.vault.key_for_new(id).await?;
+            self.keys.put(id, key.clone());
+            PersonCodec::new(id, Some(key))
+        } else {
+            self.codec(id).await?
+        };
+        let name_key = fold(&format!("{} {}", details.pb.family_name, details.pb.given_name));
+        let birth_date = details.birth_date;
+        let command = PersonCommand::Register { id, details, contacts, country, categories, interests };
+        let execute = async {
+            if fresh {
+                self.repo.execute_new_with(&id.to_string(), &command, &meta, &codec).await
+            } else {
+                self.repo.execute_with(&id.to_string(), &command, &meta, &codec).await
+            }
+        };
+        // Others already registered with these names and birth date (the read
+        // model's view; the projection flags the rest), looked up meanwhile.
+        let duplicates = async {
+            sqlx::query_scalar::<_, Uuid>(
+                "SELECT person_id FROM registry.people \
+                 WHERE status = 'active' AND name_key = $1 AND birth_date = $2 AND person_id <> $3 \
+                 ORDER BY person_id LIMIT 20",
+            )
+            .bind(&name_key)
+            .bind(birth_date)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+        };
+        let (result, possible_duplicates) = tokio::join!(execute, duplicates);
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => return Err(self.command_error(e).await),
+        };
+        let id = Uuid::parse_str(&outcome.id).unwrap_or(id);
+        if outcome.replayed {
+            tracing::info!(person_id = %id, position = outcome.position, "registration replayed for a retried request id");
+        } else {
+            tracing::info!(person_id = %id, position = outcome.position, "person registered");
+        }
+        let possible_duplicates = possible_duplicates?;
+        Ok(pb::RegisterPersonResponse {
+            person_id: id.to_string(),
+            position: outcome.position,
+            possible_duplicates: possible_duplicates.iter().map(Uuid::to_string).collect(),
+        })
+    }
+
+    pub(crate) async fn update_details(
+        &self,
+        principal: &Principal,
+        req: &pb::UpdatePersonDetailsRequest,
+    ) -> Result<u64, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let details = validate::details(&mut v, "details", req.details.as_ref(), today());
+        let country = validate::country(&mut v, "country_of_residence", &req.country_of_residence);
+        let (Some(meta), Some(id), Some(details), Some(country)) = (meta, id, details, country) else {
+            return Err(v.into());
+        };
+        v.into_result()?;
+        let command = PersonCommand::UpdateDetails { details, country };
+        let codec = self.codec(id).await?;
+        match self.repo.execute_with(&id.to_string(), &command, &meta, &codec).await {
+            Ok(outcome) => Ok(outcome.position),
+            Err(e) => Err(self.command_error(e).await),
+        }
+    }
+
+    /// A command on one person from a request with `request_id` and
+    /// `person_id`: validate both and what `build` reads, run it, answer the position.
+    pub(crate) async fn person_command<R: PersonRequest>(
+        &self,
+        request: &Request<R>,
+        build: impl FnOnce(&R, &mut Violations) -> Option<PersonCommand>,
+    ) -> Result<u64, Status> {
+        let principal = Principal::authorized(request, WRITERS)?;
+        let req = request.get_ref();
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, req.request_id(), req, R::clear_request_id);
+        let id = validate::id(&mut v, "person_id", req.person_id());
+        let command = build(req, &mut v);
+        let (Some(meta), Some(id), Some(command)) = (meta, id, command) else { return Err(ApiError::from(v).into()) };
+        v.into_result().map_err(ApiError::from)?;
+        Ok(self.run(id, command, &meta).await?.position)
+    }
+
+    pub(crate) async fn merge(&self, principal: &Principal, req: &pb::MergePeopleRequest) -> Result<u64, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let survivor = validate::id(&mut v, "survivor_person_id", &req.survivor_person_id);
+        let merged = validate::id(&mut v, "merged_person_id", &req.merged_person_id);
+        if survivor.is_some() && survivor == merged {
+            v.add("merged_person_id", "must differ from survivor_person_id");
+        }
+        let (Some(meta), Some(survivor), Some(merged)) = (meta, survivor, merged) else { return Err(v.into()) };
+        v.into_result()?;
+        let (s, version) = self.load(survivor).await?;
+        if version == 0 {
+            return Err(ApiError::NotFound(format!("no person {survivor}")));
+        }
+        match s.status {
+            PersonState::Active => {}
+            PersonState::Merged(into) => {
+                return Err(ApiError::Rejected {
+                    kind: RejectionKind::FailedPrecondition,
+                    message: format!("the survivor was itself merged into {into}"),
+                });
+            }
+            PersonState::Erased => {
+                return Err(ApiError::Rejected {
+                    kind: RejectionKind::FailedPrecondition,
+                    message: "the survivor was erased".into(),
+                });
+            }
+        }
+        // Both sides in one atomic batch: never a merged record whose survivor
+        // did not absorb it.
+        let (m, _) = self.load(merged).await?;
+        let mark = PersonCommand::MergeInto(survivor);
+        let absorb = PersonCommand::Absorb { merged, categories: m.categories };
+        let (merged_codec, survivor_codec) = (self.codec(merged).await?, self.codec(survivor).await?);
+        let steps = [
+            Step { id: merged.to_string(), command: &mark, codec: &merged_codec, new: false },
+            Step { id: survivor.to_string(), command: &absorb, codec: &survivor_codec, new: false },
+        ];
+        let outcomes = self.repo.execute_all(&steps, &meta).await?;
+        let position = outcomes.iter().map(|o| o.position).max().unwrap_or(0);
+        let outcome = Outcome::<Person> { id: survivor.to_string(), position, events: Vec::new(), replayed: false };
+        tracing::info!(%survivor, %merged, position = outcome.position, "people merged");
+        Ok(outcome.position)
+    }
+
+    pub(crate) async fn erase(&self, principal: &Principal, req: &pb::ErasePersonRequest) -> Result<u64, ApiError> {
+        let mut v = Violations::new();
+        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let id = validate::id(&mut v, "person_id", &req.person_id);
+        let (Some(meta), Some(id)) = (meta, id) else { return Err(v.into()) };
+        // The erasure frees the IDNP in the same batch (see `Person::claims`).
+        let outcome = self.run(id, PersonCommand::Erase { at: Utc::now() }, &meta).await?;
+        // Also on a replayed erasure: an earlier attempt may have stopped before this.
+        self.keys.forget(id);
+        self.vault.destroy(id).await?;
+        self.keys.forget(id);
+        self.repo.evict(&id.to_string());
+        tracing::info!(person_id = %id, position = outcome.position, "person erased");
+        Ok(outcome.position)
+    }
+}
+
+/// A request addressing one person with an idempotency key.
+pub(crate) trait PersonRequest: acasa_proto::Message + acasa_proto::Name + Clone {
+    fn request_id(&self) -> &str;
+    fn person_id(&self) -> &str;
+    fn clear_request_id(&mut self);
+}
+
+macro_rules! person_requests {
+    ($($t:ty),* $(,)?) => {$(
+        impl PersonRequest for $t {
+            fn request_id(&self) -> &str {
+                &self.request_id
+            }
+            fn person_id(&self) -> &str {
+                &self.person_id
+            }
+            fn clear_request_id(&mut self) {
+                self.request_id.clear();
+            }
+        }
+    )*};
+}
+
+person_requests!(
+    pb::UpdateContactsRequest,
+    pb::RecordReturnRequest,
+    pb::AddCategoryRequest,
+    pb::RemoveCategoryRequest,
+    pb::GiveConsentRequest,
+    pb::WithdrawConsentRequest,
+    pb::RecordInterestsRequest,
+    pb::DismissDuplicateRequest,
+);

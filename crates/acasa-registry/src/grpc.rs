@@ -1,0 +1,246 @@
+//! The transport glue of `acasa.registry.v1.RegistryService`: who may call
+//! what, then the command ([`crate::commands`]) or the query
+//! ([`crate::queries`]). Nothing else happens here.
+
+use std::collections::BTreeSet;
+
+use acasa_eventstore::Repository;
+use acasa_projection::Positions;
+use acasa_proto::registry::v1::{self as pb, registry_service_server::RegistryServiceServer};
+use acasa_runtime::{Authenticator, Principal, Role, request};
+use acasa_vault::{KeyCache, Vault};
+use chrono::Utc;
+use sqlx::PgPool;
+use tonic::{Request, Response, Status, service::Routes};
+
+use crate::commands::today;
+use crate::{
+    domain::{Interest, Person, PersonCommand},
+    validate::{self},
+};
+
+pub(crate) const WRITERS: &[Role] = &[Role::Admin, Role::Caseworker];
+pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer];
+pub(crate) const ADMINS: &[Role] = &[Role::Admin];
+
+/// How long an unwrapped data key stays in memory (see [`KeyCache`]).
+const KEY_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The service's dependencies.
+#[derive(Clone)]
+pub struct RegistryService {
+    pub(crate) repo: Repository<Person>,
+    pub(crate) vault: Vault,
+    pub(crate) keys: KeyCache,
+    pub(crate) positions: Positions,
+    pub(crate) pool: PgPool,
+}
+
+impl std::fmt::Debug for RegistryService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryService").field("repo", &self.repo).field("vault", &self.vault).finish()
+    }
+}
+
+impl RegistryService {
+    /// The service over its repository, vault and read model.
+    pub fn new(repo: Repository<Person>, vault: Vault, positions: Positions, pool: PgPool) -> Self {
+        let keys = KeyCache::new(10_000, KEY_TTL);
+        Self { repo, vault, keys, positions, pool }
+    }
+
+    /// The service's routes, behind bearer authentication.
+    pub fn routes(self, auth: &Authenticator) -> Routes {
+        Routes::new(RegistryServiceServer::with_interceptor(self, auth.interceptor()))
+    }
+
+    /// The gRPC service name, for health.
+    pub const NAME: &'static str = "acasa.registry.v1.RegistryService";
+}
+
+#[tonic::async_trait]
+impl pb::registry_service_server::RegistryService for RegistryService {
+    async fn register_person(
+        &self,
+        request: Request<pb::RegisterPersonRequest>,
+    ) -> Result<Response<pb::RegisterPersonResponse>, Status> {
+        let principal = Principal::authorized(&request, WRITERS)?;
+        Ok(Response::new(self.register(principal, request.get_ref()).await?))
+    }
+
+    async fn update_person_details(
+        &self,
+        request: Request<pb::UpdatePersonDetailsRequest>,
+    ) -> Result<Response<pb::UpdatePersonDetailsResponse>, Status> {
+        let principal = Principal::authorized(&request, WRITERS)?;
+        let position = self.update_details(principal, request.get_ref()).await?;
+        Ok(Response::new(pb::UpdatePersonDetailsResponse { position }))
+    }
+
+    async fn update_contacts(
+        &self,
+        request: Request<pb::UpdateContactsRequest>,
+    ) -> Result<Response<pb::UpdateContactsResponse>, Status> {
+        let position = self
+            .person_command(&request, |req, v| {
+                let contacts = validate::contacts(v, "contacts", req.contacts.as_ref());
+                contacts.map(PersonCommand::UpdateContacts)
+            })
+            .await?;
+        Ok(Response::new(pb::UpdateContactsResponse { position }))
+    }
+
+    async fn record_return(
+        &self,
+        request: Request<pb::RecordReturnRequest>,
+    ) -> Result<Response<pb::RecordReturnResponse>, Status> {
+        let position = self
+            .person_command(&request, |req, v| {
+                let ret = validate::return_details(v, "return_details", req.return_details.as_ref(), today());
+                ret.map(PersonCommand::RecordReturn)
+            })
+            .await?;
+        Ok(Response::new(pb::RecordReturnResponse { position }))
+    }
+
+    async fn add_category(
+        &self,
+        request: Request<pb::AddCategoryRequest>,
+    ) -> Result<Response<pb::AddCategoryResponse>, Status> {
+        let position = self
+            .person_command(&request, |req, v| {
+                let c = validate::category(v, "category", req.category);
+                c.map(PersonCommand::AddCategory)
+            })
+            .await?;
+        Ok(Response::new(pb::AddCategoryResponse { position }))
+    }
+
+    async fn remove_category(
+        &self,
+        request: Request<pb::RemoveCategoryRequest>,
+    ) -> Result<Response<pb::RemoveCategoryResponse>, Status> {
+        let position = self
+            .person_command(&request, |req, v| {
+                let c = validate::category(v, "category", req.category);
+                c.map(PersonCommand::RemoveCategory)
+            })
+            .await?;
+        Ok(Response::new(pb::RemoveCategoryResponse { position }))
+    }
+
+    async fn give_consent(
+        &self,
+        request: Request<pb::GiveConsentRequest>,
+    ) -> Result<Response<pb::GiveConsentResponse>, Status> {
+        let position = self
+            .person_command(&request, |req, v| {
+                let consent = validate::consent(v, req.purpose, &req.partner_id, req.channel);
+                consent.map(|(key, channel)| PersonCommand::GiveConsent { key, channel, at: Utc::now() })
+            })
+            .await?;
+        Ok(Response::new(pb::GiveConsentResponse { position }))
+    }
+
+    async fn withdraw_consent(
+        &self,
+        request: Request<pb::WithdrawConsentRequest>,
+    ) -> Result<Response<pb::WithdrawConsentResponse>, Status> {
+        let position = self
+            .person_command(&request, |req, v| {
+                let consent = validate::consent(v, req.purpose, &req.partner_id, req.channel);
+                consent.map(|(key, channel)| PersonCommand::WithdrawConsent { key, channel, at: Utc::now() })
+            })
+            .await?;
+        Ok(Response::new(pb::WithdrawConsentResponse { position }))
+    }
+
+    async fn record_interests(
+        &self,
+        request: Request<pb::RecordInterestsRequest>,
+    ) -> Result<Response<pb::RecordInterestsResponse>, Status> {
+        let position = self
+            .person_command(&request, |req, v| {
+                let interests: Option<BTreeSet<Interest>> = validate::interests(v, "interests", &req.interests);
+                interests.map(PersonCommand::RecordInterests)
+            })
+            .await?;
+        Ok(Response::new(pb::RecordInterestsResponse { position }))
+    }
+
+    async fn dismiss_duplicate(
+        &self,
+        request: Request<pb::DismissDuplicateRequest>,
+    ) -> Result<Response<pb::DismissDuplicateResponse>, Status> {
+        let position = self
+            .person_command(&request, |req, v| {
+                let other = validate::id(v, "other_person_id", &req.other_person_id);
+                other.map(PersonCommand::DismissDuplicate)
+            })
+            .await?;
+        Ok(Response::new(pb::DismissDuplicateResponse { position }))
+    }
+
+    async fn merge_people(
+        &self,
+        request: Request<pb::MergePeopleRequest>,
+    ) -> Result<Response<pb::MergePeopleResponse>, Status> {
+        let principal = Principal::authorized(&request, ADMINS)?;
+        let position = self.merge(principal, request.get_ref()).await?;
+        Ok(Response::new(pb::MergePeopleResponse { position }))
+    }
+
+    async fn erase_person(
+        &self,
+        request: Request<pb::ErasePersonRequest>,
+    ) -> Result<Response<pb::ErasePersonResponse>, Status> {
+        let principal = Principal::authorized(&request, ADMINS)?;
+        let position = self.erase(principal, request.get_ref()).await?;
+        Ok(Response::new(pb::ErasePersonResponse { position }))
+    }
+
+    async fn get_person(
+        &self,
+        request: Request<pb::GetPersonRequest>,
+    ) -> Result<Response<pb::GetPersonResponse>, Status> {
+        Principal::authorized(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.get(request.get_ref(), deadline).await?))
+    }
+
+    async fn search_people(
+        &self,
+        request: Request<pb::SearchPeopleRequest>,
+    ) -> Result<Response<pb::SearchPeopleResponse>, Status> {
+        Principal::authorized(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.search(request.get_ref(), deadline).await?))
+    }
+
+    async fn list_candidates(
+        &self,
+        request: Request<pb::ListCandidatesRequest>,
+    ) -> Result<Response<pb::ListCandidatesResponse>, Status> {
+        Principal::authorized(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.candidates(request.get_ref(), deadline).await?))
+    }
+
+    async fn list_duplicate_flags(
+        &self,
+        request: Request<pb::ListDuplicateFlagsRequest>,
+    ) -> Result<Response<pb::ListDuplicateFlagsResponse>, Status> {
+        Principal::authorized(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.flags(request.get_ref(), deadline).await?))
+    }
+
+    async fn count_people(
+        &self,
+        request: Request<pb::CountPeopleRequest>,
+    ) -> Result<Response<pb::CountPeopleResponse>, Status> {
+        Principal::authorized(&request, READERS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.counts(request.get_ref(), deadline).await?))
+    }
+}
