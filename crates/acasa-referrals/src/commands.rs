@@ -19,8 +19,8 @@ use crate::grpc::{ADMINS, ReferralService, actor};
 use crate::{
     consents,
     domain::{
-        Actor, NewReferral, Partner, PartnerCommand, PartnerFact, Referral, ReferralCommand, ReferralError, now,
-        proto_duration, timestamp,
+        Actor, NewPartner, NewReferral, Partner, PartnerCommand, PartnerFact, Referral, ReferralCommand, ReferralError,
+        now, timestamp,
     },
     sealing, validate,
 };
@@ -59,17 +59,8 @@ impl ReferralService {
         };
         v.into_result()?;
         let (id, fresh) = self.created_id(self.partners.created_by(&meta).await?)?;
-        let registration = pb::PartnerRegistered {
-            kind: kind.into(),
-            name,
-            idno,
-            districts,
-            contact: Some(contact),
-            services,
-            response_time: Some(proto_duration(rt)),
-            registered_at: Some(timestamp(now())),
-        };
-        let command = PartnerCommand::Register(registration);
+        let new = NewPartner { kind, name, idno, districts, contact, services, response_time: rt };
+        let command = PartnerCommand::Register(Box::new(new), now());
         let outcome = if fresh {
             self.partners.execute_new_with(&id.to_string(), &command, &meta, &acasa_domain::Plain).await
         } else {

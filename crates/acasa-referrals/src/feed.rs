@@ -420,7 +420,7 @@ impl Projection for FeedProjection {
             let (Some(first), Some(last)) = (commits.first(), commits.last()) else { return Ok(()) };
             for c in commits {
                 if let Some(partner) = c.subject.strip_prefix(PARTNER_PREFIX).and_then(|s| Uuid::parse_str(s).ok())
-                    && c.events.iter().any(|e| e.type_name == crate::domain::names::PARTNER_REGISTERED)
+                    && c.events.iter().any(|e| e.type_name == crate::codec::names::PARTNER_REGISTERED)
                 {
                     ensure_partner_consumer(&self.js, partner).await.map_err(ApplyError::Unavailable)?;
                 }

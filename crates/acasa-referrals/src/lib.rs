@@ -3,6 +3,7 @@
 //! response-time SLAs, and per-partner event feeds.
 //!
 //! - [`domain`]: the partner and referral aggregates.
+//! - [`codec`]: their events as the log stores them.
 //! - [`validate`]: the edge's validation of requests.
 //! - [`sealing`]: the shared profile, encrypted with the person's data key.
 //! - [`projection`]: the read models (partners, referrals, profiles).
@@ -12,6 +13,7 @@
 //! - [`nats_users`]: the partners' NATS accounts (the feed's access control plane).
 //! - [`grpc`]: the transport glue; `commands` and `queries` behind it.
 
+pub mod codec;
 mod commands;
 pub mod consents;
 pub mod deadlines;

@@ -2,7 +2,9 @@
 //! event codecs. Pure: no I/O, every time is fixed.
 
 use super::*;
+use crate::codec::names;
 use acasa_domain::{Codec, Plain};
+use acasa_domain::{EncodedEvent, EventCodec};
 use acasa_proto::Message;
 use acasa_proto::r#type::v1::Money;
 
@@ -100,7 +102,20 @@ fn registration() -> pb::PartnerRegistered {
 }
 
 fn register() -> PartnerCommand {
-    PartnerCommand::Register(registration())
+    let new = NewPartner {
+        kind: PartnerKind::MicrofinanceInstitution,
+        name: "Microinvest".into(),
+        idno: "1002600012345".into(),
+        districts: vec!["Cahul".into(), "Chișinău".into()],
+        contact: pb::PartnerContact {
+            email: "credit@microinvest.md".into(),
+            phone: "+37322123456".into(),
+            address: "str. Ștefan cel Mare 1".into(),
+        },
+        services: vec![loan_offer(), offer(ServiceKind::Training)],
+        response_time: RESPONSE_TIME,
+    };
+    PartnerCommand::Register(Box::new(new), t0() - chrono::Duration::days(30))
 }
 
 fn suspend() -> PartnerCommand {
