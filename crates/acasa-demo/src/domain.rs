@@ -205,11 +205,7 @@ mod tests {
     use super::*;
 
     fn given(events: &[CounterEvent]) -> Counter {
-        let mut c = Counter::default();
-        for e in events {
-            c.evolve(e);
-        }
-        c
+        acasa_domain::testing::given_events(events)
     }
 
     fn created(limit: i64) -> CounterEvent {
@@ -258,12 +254,11 @@ mod tests {
 
     #[test]
     fn a_counter_claims_its_name_when_created_only() {
-        let c = given(&[]);
+        use acasa_domain::testing::when;
         let name = CounterName::parse("visitors").unwrap();
-        let events = c.decide(&CounterCommand::Create { id: Uuid::from_u128(1), name, limit: 0 }).unwrap();
-        assert_eq!(c.claims(&events), [ClaimChange::Acquire(Claim::new(NAME_CLAIM, "visitors"))]);
-        let c = given(&[created(0)]);
-        let events = c.decide(&CounterCommand::Increment { amount: Amount::parse(1).unwrap() }).unwrap();
-        assert_eq!(c.claims(&events), []);
+        let create = CounterCommand::Create { id: Uuid::from_u128(1), name, limit: 0 };
+        assert_eq!(when(&given(&[]), &create).claims(), [ClaimChange::Acquire(Claim::new(NAME_CLAIM, "visitors"))]);
+        let increment = CounterCommand::Increment { amount: Amount::parse(1).unwrap() };
+        assert_eq!(when(&given(&[created(0)]), &increment).claims(), []);
     }
 }

@@ -6,6 +6,8 @@
 
 mod aggregate;
 pub mod formats;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod validate;
 
 pub use aggregate::{

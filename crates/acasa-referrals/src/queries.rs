@@ -10,8 +10,10 @@ use acasa_proto::{
     partner::v1 as types,
     referrals::v1::{self as pb},
 };
-use acasa_runtime::ApiError;
-use base64::Engine as _;
+use acasa_runtime::{
+    ApiError,
+    page::{self, PageRequest},
+};
 use chrono::{DateTime, Utc};
 use sqlx::{Row as _, postgres::PgRow};
 use tokio::time::Instant;
@@ -22,70 +24,6 @@ use crate::{
     domain::{proto_duration, timestamp},
     sealing, validate,
 };
-
-/// Most results per page.
-const PAGE_MAX: i32 = 200;
-/// Results per page when the client does not say.
-const PAGE_DEFAULT: i32 = 50;
-
-fn page_size(v: &mut Violations, size: i32) -> i64 {
-    match size {
-        0 => i64::from(PAGE_DEFAULT),
-        1..=PAGE_MAX => i64::from(size),
-        _ => {
-            v.add("page_size", format!("must be between 0 and {PAGE_MAX}"));
-            0
-        }
-    }
-}
-
-/// Page tokens: `k1:<micros>:<uuid>`, base64url; no personal data.
-fn encode_token(at: DateTime<Utc>, id: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("k1:{}:{id}", at.timestamp_micros()))
-}
-
-fn decode_token(v: &mut Violations, token: &str) -> Option<Option<(DateTime<Utc>, Uuid)>> {
-    if token.is_empty() {
-        return Some(None);
-    }
-    let parsed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| {
-            let mut parts = s.splitn(3, ':');
-            (parts.next()? == "k1").then_some(())?;
-            let at = DateTime::from_timestamp_micros(parts.next()?.parse().ok()?)?;
-            Some((at, Uuid::parse_str(parts.next()?).ok()?))
-        });
-    match parsed {
-        Some(p) => Some(Some(p)),
-        None => {
-            v.add("page_token", "is not a token this service issued");
-            None
-        }
-    }
-}
-
-fn uuid_page_token(id: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("p1:{id}"))
-}
-
-fn decode_uuid_token(v: &mut Violations, token: &str) -> Option<Option<Uuid>> {
-    if token.is_empty() {
-        return Some(None);
-    }
-    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("p1:").and_then(|u| Uuid::parse_str(u).ok()));
-    if id.is_none() {
-        v.add("page_token", "is not a token this service issued");
-        return None;
-    }
-    Some(id)
-}
 
 fn time_proto(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
     t.map(timestamp)
@@ -201,9 +139,8 @@ impl ReferralService {
             validate::service_kind(&mut v, "service", req.service).map(Some)
         };
         let district = validate::note(&mut v, "district", &req.district, validate::DISTRICT_MAX);
-        let size = page_size(&mut v, req.page_size);
-        let after = decode_uuid_token(&mut v, &req.page_token);
-        let (Some(kind), Some(service), Some(district), Some(after)) = (kind, service, district, after) else {
+        let page = page::request::<Uuid>(&mut v, req.page_size, &req.page_token);
+        let (Some(kind), Some(service), Some(district), Some(page)) = (kind, service, district, page) else {
             return Err(v.into());
         };
         v.into_result()?;
@@ -219,17 +156,12 @@ impl ReferralService {
         .bind(service.map(|s| s as i16))
         .bind((!district.is_empty()).then(|| acasa_domain::formats::fold(&district)))
         .bind(req.include_suspended)
-        .bind(after)
-        .bind(size + 1)
+        .bind(page.after)
+        .bind(page.limit())
         .fetch_all(&self.pool)
         .await?;
-        let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > size;
-        let partners: Vec<pb::Partner> =
-            rows.iter().take(usize::try_from(size).unwrap_or(0)).map(partner_row).collect::<Result<_, _>>()?;
-        let next_page_token = match partners.last() {
-            Some(p) if more => uuid_page_token(Uuid::parse_str(&p.partner_id).unwrap_or_default()),
-            _ => String::new(),
-        };
+        let partners: Vec<pb::Partner> = rows.iter().map(partner_row).collect::<Result<_, _>>()?;
+        let (partners, next_page_token) = page.cut(partners, |p| Uuid::parse_str(&p.partner_id).unwrap_or_default());
         Ok(pb::ListPartnersResponse { partners, next_page_token })
     }
 
@@ -303,9 +235,8 @@ impl ReferralService {
             },
             _ => validate::id(&mut v, "partner_id", &req.partner_id),
         };
-        let size = page_size(&mut v, req.page_size);
-        let after = decode_token(&mut v, &req.page_token);
-        let (Some(partner), Some(after)) = (partner, after) else { return Err(v.into()) };
+        let page = page::request::<(DateTime<Utc>, Uuid)>(&mut v, req.page_size, &req.page_token);
+        let (Some(partner), Some(page)) = (partner, page) else { return Err(v.into()) };
         v.into_result()?;
         self.at_position(crate::PROJECTION, req.min_position, deadline).await?;
         let sql = format!(
@@ -316,32 +247,29 @@ impl ReferralService {
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(partner)
-            .bind(after.map(|a| a.0))
-            .bind(after.map(|a| a.1))
-            .bind(size + 1)
+            .bind(page.after.map(|a| a.0))
+            .bind(page.after.map(|a| a.1))
+            .bind(page.limit())
             .fetch_all(&self.pool)
             .await?;
-        let (referrals, next_page_token) = self.page(&rows, size, reader, "due_at")?;
+        let (referrals, next_page_token) = self.page(&rows, &page, reader, "due_at")?;
         Ok(pb::ListInboxResponse { referrals, next_page_token })
     }
 
+    /// A page of referral rows, ordered by `key` then id, and the next token.
     pub(crate) fn page(
         &self,
         rows: &[PgRow],
-        size: i64,
+        page: &PageRequest<(DateTime<Utc>, Uuid)>,
         reader: Reader,
         key: &str,
     ) -> Result<(Vec<pb::Referral>, String), ApiError> {
-        let take = usize::try_from(size).unwrap_or(0);
-        let referrals: Vec<pb::Referral> =
-            rows.iter().take(take).map(|r| referral_row(r, reader)).collect::<Result<_, _>>()?;
-        let token = match rows.get(take.saturating_sub(1)) {
-            Some(last) if rows.len() > take => {
-                encode_token(last.try_get::<DateTime<Utc>, _>(key)?, last.try_get("referral_id")?)
-            }
-            _ => String::new(),
-        };
-        Ok((referrals, token))
+        let keyed = rows
+            .iter()
+            .map(|r| Ok(((r.try_get::<DateTime<Utc>, _>(key)?, r.try_get("referral_id")?), referral_row(r, reader)?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let (keyed, token) = page.cut(keyed, |(k, _)| *k);
+        Ok((keyed.into_iter().map(|(_, r)| r).collect(), token))
     }
 
     pub(crate) async fn list_breaches(
@@ -355,9 +283,8 @@ impl ReferralService {
             Reader::Partner(own) => Some(Some(own)),
             _ => validate::optional_id(&mut v, "partner_id", &req.partner_id),
         };
-        let size = page_size(&mut v, req.page_size);
-        let before = decode_token(&mut v, &req.page_token);
-        let (Some(partner), Some(before)) = (partner, before) else { return Err(v.into()) };
+        let page = page::request::<(DateTime<Utc>, Uuid)>(&mut v, req.page_size, &req.page_token);
+        let (Some(partner), Some(page)) = (partner, page) else { return Err(v.into()) };
         v.into_result()?;
         self.at_position(crate::PROJECTION, req.min_position, deadline).await?;
         let sql = format!(
@@ -370,12 +297,12 @@ impl ReferralService {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(partner)
             .bind(req.unanswered_only)
-            .bind(before.map(|a| a.0))
-            .bind(before.map(|a| a.1))
-            .bind(size + 1)
+            .bind(page.after.map(|a| a.0))
+            .bind(page.after.map(|a| a.1))
+            .bind(page.limit())
             .fetch_all(&self.pool)
             .await?;
-        let (referrals, next_page_token) = self.page(&rows, size, reader, "sla_breached_at")?;
+        let (referrals, next_page_token) = self.page(&rows, &page, reader, "sla_breached_at")?;
         Ok(pb::ListSlaBreachesResponse { referrals, next_page_token })
     }
 

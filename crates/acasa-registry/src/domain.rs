@@ -538,13 +538,7 @@ mod tests {
     }
 
     fn given(commands: &[PersonCommand]) -> Person {
-        let mut p = Person::default();
-        for c in commands {
-            for e in p.decide(c).unwrap() {
-                p.evolve(&e);
-            }
-        }
-        p
+        acasa_domain::testing::given(commands)
     }
 
     fn at() -> DateTime<Utc> {
@@ -563,9 +557,7 @@ mod tests {
 
     /// The claims a command's events change, given the history.
     fn claims_of(history: &[PersonCommand], command: &PersonCommand) -> Vec<ClaimChange> {
-        let p = given(history);
-        let events = p.decide(command).unwrap();
-        p.claims(&events)
+        acasa_domain::testing::when(&given(history), command).claims()
     }
 
     fn idnp_claim(v: &str) -> Claim {

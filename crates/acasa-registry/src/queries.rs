@@ -6,8 +6,10 @@ use acasa_proto::{
     Message as _,
     registry::v1::{self as pb},
 };
-use acasa_runtime::ApiError;
-use base64::Engine as _;
+use acasa_runtime::{
+    ApiError,
+    page::{self, PageRequest},
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Postgres, QueryBuilder, Row as _, postgres::PgRow};
 use uuid::Uuid;
@@ -18,11 +20,6 @@ use crate::{
     domain::{Category, Interest, proto_date},
     validate::{self, fold},
 };
-
-/// Most results per page.
-const PAGE_MAX: i32 = 200;
-/// Results per page when the client does not say.
-const PAGE_DEFAULT: i32 = 50;
 
 impl RegistryService {
     pub(crate) async fn at_position(&self, min: u64, deadline: tokio::time::Instant) -> Result<u64, ApiError> {
@@ -111,7 +108,7 @@ impl RegistryService {
                 v.add(field, format!("must be at most {} characters", validate::LONG_TEXT_MAX));
             }
         }
-        let page = page(&mut v, req.page_size, &req.page_token);
+        let page = page::request(&mut v, req.page_size, &req.page_token);
         let (Some(categories), Some(page)) = (categories, page) else { return Err(v.into()) };
         v.into_result()?;
         let position = self.at_position(req.min_position, deadline).await?;
@@ -163,7 +160,7 @@ impl RegistryService {
             }
         };
         let country = (!req.country.is_empty()).then(|| validate::country(&mut v, "country", &req.country));
-        let page = page(&mut v, req.page_size, &req.page_token);
+        let page = page::request(&mut v, req.page_size, &req.page_token);
         let (Some((categories, interest)), Some(page)) = (wanted, page) else { return Err(v.into()) };
         v.into_result()?;
         let position = self.at_position(req.min_position, deadline).await?;
@@ -184,22 +181,17 @@ impl RegistryService {
     pub(crate) async fn page_of(
         &self,
         mut q: QueryBuilder<Postgres>,
-        page: Page,
+        page: PageRequest<Uuid>,
     ) -> Result<(Vec<pb::PersonSummary>, String), ApiError> {
         if let Some(after) = page.after {
             q.push(" AND person_id > ").push_bind(after);
         }
-        q.push(" ORDER BY person_id LIMIT ").push_bind(i64::from(page.size) + 1);
+        q.push(" ORDER BY person_id LIMIT ").push_bind(page.limit());
         // Not a prepared statement: a generic plan cannot use the trigram
         // indexes for `LIKE $n` and would scan the table for rare names.
         let rows = q.build().persistent(false).fetch_all(&self.pool).await?;
-        let mut people = rows.iter().map(summary_of).collect::<Result<Vec<_>, _>>()?;
-        let more = people.len() > usize::try_from(page.size).unwrap_or(0);
-        people.truncate(usize::try_from(page.size).unwrap_or(0));
-        let token = match people.last() {
-            Some(last) if more => token_for(&last.person_id),
-            _ => String::new(),
-        };
+        let people = rows.iter().map(summary_of).collect::<Result<Vec<_>, _>>()?;
+        let (people, token) = page.cut(people, |p| Uuid::parse_str(&p.person_id).unwrap_or_default());
         Ok((people, token))
     }
 
@@ -209,21 +201,19 @@ impl RegistryService {
         deadline: tokio::time::Instant,
     ) -> Result<pb::ListDuplicateFlagsResponse, ApiError> {
         let mut v = Violations::new();
-        let page = page(&mut v, req.page_size, &req.page_token);
+        let page = page::request::<(Uuid, Uuid)>(&mut v, req.page_size, &req.page_token);
         let Some(page) = page else { return Err(v.into()) };
         let position = self.at_position(req.min_position, deadline).await?;
         let rows: Vec<(Uuid, Uuid, DateTime<Utc>)> = sqlx::query_as(
             "SELECT person_id, other_id, raised_at FROM registry.duplicate_flags \
              WHERE status = 'open' AND (person_id, other_id) > ($1, $2) ORDER BY person_id, other_id LIMIT $3",
         )
-        .bind(page.after.unwrap_or_default())
-        .bind(page.after_other.unwrap_or_default())
-        .bind(i64::from(page.size) + 1)
+        .bind(page.after.map(|a| a.0).unwrap_or_default())
+        .bind(page.after.map(|a| a.1).unwrap_or_default())
+        .bind(page.limit())
         .fetch_all(&self.pool)
         .await?;
-        let size = usize::try_from(page.size).unwrap_or(0);
-        let more = rows.len() > size;
-        let rows = &rows[..rows.len().min(size)];
+        let (rows, next_page_token) = page.cut(rows, |(a, b, _)| (*a, *b));
         let ids: Vec<Uuid> = rows.iter().flat_map(|(a, b, _)| [*a, *b]).collect();
         let mut q = QueryBuilder::<Postgres>::new(SUMMARY_SELECT);
         q.push(" AND person_id = ANY(").push_bind(ids).push(")");
@@ -234,10 +224,6 @@ impl RegistryService {
             .iter()
             .map(|(a, b, at)| pb::DuplicateFlag { person: find(a), other: find(b), raised_at: Some(timestamp(*at)) })
             .collect();
-        let next_page_token = match rows.last() {
-            Some((a, b, _)) if more => token_for(&format!("{a}/{b}")),
-            _ => String::new(),
-        };
         Ok(pb::ListDuplicateFlagsResponse { flags, next_page_token, position })
     }
 
@@ -256,50 +242,6 @@ impl RegistryService {
         let counts =
             rows.into_iter().map(|(category, country, people)| pb::PeopleCount { category, country, people }).collect();
         Ok(pb::CountPeopleResponse { counts, position })
-    }
-}
-
-/// A validated page request.
-pub(crate) struct Page {
-    size: i32,
-    after: Option<Uuid>,
-    /// Flags only: the second id of the last pair seen.
-    after_other: Option<Uuid>,
-}
-
-const TOKEN_PREFIX: &str = "p1:";
-
-fn token_for(id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{id}"))
-}
-
-fn page(v: &mut Violations, size: i32, token: &str) -> Option<Page> {
-    let size = match size {
-        0 => PAGE_DEFAULT,
-        s if (1..=PAGE_MAX).contains(&s) => s,
-        _ => {
-            v.add("page_size", format!("must be between 1 and {PAGE_MAX} (0 for {PAGE_DEFAULT})"));
-            return None;
-        }
-    };
-    if token.is_empty() {
-        return Some(Page { size, after: None, after_other: None });
-    }
-    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix(TOKEN_PREFIX).map(str::to_owned));
-    let parsed = decoded.and_then(|s| match s.split_once('/') {
-        None => Some((Uuid::parse_str(&s).ok()?, None)),
-        Some((a, b)) => Some((Uuid::parse_str(a).ok()?, Some(Uuid::parse_str(b).ok()?))),
-    });
-    match parsed {
-        Some((after, after_other)) => Some(Page { size, after: Some(after), after_other }),
-        None => {
-            v.add("page_token", "is not a token from a previous page");
-            None
-        }
     }
 }
 

@@ -55,6 +55,12 @@ pub struct Config {
     /// `ACASA_SLA_SWEEP_MS`: how often the referrals' SLA deadline worker
     /// looks for breached response times (default 1000).
     pub sla_sweep_interval: Duration,
+    /// `ACASA_WRITER_IN_FLIGHT`: atomic batches a service process keeps in
+    /// flight (default 1; the server allows 50 per stream, all processes together).
+    pub writer_in_flight: usize,
+    /// `ACASA_WRITER_MAX_MESSAGES`: most messages in one batch (default 500;
+    /// the server allows 1,000).
+    pub writer_max_messages: usize,
     /// `ACASA_LOG`: a tracing filter (default `info`).
     pub log: String,
     /// `ACASA_LOG_FORMAT`: `text` or `json`.
@@ -97,6 +103,8 @@ impl Config {
             stream_replicas: parse(&get, "ACASA_STREAM_REPLICAS", 1)?,
             duplicate_window: Duration::from_secs(parse(&get, "ACASA_DUPLICATE_WINDOW_SECS", 120)?),
             sla_sweep_interval: Duration::from_millis(parse(&get, "ACASA_SLA_SWEEP_MS", 1000)?),
+            writer_in_flight: parse(&get, "ACASA_WRITER_IN_FLIGHT", 1)?,
+            writer_max_messages: parse(&get, "ACASA_WRITER_MAX_MESSAGES", 500)?,
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             state_dir,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod kit;
 pub mod nats_url;
+pub mod page;
 pub mod request;
 pub mod server;
 pub mod telemetry;

@@ -5,7 +5,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use acasa_eventstore::{EventStore, KeyedHasher, StreamSettings};
+use acasa_eventstore::{EventStore, KeyedHasher, StreamSettings, WriterLimits};
 use acasa_projection::{Positions, Projection, Worker, WorkerConfig};
 use acasa_runtime::{
     Authenticator, Config, Serving,
@@ -87,6 +87,10 @@ pub async fn store(config: &Config, client: async_nats::Client, service: &str) -
     let mut settings = StreamSettings::new(service, hasher);
     settings.replicas = config.stream_replicas;
     settings.duplicate_window = config.duplicate_window;
+    settings.writer = WriterLimits {
+        in_flight: config.writer_in_flight.clamp(1, 50),
+        max_messages: config.writer_max_messages.clamp(1, 1000),
+    };
     EventStore::open(client, settings).await.context("declaring the service's stream")
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::codec::names;
+use acasa_domain::testing;
 use acasa_domain::{Codec, Plain};
 use acasa_domain::{EncodedEvent, EventCodec};
 use acasa_proto::Message;
@@ -124,13 +125,7 @@ fn suspend() -> PartnerCommand {
 
 /// A partner after `commands`, each of which must be accepted.
 fn given_partner(commands: &[PartnerCommand]) -> Partner {
-    let mut p = Partner::default();
-    for c in commands {
-        for e in p.decide(c).unwrap() {
-            p.evolve(&e);
-        }
-    }
-    p
+    testing::given(commands)
 }
 
 /// The addressed partner, registered and active (loans and training, 48 h).
@@ -229,15 +224,13 @@ fn breach() -> ReferralCommand {
 
 /// A referral after `commands`, each of which must record something.
 fn given(commands: &[ReferralCommand]) -> Referral {
-    let mut r = Referral::default();
-    for c in commands {
-        let events = r.decide(c).unwrap();
-        assert!(!events.is_empty(), "the history command {c:?} recorded nothing");
-        for e in events {
-            r.evolve(&e);
-        }
+    // Every history command must record something here: a no-op in a
+    // history would hide a missing transition.
+    for (i, c) in commands.iter().enumerate() {
+        let before = testing::given::<Referral>(&commands[..i]);
+        assert!(!testing::when(&before, c).events().is_empty(), "the history command {c:?} recorded nothing");
     }
-    r
+    testing::given(commands)
 }
 
 /// The one event a command recorded.
@@ -1652,15 +1645,9 @@ fn decoding_arbitrary_bytes_never_panics() {
 
 #[test]
 fn a_partner_claims_its_idno_when_registered_and_nothing_else_claims() {
-    let new = Partner::default();
-    let registered = new.decide(&register()).unwrap();
-    assert_eq!(new.claims(&registered), [ClaimChange::Acquire(Claim::new(IDNO_CLAIM, "1002600012345"))]);
-    let mut p = new;
-    for e in &registered {
-        p.evolve(e);
-    }
-    let suspended = p.decide(&suspend()).unwrap();
-    assert_eq!(p.claims(&suspended), []);
-    let r = Referral::default();
-    assert_eq!(r.claims(&[]), []);
+    let registering = testing::when(&Partner::default(), &register());
+    assert_eq!(registering.claims(), [ClaimChange::Acquire(Claim::new(IDNO_CLAIM, "1002600012345"))]);
+    let p = registering.state();
+    assert_eq!(testing::when(&p, &suspend()).claims(), []);
+    assert_eq!(testing::when(&given(&[create()]), &ReferralCommand::Accept(addressee(), at(1))).claims(), []);
 }

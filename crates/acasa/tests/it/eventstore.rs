@@ -276,8 +276,15 @@ async fn racing_creations_leave_exactly_one_holder_of_a_claim() {
 #[tokio::test]
 async fn on_a_three_node_cluster_racing_claims_answer_the_holder_not_unavailable() {
     let cluster = acasa_testkit::NatsCluster::start().await.unwrap();
+    let stores = cluster_stores(&cluster, 4).await;
+    // As the reviewer's client did: 80 registrations in waves of 16.
+    one_holder_however_creations_race(stores, 80).await;
+}
+
+/// Two stores of one stream, as two replicas of a service would have.
+async fn cluster_stores(cluster: &acasa_testkit::NatsCluster, n: usize) -> Vec<acasa_eventstore::EventStore> {
     let mut stores = Vec::new();
-    for i in 0..4 {
+    for i in 0..n {
         let urls = cluster.urls();
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
@@ -288,14 +295,26 @@ async fn on_a_three_node_cluster_racing_claims_answer_the_holder_not_unavailable
         settings.replicas = 3;
         stores.push(acasa_eventstore::EventStore::open(client, settings).await.unwrap());
     }
-    // As the reviewer's client did: 80 registrations in waves of 16.
-    one_holder_however_creations_race(stores, 80).await;
+    stores
 }
 
 #[tokio::test]
 async fn a_request_id_belongs_to_one_call_of_one_caller() {
     let env = Env::new().await;
-    let repo = env.repo().await;
+    request_ids_are_one_call(env.store().await, env.store().await).await;
+}
+
+#[tokio::test]
+async fn on_a_three_node_cluster_a_request_id_belongs_to_one_call_and_batches_land_where_answered() {
+    let cluster = acasa_testkit::NatsCluster::start().await.unwrap();
+    let mut stores = cluster_stores(&cluster, 2).await;
+    let (one, other) = (stores.remove(0), stores.remove(0));
+    request_ids_are_one_call(one.clone(), other).await;
+    commits_land_where_answered(one).await;
+}
+
+async fn request_ids_are_one_call(store: acasa_eventstore::EventStore, replica: acasa_eventstore::EventStore) {
+    let repo = Repository::<Counter>::new(store, RepositoryConfig::default());
     let a = new_counter(&repo, "a").await;
     let b = new_counter(&repo, "b").await;
     let call = |method: &str, digest: u8| {
@@ -323,7 +342,7 @@ async fn a_request_id_belongs_to_one_call_of_one_caller() {
     let theirs = repo.execute(&b.to_string(), &inc(1), &other).await.unwrap();
     assert!(!theirs.replayed && theirs.position > last);
     // A fresh repository (another replica) knows all of it from the log.
-    let fresh = Repository::<Counter>::new(env.store().await, RepositoryConfig::default());
+    let fresh = Repository::<Counter>::new(replica, RepositoryConfig::default());
     let err = fresh.execute(&b.to_string(), &inc(1), &call("Increment", 3)).await.unwrap_err();
     assert!(matches!(err, CommandError::RequestIdReused), "{err:?}");
     assert_eq!(fresh.execute(&a.to_string(), &inc(1), &call("Increment", 1)).await.unwrap().position, first.position);
@@ -331,9 +350,13 @@ async fn a_request_id_belongs_to_one_call_of_one_caller() {
 
 #[tokio::test]
 async fn concurrent_commands_share_batches_and_each_commit_is_where_its_answer_says() {
-    use futures::StreamExt as _;
     let env = Env::new().await;
-    let repo = env.repo().await;
+    commits_land_where_answered(env.store().await).await;
+}
+
+async fn commits_land_where_answered(store: acasa_eventstore::EventStore) {
+    use futures::StreamExt as _;
+    let repo = Repository::<Counter>::new(store.clone(), RepositoryConfig::default());
     let mut counters = Vec::new();
     for i in 0..64 {
         counters.push(new_counter(&repo, &format!("c{i}")).await);
@@ -351,7 +374,6 @@ async fn concurrent_commands_share_batches_and_each_commit_is_where_its_answer_s
         .buffer_unordered(128)
         .collect()
         .await;
-    let store = env.store().await;
     let mut positions = HashSet::new();
     for (id, request, position) in results {
         assert!(positions.insert(position), "two answers name one position");
