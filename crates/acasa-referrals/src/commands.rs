@@ -27,14 +27,7 @@ use crate::{
 
 impl ReferralService {
     pub(crate) async fn key(&self, person: Uuid, create: bool) -> Result<Option<DataKey>, ApiError> {
-        if let Some(key) = self.keys.get(person) {
-            return Ok(Some(key));
-        }
-        let key = if create { Some(self.vault.key_for_new(person).await?) } else { self.vault.key(person).await? };
-        if let Some(key) = &key {
-            self.keys.put(person, key.clone());
-        }
-        Ok(key)
+        Ok(if create { Some(self.keys.create(person).await?) } else { self.keys.get(person).await? })
     }
 
     // ------------------------------------------------------------ partners

@@ -2,13 +2,13 @@
 //! what and as whom (staff, a partner, a viewer), then the command
 //! ([`crate::commands`]) or the query ([`crate::queries`]).
 
-use std::{pin::Pin, time::Duration};
+use std::pin::Pin;
 
 use acasa_eventstore::Repository;
 use acasa_projection::Positions;
 use acasa_proto::referrals::v1::{self as pb, referral_service_server::ReferralServiceServer};
 use acasa_runtime::{Authenticator, Principal, Role, request};
-use acasa_vault::{KeyCache, Vault};
+use acasa_vault::{Keys, Vault};
 use async_nats::jetstream;
 use futures::{Stream, StreamExt as _};
 use sqlx::PgPool;
@@ -25,16 +25,12 @@ pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewe
 pub(crate) const ACTORS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Partner];
 pub(crate) const ANYONE: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer, Role::Partner];
 
-/// How long an unwrapped data key stays in memory (see [`KeyCache`]).
-const KEY_TTL: Duration = Duration::from_secs(60);
-
 /// The service's dependencies.
 #[derive(Clone)]
 pub struct ReferralService {
     pub(crate) partners: Repository<Partner>,
     pub(crate) referrals: Repository<Referral>,
-    pub(crate) vault: Vault,
-    pub(crate) keys: KeyCache,
+    pub(crate) keys: Keys,
     pub(crate) positions: Positions,
     pub(crate) pool: PgPool,
     pub(crate) js: jetstream::Context,
@@ -98,8 +94,7 @@ impl ReferralService {
         Self {
             partners: Repository::new(store.clone(), config),
             referrals: Repository::new(store, config),
-            vault,
-            keys: KeyCache::new(10_000, KEY_TTL),
+            keys: Keys::new(vault),
             positions,
             pool,
             js,

@@ -24,14 +24,7 @@ pub(crate) fn today() -> NaiveDate {
 
 impl RegistryService {
     pub(crate) async fn codec(&self, id: Uuid) -> Result<PersonCodec, ApiError> {
-        if let Some(key) = self.keys.get(id) {
-            return Ok(PersonCodec::new(id, Some(key)));
-        }
-        let key = self.vault.key(id).await?;
-        if let Some(key) = &key {
-            self.keys.put(id, key.clone());
-        }
-        Ok(PersonCodec::new(id, key))
+        Ok(PersonCodec::new(id, self.keys.get(id).await?))
     }
 
     pub(crate) async fn load(&self, id: Uuid) -> Result<(Person, u64), ApiError> {
@@ -99,13 +92,8 @@ impl RegistryService {
             ),
             None => (Uuid::now_v7(), true),
         };
-        let codec = if fresh {
-            let key = self.vault.key_for_new(id).await?;
-            self.keys.put(id, key.clone());
-            PersonCodec::new(id, Some(key))
-        } else {
-            self.codec(id).await?
-        };
+        let codec =
+            if fresh { PersonCodec::new(id, Some(self.keys.create(id).await?)) } else { self.codec(id).await? };
         let name_key = fold(&format!("{} {}", details.pb.family_name, details.pb.given_name));
         let birth_date = details.birth_date;
         let command = PersonCommand::Register { id, details, contacts, country, categories, interests };
@@ -243,9 +231,7 @@ impl RegistryService {
         // The erasure frees the IDNP in the same batch (see `Person::claims`).
         let outcome = self.run(id, PersonCommand::Erase { at: Utc::now() }, &meta).await?;
         // Also on a replayed erasure: an earlier attempt may have stopped before this.
-        self.keys.forget(id);
-        self.vault.destroy(id).await?;
-        self.keys.forget(id);
+        self.keys.destroy(id).await?;
         self.repo.evict(&id.to_string());
         tracing::info!(person_id = %id, position = outcome.position, "person erased");
         Ok(outcome.position)

@@ -8,7 +8,7 @@ use acasa_eventstore::Repository;
 use acasa_projection::Positions;
 use acasa_proto::registry::v1::{self as pb, registry_service_server::RegistryServiceServer};
 use acasa_runtime::{Authenticator, Principal, Role, request};
-use acasa_vault::{KeyCache, Vault};
+use acasa_vault::{Keys, Vault};
 use chrono::Utc;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status, service::Routes};
@@ -23,30 +23,25 @@ pub(crate) const WRITERS: &[Role] = &[Role::Admin, Role::Caseworker];
 pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer];
 pub(crate) const ADMINS: &[Role] = &[Role::Admin];
 
-/// How long an unwrapped data key stays in memory (see [`KeyCache`]).
-const KEY_TTL: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// The service's dependencies.
 #[derive(Clone)]
 pub struct RegistryService {
     pub(crate) repo: Repository<Person>,
-    pub(crate) vault: Vault,
-    pub(crate) keys: KeyCache,
+    pub(crate) keys: Keys,
     pub(crate) positions: Positions,
     pub(crate) pool: PgPool,
 }
 
 impl std::fmt::Debug for RegistryService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegistryService").field("repo", &self.repo).field("vault", &self.vault).finish()
+        f.debug_struct("RegistryService").field("repo", &self.repo).field("keys", &self.keys).finish()
     }
 }
 
 impl RegistryService {
     /// The service over its repository, vault and read model.
     pub fn new(repo: Repository<Person>, vault: Vault, positions: Positions, pool: PgPool) -> Self {
-        let keys = KeyCache::new(10_000, KEY_TTL);
-        Self { repo, vault, keys, positions, pool }
+        Self { repo, keys: Keys::new(vault), positions, pool }
     }
 
     /// The service's routes, behind bearer authentication.

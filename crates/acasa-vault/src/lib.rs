@@ -394,6 +394,60 @@ impl KeyCache {
     }
 }
 
+/// The data keys of one service's subjects: its vault behind a short-lived
+/// cache. Every service that seals personal data gets, creates and destroys
+/// keys through this one type, so crypto-shredding goes one way everywhere.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    vault: Vault,
+    cache: KeyCache,
+}
+
+impl Keys {
+    /// How long an unwrapped key stays in memory: a replica other than the
+    /// erasing one may hold an erased subject's key this long.
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// The keys of `vault`, cached for [`Keys::TTL`].
+    pub fn new(vault: Vault) -> Self {
+        Self { vault, cache: KeyCache::new(10_000, Self::TTL) }
+    }
+
+    /// The subject's key, if it has one (none: it never had personal data
+    /// sealed, or it was erased).
+    pub async fn get(&self, subject: Uuid) -> Result<Option<DataKey>, VaultError> {
+        if let Some(key) = self.cache.get(subject) {
+            return Ok(Some(key));
+        }
+        let key = self.vault.key(subject).await?;
+        if let Some(key) = &key {
+            self.cache.put(subject, key.clone());
+        }
+        Ok(key)
+    }
+
+    /// A key for a subject about to get personal data sealed (see
+    /// [`Vault::key_for_new`]: callers refuse an erased subject first).
+    pub async fn create(&self, subject: Uuid) -> Result<DataKey, VaultError> {
+        if let Some(key) = self.cache.get(subject) {
+            return Ok(key);
+        }
+        let key = self.vault.key_for_new(subject).await?;
+        self.cache.put(subject, key.clone());
+        Ok(key)
+    }
+
+    /// Shreds the subject: drops the cached key, deletes and vacuums the
+    /// stored one ([`Vault::destroy`]). Returns whether a stored key was deleted.
+    pub async fn destroy(&self, subject: Uuid) -> Result<bool, VaultError> {
+        self.cache.forget(subject);
+        let deleted = self.vault.destroy(subject).await?;
+        // A read racing the deletion may have cached it again.
+        self.cache.forget(subject);
+        Ok(deleted)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
