@@ -174,6 +174,12 @@ impl EventStore {
         &self.settings.hasher
     }
 
+    /// The subjects that hold commits, for projection consumers: four tokens
+    /// (`acasa.<service>.<kind>.<id>`); claims and request records have five.
+    pub fn commit_filter(&self) -> String {
+        format!("acasa.{}.*.*", self.settings.service)
+    }
+
     /// The subject of a claim of `value` of `kind`.
     pub fn claim_subject(&self, kind: &str, value: &str) -> String {
         format!("acasa.{}.claim.{kind}.{}", self.settings.service, self.settings.hasher.hash(kind, value))

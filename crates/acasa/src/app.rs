@@ -148,7 +148,7 @@ pub fn worker_on<P: Projection + ?Sized>(projection: Arc<P>, store: &EventStore,
         projection,
         pool,
         store.jetstream().clone(),
-        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 },
+        WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500, filter_subject: store.commit_filter() },
     )
 }
 

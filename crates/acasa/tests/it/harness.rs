@@ -89,7 +89,11 @@ pub fn settings(service: &str) -> StreamSettings {
 
 /// A projection worker's configuration over `store`'s commits.
 pub fn worker_config(store: &EventStore) -> acasa_projection::WorkerConfig {
-    acasa_projection::WorkerConfig { stream: store.stream_name().to_owned(), batch_size: 500 }
+    acasa_projection::WorkerConfig {
+        stream: store.stream_name().to_owned(),
+        batch_size: 500,
+        filter_subject: store.commit_filter(),
+    }
 }
 
 pub fn create(id: Uuid, name: &str, limit: i64) -> CounterCommand {
@@ -144,4 +148,18 @@ pub async fn all_commits(store: &EventStore) -> Vec<acasa_eventstore::StoredComm
         }
     }
     out
+}
+
+/// The stream sequence of the last commit of `store` (claims and request
+/// records after it skipped): what a projection's checkpoint reaches.
+pub async fn last_commit(store: &EventStore) -> u64 {
+    let mut seq = store.last_sequence().await.unwrap();
+    while seq > 0 {
+        let (subject, _) = store.get_raw(seq).await.unwrap();
+        if EventStore::is_commit_subject(&subject) {
+            return seq;
+        }
+        seq -= 1;
+    }
+    0
 }

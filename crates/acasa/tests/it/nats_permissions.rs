@@ -266,18 +266,33 @@ impl Partner {
 /// Fetches what is there now (up to `max`), double-acking each unless `ack`
 /// is false; their payloads. Every message must be on `partner`'s own subjects.
 async fn fetch_with(consumer: &PullConsumer, partner: Uuid, max: usize, ack: bool) -> Vec<String> {
-    let mut batch = consumer.fetch().max_messages(max).messages().await.unwrap();
+    // What is there now, up to `max`; on a loaded machine a message stored a
+    // moment ago may reach the consumer a little later, so keep fetching
+    // until `max` came or nothing more came for a while.
     let mut got = Vec::new();
-    while let Some(m) = tokio::time::timeout(DEADLINE, batch.next()).await.unwrap() {
-        let m = m.unwrap();
-        assert!(m.subject.starts_with(&format!("acasa.partner.{partner}.")), "{}", m.subject);
-        got.push(String::from_utf8(m.payload.to_vec()).unwrap());
-        if ack {
-            m.double_ack().await.unwrap();
+    let mut quiet_since = tokio::time::Instant::now();
+    while got.len() < max && quiet_since.elapsed() < QUIET {
+        let mut batch = consumer.fetch().max_messages(max - got.len()).messages().await.unwrap();
+        let before = got.len();
+        while let Some(m) = tokio::time::timeout(DEADLINE, batch.next()).await.unwrap() {
+            let m = m.unwrap();
+            assert!(m.subject.starts_with(&format!("acasa.partner.{partner}.")), "{}", m.subject);
+            got.push(String::from_utf8(m.payload.to_vec()).unwrap());
+            if ack {
+                m.double_ack().await.unwrap();
+            }
+        }
+        if got.len() > before {
+            quiet_since = tokio::time::Instant::now();
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     got
 }
+
+/// How long a fetch waits for stragglers after the last message it got.
+const QUIET: Duration = Duration::from_millis(300);
 
 /// Fetches and acks what is there now (up to `max`).
 async fn fetch(consumer: &PullConsumer, partner: Uuid, max: usize) -> Vec<String> {

@@ -164,7 +164,7 @@ async fn a_worker_killed_mid_batch_ends_equal_to_a_full_rebuild() {
     for t in tasks {
         last = last.max(t.await.unwrap());
     }
-    let last = repo.store().last_sequence().await.unwrap().max(last);
+    let last = crate::harness::last_commit(repo.store()).await.max(last);
     let pool = env.pool.clone();
     let checkpoint = || async {
         sqlx::query_scalar::<_, i64>("SELECT position FROM projection.checkpoints WHERE name = 'demo.counters'")

@@ -781,7 +781,7 @@ async fn a_declined_referral_is_re_referred_with_its_profile_and_the_first_partn
     assert_eq!(seen.profile.unwrap(), profile());
     assert_eq!(seen.re_referred_from, created.referral_id);
     let staff = s.token(&[Role::Caseworker], None);
-    let last = s.store.last_sequence().await.unwrap();
+    let last = crate::harness::last_commit(&s.store).await;
     let old = s.get_as(&staff, &created.referral_id, last).await.unwrap();
     assert_eq!(old.status, pb::ReferralStatus::ReReferred as i32);
     assert_eq!(old.re_referred_to, new.referral_id);
@@ -1023,7 +1023,7 @@ async fn partners_are_unique_by_idno_findable_and_bad_input_names_its_fields() {
 /// A full rebuild of `referrals.referrals` (into a second, idle worker's
 /// transaction) gives the same rows as the live projection.
 async fn rebuild_equals_live(env: &Env, s: &Stack) {
-    let last = s.store.last_sequence().await.unwrap();
+    let last = crate::harness::last_commit(&s.store).await;
     let positions = Positions::start(env.pool.clone());
     positions.wait_for(acasa_referrals::PROJECTION, last, tokio::time::Instant::now() + WAIT).await.unwrap();
     let text = || async {

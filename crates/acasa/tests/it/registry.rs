@@ -582,7 +582,7 @@ async fn same_name_and_birth_date_raise_a_flag_and_merge_keeps_the_record_findab
 
 /// A rebuild (the whole log in one batch, set-wise) gives the read model built live.
 async fn rebuild_equals_live(env: &Env, api: &mut Api, probe: &str) {
-    let last = api.store.last_sequence().await.unwrap();
+    let last = crate::harness::last_commit(&api.store).await;
     api.get(probe, last).await;
     let live = sorted_lines(read_model_text(env).await);
     api.stop_projection().await;
