@@ -19,7 +19,7 @@ impl CounterService {
         req: &pb::CreateCounterRequest,
     ) -> Result<pb::CreateCounterResponse, ApiError> {
         let mut v = Violations::new();
-        let meta = request::meta_of(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let meta = request::meta_of(principal, &mut v, req);
         let name = v.check("name", CounterName::parse(&req.name));
         if req.limit < 0 {
             v.add("limit", "must not be negative (0 means unbounded)");
@@ -62,7 +62,7 @@ impl CounterService {
         req: &pb::IncrementCounterRequest,
     ) -> Result<pb::IncrementCounterResponse, ApiError> {
         let mut v = Violations::new();
-        let meta = request::meta_of(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let meta = request::meta_of(principal, &mut v, req);
         let id = v.check("counter_id", validate::id(&req.counter_id));
         let amount = v.check("amount", Amount::parse(req.amount));
         let (Some(meta), Some(id), Some(amount)) = (meta, id, amount) else { return Err(v.into()) };

@@ -6,6 +6,7 @@
 use acasa_domain::Violations;
 use acasa_eventstore::{CommandError, CommandMeta, Outcome, Step};
 use acasa_proto::{
+    Idempotent,
     partner::v1 as types,
     referrals::v1::{self as pb},
 };
@@ -37,7 +38,7 @@ impl ReferralService {
         req: &pb::RegisterPartnerRequest,
     ) -> Result<pb::RegisterPartnerResponse, ApiError> {
         let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let meta = meta(principal, &mut v, req);
         let kind = validate::partner_kind(&mut v, "kind", req.kind);
         let name = validate::text(&mut v, "name", &req.name, validate::NAME_MAX);
         let idno = validate::idno(&mut v, "idno", &req.idno);
@@ -186,7 +187,7 @@ impl ReferralService {
         deadline: Instant,
     ) -> Result<pb::CreateReferralResponse, ApiError> {
         let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let meta = meta(principal, &mut v, req);
         let person_id = validate::id(&mut v, "person_id", &req.person_id);
         let partner_id = validate::id(&mut v, "partner_id", &req.partner_id);
         let need = validate::need(&mut v, "need", req.need.as_ref());
@@ -237,7 +238,7 @@ impl ReferralService {
         deadline: Instant,
     ) -> Result<pb::ReReferReferralResponse, ApiError> {
         let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let meta = meta(principal, &mut v, req);
         let old_id = validate::id(&mut v, "referral_id", &req.referral_id);
         let partner_id = validate::id(&mut v, "partner_id", &req.partner_id);
         let (Some(meta), Some(old_id), Some(partner_id)) = (meta, old_id, partner_id) else { return Err(v.into()) };
@@ -299,18 +300,19 @@ impl ReferralService {
     pub(crate) async fn transition<R>(
         &self,
         request: &Request<R>,
+        referral_id: impl Fn(&R) -> &str,
         roles: &[Role],
         build: impl FnOnce(&R, Actor, &mut Violations) -> Option<ReferralCommand>,
     ) -> Result<u64, Status>
     where
-        R: ReferralRequest,
+        R: Idempotent,
     {
         let principal = Principal::authorized(request, roles)?;
         let by = actor(principal)?;
         let req = request.get_ref();
         let mut v = Violations::new();
-        let meta = meta(principal, &mut v, req.request_id(), req, R::clear_request_id);
-        let id = validate::id(&mut v, "referral_id", req.referral_id());
+        let meta = meta(principal, &mut v, req);
+        let id = validate::id(&mut v, "referral_id", referral_id(req));
         let command = build(req, by, &mut v);
         let (Some(meta), Some(id), Some(command)) = (meta, id, command) else {
             return Err(ApiError::from(v).into());
@@ -326,16 +328,17 @@ impl ReferralService {
         }
     }
 
-    pub(crate) async fn partner_request<R: PartnerRequest>(
+    pub(crate) async fn partner_request<R: Idempotent>(
         &self,
         request: &Request<R>,
+        partner_id: impl Fn(&R) -> &str,
         self_allowed: bool,
         build: impl FnOnce(&R, &mut Violations) -> Option<PartnerCommand>,
     ) -> Result<u64, Status> {
         let principal = Principal::of(request)?;
         let req = request.get_ref();
         let mut v = Violations::new();
-        let id = validate::id(&mut v, "partner_id", req.partner_id());
+        let id = validate::id(&mut v, "partner_id", partner_id(req));
         let itself = self_allowed
             && principal.has(Role::Partner)
             && id.is_some()
@@ -343,7 +346,7 @@ impl ReferralService {
         if !itself {
             principal.require_any(ADMINS)?;
         }
-        let meta = meta(principal, &mut v, req.request_id(), req, R::clear_request_id);
+        let meta = meta(principal, &mut v, req);
         let command = build(req, &mut v);
         let (Some(meta), Some(id), Some(command)) = (meta, id, command) else {
             return Err(ApiError::from(v).into());
@@ -369,53 +372,3 @@ pub(crate) struct NewReferralInput {
     re_referred_from: Option<Uuid>,
     min_registry_position: u64,
 }
-
-/// Requests naming a referral with a request id.
-pub(crate) trait ReferralRequest: acasa_proto::Message + acasa_proto::Name + Clone {
-    fn request_id(&self) -> &str;
-    fn referral_id(&self) -> &str;
-    fn clear_request_id(&mut self);
-}
-
-macro_rules! referral_request {
-    ($($t:ty),*) => {$(
-        impl ReferralRequest for $t {
-            fn request_id(&self) -> &str { &self.request_id }
-            fn referral_id(&self) -> &str { &self.referral_id }
-            fn clear_request_id(&mut self) { self.request_id.clear() }
-        }
-    )*};
-}
-
-referral_request!(
-    pb::AcceptReferralRequest,
-    pb::DeclineReferralRequest,
-    pb::ReportProgressRequest,
-    pb::RecordOutcomeRequest,
-    pb::CloseReferralRequest,
-    pb::WithdrawReferralRequest
-);
-
-/// Requests naming a partner with a request id.
-pub(crate) trait PartnerRequest: acasa_proto::Message + acasa_proto::Name + Clone {
-    fn request_id(&self) -> &str;
-    fn partner_id(&self) -> &str;
-    fn clear_request_id(&mut self);
-}
-
-macro_rules! partner_request {
-    ($($t:ty),*) => {$(
-        impl PartnerRequest for $t {
-            fn request_id(&self) -> &str { &self.request_id }
-            fn partner_id(&self) -> &str { &self.partner_id }
-            fn clear_request_id(&mut self) { self.request_id.clear() }
-        }
-    )*};
-}
-
-partner_request!(
-    pb::SetPartnerServicesRequest,
-    pb::SetPartnerResponseTimeRequest,
-    pb::SuspendPartnerRequest,
-    pb::ReactivatePartnerRequest
-);

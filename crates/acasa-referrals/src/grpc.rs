@@ -125,9 +125,12 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         request: Request<pb::SetPartnerServicesRequest>,
     ) -> Result<Response<pb::SetPartnerServicesResponse>, Status> {
         let position = self
-            .partner_request(&request, true, |r, v| {
-                validate::services(v, "services", &r.services).map(PartnerCommand::SetServices)
-            })
+            .partner_request(
+                &request,
+                |r| &r.partner_id,
+                true,
+                |r, v| validate::services(v, "services", &r.services).map(PartnerCommand::SetServices),
+            )
             .await?;
         Ok(Response::new(pb::SetPartnerServicesResponse { position }))
     }
@@ -137,10 +140,15 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         request: Request<pb::SetPartnerResponseTimeRequest>,
     ) -> Result<Response<pb::SetPartnerResponseTimeResponse>, Status> {
         let position = self
-            .partner_request(&request, false, |r, v| {
-                validate::response_time(v, "response_time", r.response_time.as_ref(), true)
-                    .map(PartnerCommand::SetResponseTime)
-            })
+            .partner_request(
+                &request,
+                |r| &r.partner_id,
+                false,
+                |r, v| {
+                    validate::response_time(v, "response_time", r.response_time.as_ref(), true)
+                        .map(PartnerCommand::SetResponseTime)
+                },
+            )
             .await?;
         Ok(Response::new(pb::SetPartnerResponseTimeResponse { position }))
     }
@@ -150,10 +158,15 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         request: Request<pb::SuspendPartnerRequest>,
     ) -> Result<Response<pb::SuspendPartnerResponse>, Status> {
         let position = self
-            .partner_request(&request, false, |r, v| {
-                validate::note(v, "reason", &r.reason, validate::NOTE_MAX)
-                    .map(|reason| PartnerCommand::Suspend { reason })
-            })
+            .partner_request(
+                &request,
+                |r| &r.partner_id,
+                false,
+                |r, v| {
+                    validate::note(v, "reason", &r.reason, validate::NOTE_MAX)
+                        .map(|reason| PartnerCommand::Suspend { reason })
+                },
+            )
             .await?;
         Ok(Response::new(pb::SuspendPartnerResponse { position }))
     }
@@ -162,7 +175,8 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::ReactivatePartnerRequest>,
     ) -> Result<Response<pb::ReactivatePartnerResponse>, Status> {
-        let position = self.partner_request(&request, false, |_, _| Some(PartnerCommand::Reactivate)).await?;
+        let position =
+            self.partner_request(&request, |r| &r.partner_id, false, |_, _| Some(PartnerCommand::Reactivate)).await?;
         Ok(Response::new(pb::ReactivatePartnerResponse { position }))
     }
 
@@ -199,7 +213,9 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::AcceptReferralRequest>,
     ) -> Result<Response<pb::AcceptReferralResponse>, Status> {
-        let position = self.transition(&request, ACTORS, |_, by, _| Some(ReferralCommand::Accept(by, now()))).await?;
+        let position = self
+            .transition(&request, |r| &r.referral_id, ACTORS, |_, by, _| Some(ReferralCommand::Accept(by, now())))
+            .await?;
         Ok(Response::new(pb::AcceptReferralResponse { position }))
     }
 
@@ -208,11 +224,16 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         request: Request<pb::DeclineReferralRequest>,
     ) -> Result<Response<pb::DeclineReferralResponse>, Status> {
         let position = self
-            .transition(&request, ACTORS, |r, by, v| {
-                let reason = validate::decline_reason(v, "reason", r.reason);
-                let note = validate::note(v, "note", &r.note, validate::NOTE_MAX);
-                Some(ReferralCommand::Decline(by, reason?, note?, now()))
-            })
+            .transition(
+                &request,
+                |r| &r.referral_id,
+                ACTORS,
+                |r, by, v| {
+                    let reason = validate::decline_reason(v, "reason", r.reason);
+                    let note = validate::note(v, "note", &r.note, validate::NOTE_MAX);
+                    Some(ReferralCommand::Decline(by, reason?, note?, now()))
+                },
+            )
             .await?;
         Ok(Response::new(pb::DeclineReferralResponse { position }))
     }
@@ -222,10 +243,15 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         request: Request<pb::ReportProgressRequest>,
     ) -> Result<Response<pb::ReportProgressResponse>, Status> {
         let position = self
-            .transition(&request, ACTORS, |r, by, v| {
-                let stage = validate::progress_stage(v, "stage", r.stage)?;
-                Some(ReferralCommand::ReportProgress(by, stage, now()))
-            })
+            .transition(
+                &request,
+                |r| &r.referral_id,
+                ACTORS,
+                |r, by, v| {
+                    let stage = validate::progress_stage(v, "stage", r.stage)?;
+                    Some(ReferralCommand::ReportProgress(by, stage, now()))
+                },
+            )
             .await?;
         Ok(Response::new(pb::ReportProgressResponse { position }))
     }
@@ -235,10 +261,15 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         request: Request<pb::RecordOutcomeRequest>,
     ) -> Result<Response<pb::RecordOutcomeResponse>, Status> {
         let position = self
-            .transition(&request, ACTORS, |r, by, v| {
-                let outcome = validate::outcome(v, "outcome", r.outcome.as_ref())?;
-                Some(ReferralCommand::RecordOutcome(by, outcome, now()))
-            })
+            .transition(
+                &request,
+                |r| &r.referral_id,
+                ACTORS,
+                |r, by, v| {
+                    let outcome = validate::outcome(v, "outcome", r.outcome.as_ref())?;
+                    Some(ReferralCommand::RecordOutcome(by, outcome, now()))
+                },
+            )
             .await?;
         Ok(Response::new(pb::RecordOutcomeResponse { position }))
     }
@@ -247,7 +278,9 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::CloseReferralRequest>,
     ) -> Result<Response<pb::CloseReferralResponse>, Status> {
-        let position = self.transition(&request, ACTORS, |_, by, _| Some(ReferralCommand::Close(by, now()))).await?;
+        let position = self
+            .transition(&request, |r| &r.referral_id, ACTORS, |_, by, _| Some(ReferralCommand::Close(by, now())))
+            .await?;
         Ok(Response::new(pb::CloseReferralResponse { position }))
     }
 
@@ -256,10 +289,15 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         request: Request<pb::WithdrawReferralRequest>,
     ) -> Result<Response<pb::WithdrawReferralResponse>, Status> {
         let position = self
-            .transition(&request, ACTORS, |r, by, v| {
-                let reason = validate::withdraw_reason(v, "reason", r.reason)?;
-                Some(ReferralCommand::Withdraw(by, reason, now()))
-            })
+            .transition(
+                &request,
+                |r| &r.referral_id,
+                ACTORS,
+                |r, by, v| {
+                    let reason = validate::withdraw_reason(v, "reason", r.reason)?;
+                    Some(ReferralCommand::Withdraw(by, reason, now()))
+                },
+            )
             .await?;
         Ok(Response::new(pb::WithdrawReferralResponse { position }))
     }

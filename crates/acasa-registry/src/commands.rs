@@ -5,7 +5,10 @@
 
 use acasa_domain::{RejectionKind, Violations};
 use acasa_eventstore::{CommandError, CommandMeta, Outcome, Step};
-use acasa_proto::registry::v1::{self as pb};
+use acasa_proto::{
+    Idempotent,
+    registry::v1::{self as pb},
+};
 use acasa_runtime::{ApiError, Principal, request::meta_of as meta};
 use chrono::{NaiveDate, Utc};
 use tonic::{Request, Status};
@@ -70,7 +73,7 @@ impl RegistryService {
         req: &pb::RegisterPersonRequest,
     ) -> Result<pb::RegisterPersonResponse, ApiError> {
         let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let meta = meta(principal, &mut v, req);
         let details = validate::details(&mut v, "details", req.details.as_ref(), today());
         let contacts = validate::contacts(&mut v, "contacts", req.contacts.as_ref());
         let country = validate::country(&mut v, "country_of_residence", &req.country_of_residence);
@@ -143,7 +146,7 @@ impl RegistryService {
         req: &pb::UpdatePersonDetailsRequest,
     ) -> Result<u64, ApiError> {
         let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let meta = meta(principal, &mut v, req);
         let id = validate::id(&mut v, "person_id", &req.person_id);
         let details = validate::details(&mut v, "details", req.details.as_ref(), today());
         let country = validate::country(&mut v, "country_of_residence", &req.country_of_residence);
@@ -161,16 +164,17 @@ impl RegistryService {
 
     /// A command on one person from a request with `request_id` and
     /// `person_id`: validate both and what `build` reads, run it, answer the position.
-    pub(crate) async fn person_command<R: PersonRequest>(
+    pub(crate) async fn person_command<R: Idempotent>(
         &self,
         request: &Request<R>,
+        person_id: impl Fn(&R) -> &str,
         build: impl FnOnce(&R, &mut Violations) -> Option<PersonCommand>,
     ) -> Result<u64, Status> {
         let principal = Principal::authorized(request, WRITERS)?;
         let req = request.get_ref();
         let mut v = Violations::new();
-        let meta = meta(principal, &mut v, req.request_id(), req, R::clear_request_id);
-        let id = validate::id(&mut v, "person_id", req.person_id());
+        let meta = meta(principal, &mut v, req);
+        let id = validate::id(&mut v, "person_id", person_id(req));
         let command = build(req, &mut v);
         let (Some(meta), Some(id), Some(command)) = (meta, id, command) else { return Err(ApiError::from(v).into()) };
         v.into_result().map_err(ApiError::from)?;
@@ -179,7 +183,7 @@ impl RegistryService {
 
     pub(crate) async fn merge(&self, principal: &Principal, req: &pb::MergePeopleRequest) -> Result<u64, ApiError> {
         let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let meta = meta(principal, &mut v, req);
         let survivor = validate::id(&mut v, "survivor_person_id", &req.survivor_person_id);
         let merged = validate::id(&mut v, "merged_person_id", &req.merged_person_id);
         if survivor.is_some() && survivor == merged {
@@ -225,7 +229,7 @@ impl RegistryService {
 
     pub(crate) async fn erase(&self, principal: &Principal, req: &pb::ErasePersonRequest) -> Result<u64, ApiError> {
         let mut v = Violations::new();
-        let meta = meta(principal, &mut v, &req.request_id, req, |m| m.request_id.clear());
+        let meta = meta(principal, &mut v, req);
         let id = validate::id(&mut v, "person_id", &req.person_id);
         let (Some(meta), Some(id)) = (meta, id) else { return Err(v.into()) };
         // The erasure frees the IDNP in the same batch (see `Person::claims`).
@@ -237,37 +241,3 @@ impl RegistryService {
         Ok(outcome.position)
     }
 }
-
-/// A request addressing one person with an idempotency key.
-pub(crate) trait PersonRequest: acasa_proto::Message + acasa_proto::Name + Clone {
-    fn request_id(&self) -> &str;
-    fn person_id(&self) -> &str;
-    fn clear_request_id(&mut self);
-}
-
-macro_rules! person_requests {
-    ($($t:ty),* $(,)?) => {$(
-        impl PersonRequest for $t {
-            fn request_id(&self) -> &str {
-                &self.request_id
-            }
-            fn person_id(&self) -> &str {
-                &self.person_id
-            }
-            fn clear_request_id(&mut self) {
-                self.request_id.clear();
-            }
-        }
-    )*};
-}
-
-person_requests!(
-    pb::UpdateContactsRequest,
-    pb::RecordReturnRequest,
-    pb::AddCategoryRequest,
-    pb::RemoveCategoryRequest,
-    pb::GiveConsentRequest,
-    pb::WithdrawConsentRequest,
-    pb::RecordInterestsRequest,
-    pb::DismissDuplicateRequest,
-);

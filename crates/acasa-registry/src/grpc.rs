@@ -77,10 +77,14 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         request: Request<pb::UpdateContactsRequest>,
     ) -> Result<Response<pb::UpdateContactsResponse>, Status> {
         let position = self
-            .person_command(&request, |req, v| {
-                let contacts = validate::contacts(v, "contacts", req.contacts.as_ref());
-                contacts.map(PersonCommand::UpdateContacts)
-            })
+            .person_command(
+                &request,
+                |r| &r.person_id,
+                |req, v| {
+                    let contacts = validate::contacts(v, "contacts", req.contacts.as_ref());
+                    contacts.map(PersonCommand::UpdateContacts)
+                },
+            )
             .await?;
         Ok(Response::new(pb::UpdateContactsResponse { position }))
     }
@@ -90,10 +94,14 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         request: Request<pb::RecordReturnRequest>,
     ) -> Result<Response<pb::RecordReturnResponse>, Status> {
         let position = self
-            .person_command(&request, |req, v| {
-                let ret = validate::return_details(v, "return_details", req.return_details.as_ref(), today());
-                ret.map(PersonCommand::RecordReturn)
-            })
+            .person_command(
+                &request,
+                |r| &r.person_id,
+                |req, v| {
+                    let ret = validate::return_details(v, "return_details", req.return_details.as_ref(), today());
+                    ret.map(PersonCommand::RecordReturn)
+                },
+            )
             .await?;
         Ok(Response::new(pb::RecordReturnResponse { position }))
     }
@@ -103,10 +111,14 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         request: Request<pb::AddCategoryRequest>,
     ) -> Result<Response<pb::AddCategoryResponse>, Status> {
         let position = self
-            .person_command(&request, |req, v| {
-                let c = validate::category(v, "category", req.category);
-                c.map(PersonCommand::AddCategory)
-            })
+            .person_command(
+                &request,
+                |r| &r.person_id,
+                |req, v| {
+                    let c = validate::category(v, "category", req.category);
+                    c.map(PersonCommand::AddCategory)
+                },
+            )
             .await?;
         Ok(Response::new(pb::AddCategoryResponse { position }))
     }
@@ -116,10 +128,14 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         request: Request<pb::RemoveCategoryRequest>,
     ) -> Result<Response<pb::RemoveCategoryResponse>, Status> {
         let position = self
-            .person_command(&request, |req, v| {
-                let c = validate::category(v, "category", req.category);
-                c.map(PersonCommand::RemoveCategory)
-            })
+            .person_command(
+                &request,
+                |r| &r.person_id,
+                |req, v| {
+                    let c = validate::category(v, "category", req.category);
+                    c.map(PersonCommand::RemoveCategory)
+                },
+            )
             .await?;
         Ok(Response::new(pb::RemoveCategoryResponse { position }))
     }
@@ -129,10 +145,14 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         request: Request<pb::GiveConsentRequest>,
     ) -> Result<Response<pb::GiveConsentResponse>, Status> {
         let position = self
-            .person_command(&request, |req, v| {
-                let consent = validate::consent(v, req.purpose, &req.partner_id, req.channel);
-                consent.map(|(key, channel)| PersonCommand::GiveConsent { key, channel, at: Utc::now() })
-            })
+            .person_command(
+                &request,
+                |r| &r.person_id,
+                |req, v| {
+                    let consent = validate::consent(v, req.purpose, &req.partner_id, req.channel);
+                    consent.map(|(key, channel)| PersonCommand::GiveConsent { key, channel, at: Utc::now() })
+                },
+            )
             .await?;
         Ok(Response::new(pb::GiveConsentResponse { position }))
     }
@@ -142,10 +162,14 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         request: Request<pb::WithdrawConsentRequest>,
     ) -> Result<Response<pb::WithdrawConsentResponse>, Status> {
         let position = self
-            .person_command(&request, |req, v| {
-                let consent = validate::consent(v, req.purpose, &req.partner_id, req.channel);
-                consent.map(|(key, channel)| PersonCommand::WithdrawConsent { key, channel, at: Utc::now() })
-            })
+            .person_command(
+                &request,
+                |r| &r.person_id,
+                |req, v| {
+                    let consent = validate::consent(v, req.purpose, &req.partner_id, req.channel);
+                    consent.map(|(key, channel)| PersonCommand::WithdrawConsent { key, channel, at: Utc::now() })
+                },
+            )
             .await?;
         Ok(Response::new(pb::WithdrawConsentResponse { position }))
     }
@@ -155,10 +179,14 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         request: Request<pb::RecordInterestsRequest>,
     ) -> Result<Response<pb::RecordInterestsResponse>, Status> {
         let position = self
-            .person_command(&request, |req, v| {
-                let interests: Option<BTreeSet<Interest>> = validate::interests(v, "interests", &req.interests);
-                interests.map(PersonCommand::RecordInterests)
-            })
+            .person_command(
+                &request,
+                |r| &r.person_id,
+                |req, v| {
+                    let interests: Option<BTreeSet<Interest>> = validate::interests(v, "interests", &req.interests);
+                    interests.map(PersonCommand::RecordInterests)
+                },
+            )
             .await?;
         Ok(Response::new(pb::RecordInterestsResponse { position }))
     }
@@ -168,10 +196,14 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         request: Request<pb::DismissDuplicateRequest>,
     ) -> Result<Response<pb::DismissDuplicateResponse>, Status> {
         let position = self
-            .person_command(&request, |req, v| {
-                let other = validate::id(v, "other_person_id", &req.other_person_id);
-                other.map(PersonCommand::DismissDuplicate)
-            })
+            .person_command(
+                &request,
+                |r| &r.person_id,
+                |req, v| {
+                    let other = validate::id(v, "other_person_id", &req.other_person_id);
+                    other.map(PersonCommand::DismissDuplicate)
+                },
+            )
             .await?;
         Ok(Response::new(pb::DismissDuplicateResponse { position }))
     }

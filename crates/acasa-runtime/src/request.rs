@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use acasa_domain::{RequestId, Violations};
 use acasa_eventstore::CommandMeta;
+use acasa_proto::Idempotent;
 use sha2::{Digest as _, Sha256};
 use tokio::time::Instant;
 use tonic::Request;
@@ -53,9 +54,9 @@ pub fn method<M: prost::Name>() -> String {
 /// cleared: equal for retries of the same call, different for another body
 /// or another method — GiveConsent and WithdrawConsent have byte-identical
 /// bodies, so the body alone cannot tell them apart.
-pub fn digest<M: prost::Message + prost::Name + Clone>(message: &M, clear_request_id: impl FnOnce(&mut M)) -> Vec<u8> {
+pub fn digest<M: Idempotent>(message: &M) -> Vec<u8> {
     let mut m = message.clone();
-    clear_request_id(&mut m);
+    m.clear_request_id();
     let mut h = Sha256::new();
     h.update(method::<M>().as_bytes());
     h.update([0]);
@@ -76,16 +77,10 @@ pub fn command_meta(
     Some(CommandMeta { request_id, actor: principal.subject.clone(), scope: principal.scope(), method, digest })
 }
 
-/// [`command_meta`] for a request message, its digest taken over its method
-/// and its body without its request id (`clear` empties it).
-pub fn meta_of<M: prost::Message + prost::Name + Clone>(
-    principal: &Principal,
-    violations: &mut Violations,
-    request_id: &str,
-    message: &M,
-    clear: impl FnOnce(&mut M),
-) -> Option<CommandMeta> {
-    command_meta(principal, request_id, method::<M>(), digest(message, clear), violations)
+/// [`command_meta`] for a request message: its request id validated, its
+/// digest taken over its method and its body without the request id.
+pub fn meta_of<M: Idempotent>(principal: &Principal, violations: &mut Violations, message: &M) -> Option<CommandMeta> {
+    command_meta(principal, message.request_id(), method::<M>(), digest(message), violations)
 }
 
 /// The metadata of a command the system proposes itself (a worker), in a
@@ -114,11 +109,11 @@ mod tests {
         let give = GiveConsentRequest { request_id: "r".into(), person_id: "p".into(), ..Default::default() };
         let withdraw = WithdrawConsentRequest { request_id: "r".into(), person_id: "p".into(), ..Default::default() };
         assert_eq!(prost::Message::encode_to_vec(&give), prost::Message::encode_to_vec(&withdraw));
-        let a = digest(&give, |m| m.request_id.clear());
-        let b = digest(&withdraw, |m| m.request_id.clear());
+        let a = digest(&give);
+        let b = digest(&withdraw);
         assert_ne!(a, b);
         let retried = GiveConsentRequest { request_id: "other".into(), ..give.clone() };
-        assert_eq!(a, digest(&retried, |m| m.request_id.clear()), "the request id is not part of the digest");
+        assert_eq!(a, digest(&retried), "the request id is not part of the digest");
         assert_eq!(method::<GiveConsentRequest>(), "acasa.registry.v1.GiveConsentRequest");
     }
 
