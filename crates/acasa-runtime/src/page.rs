@@ -159,6 +159,7 @@ mod tests {
         assert_eq!(rows, ids[..3]);
         let mut v = Violations::new();
         assert_eq!(request::<Uuid>(&mut v, 3, &next).unwrap().after, Some(ids[2]));
+        assert_eq!(page.limit(), 4, "one row more than the page tells whether more follow");
         let (rows, next) = page.cut(ids[..3].to_vec(), |id| *id);
         assert_eq!((rows.len(), next.as_str()), (3, ""), "no more rows, no token");
     }

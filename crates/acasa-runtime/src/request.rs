@@ -126,7 +126,41 @@ mod tests {
     }
 
     #[test]
+    fn a_callers_request_becomes_metadata_scoped_by_the_caller() {
+        use acasa_proto::registry::v1::GiveConsentRequest;
+        let partner = Principal { subject: "bank-7".into(), roles: vec![], partner_id: Some("p-1".into()) };
+        let req = GiveConsentRequest { request_id: "r-1".into(), person_id: "x".into(), ..Default::default() };
+        let mut v = Violations::new();
+        let meta = meta_of(&partner, &mut v, &req).unwrap();
+        assert!(v.is_empty());
+        assert_eq!(meta.request_id.as_str(), "r-1");
+        assert_eq!((meta.actor.as_str(), meta.scope.as_str()), ("bank-7", "api:bank-7|partner:p-1"));
+        assert_eq!(meta.method, "acasa.registry.v1.GiveConsentRequest");
+        assert_eq!(meta.digest, digest(&req));
+        let bad = GiveConsentRequest { request_id: "has space".into(), ..req };
+        assert!(meta_of(&partner, &mut v, &bad).is_none());
+        assert_eq!(v.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(), ["request_id"]);
+    }
+
+    #[test]
+    fn the_deadline_follows_the_callers_timeout_within_bounds() {
+        let mut r = Request::new(());
+        r.metadata_mut().insert("grpc-timeout", "2S".parse().unwrap());
+        let left = deadline(&r) - Instant::now();
+        assert!(left > Duration::from_millis(1900) && left <= Duration::from_secs(2), "{left:?}");
+        let mut r = Request::new(());
+        r.metadata_mut().insert("grpc-timeout", "1H".parse().unwrap());
+        assert!(deadline(&r) - Instant::now() <= MAX_WAIT);
+        let left = deadline(&Request::new(())) - Instant::now();
+        assert!(left > DEFAULT_WAIT - Duration::from_millis(100) && left <= DEFAULT_WAIT, "{left:?}");
+    }
+
+    #[test]
     fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("3H"), Some(Duration::from_secs(3 * 3600)));
+        assert_eq!(parse_grpc_timeout("4M"), Some(Duration::from_secs(240)));
+        assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(parse_grpc_timeout("9n"), Some(Duration::from_nanos(9)));
         assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
         assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
         assert_eq!(parse_grpc_timeout("x"), None);
