@@ -2,8 +2,8 @@
 //! projection worker (separate processes, started by `make bench`) driven over
 //! gRPC, beside the raw JetStream ceiling measured in the same run.
 //!
-//! 1. Registrations alone (each costs three durable JetStream writes: the
-//!    creation-id reservation, the IDNP reservation and the commit).
+//! 1. Registrations alone (each one atomic batch: its request record, the
+//!    IDNP's claim and the commit).
 //! 2. A mix of registrations and updates (1 in 5 registers; the rest update
 //!    contacts, consent, interests or categories of known people), closed loop.
 //! 3. Once the projection has worked off 2's backlog, the same mix open loop
