@@ -1,13 +1,13 @@
 //! The demo's commands: validate the request into domain values, let the
 //! counter decide, append (with its name's claim) through the command loop.
 
-use acasa_domain::Violations;
+use acasa_domain::{Plain, Violations};
+use acasa_eventstore::Step;
 use acasa_proto::demo::v1 as pb;
 use acasa_runtime::{ApiError, Principal, request};
-use uuid::Uuid;
 
 use crate::{
-    domain::{Amount, CounterCommand, CounterEvent, CounterName},
+    domain::{Amount, CounterCommand, CounterEvent},
     grpc::CounterService,
     validate,
 };
@@ -20,28 +20,15 @@ impl CounterService {
     ) -> Result<pb::CreateCounterResponse, ApiError> {
         let mut v = Violations::new();
         let meta = request::meta_of(principal, &mut v, req);
-        let name = v.check("name", CounterName::parse(&req.name));
-        if req.limit < 0 {
-            v.add("limit", "must not be negative (0 means unbounded)");
-        }
+        let new = validate::new_counter(&mut v, req);
         v.clone().into_result()?;
-        let (Some(meta), Some(name)) = (meta, name) else { return Err(v.into()) };
+        let (Some(meta), Some((name, limit))) = (meta, new) else { return Err(v.into()) };
 
         // A retry addresses the counter its first attempt created.
-        let (id, fresh) = match self.repo.created_by(&meta).await? {
-            Some(id) => (
-                Uuid::parse_str(&id).map_err(|_| ApiError::Internal("a request record names a non-uuid".into()))?,
-                false,
-            ),
-            None => (Uuid::now_v7(), true),
-        };
-        let command = CounterCommand::Create { id, name: name.clone(), limit: req.limit };
-        let outcome = if fresh {
-            self.repo.execute_new_with(&id.to_string(), &command, &meta, &acasa_domain::Plain).await
-        } else {
-            self.repo.execute(&id.to_string(), &command, &meta).await
-        };
-        let outcome = outcome.map_err(|e| match e {
+        let (id, fresh) = self.repo.creation_id(&meta).await?;
+        let command = CounterCommand::Create { id, name, limit };
+        let step = Step { id: id.to_string(), command: &command, codec: &Plain, new: fresh };
+        let outcome = self.repo.execute_step(step, &meta).await.map_err(|e| match e {
             acasa_eventstore::CommandError::Claimed { owner, .. } => ApiError::Rejected {
                 kind: acasa_domain::RejectionKind::AlreadyExists,
                 message: format!("a counter with this name already exists: {owner}"),
@@ -63,7 +50,7 @@ impl CounterService {
     ) -> Result<pb::IncrementCounterResponse, ApiError> {
         let mut v = Violations::new();
         let meta = request::meta_of(principal, &mut v, req);
-        let id = v.check("counter_id", validate::id(&req.counter_id));
+        let id = v.id("counter_id", &req.counter_id);
         let amount = v.check("amount", Amount::parse(req.amount));
         let (Some(meta), Some(id), Some(amount)) = (meta, id, amount) else { return Err(v.into()) };
         let outcome = self.repo.execute(&id.to_string(), &CounterCommand::Increment { amount }, &meta).await?;

@@ -7,7 +7,7 @@ use acasa_runtime::ApiError;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{grpc::CounterService, validate};
+use crate::grpc::CounterService;
 
 impl CounterService {
     pub(crate) async fn get(
@@ -16,7 +16,7 @@ impl CounterService {
         deadline: tokio::time::Instant,
     ) -> Result<pb::GetCounterResponse, ApiError> {
         let mut v = Violations::new();
-        let id = v.check("counter_id", validate::id(&req.counter_id));
+        let id = v.id("counter_id", &req.counter_id);
         let Some(id) = id else { return Err(v.into()) };
         let position = if req.min_position > 0 {
             self.positions.wait_for(crate::PROJECTION, req.min_position, deadline).await?

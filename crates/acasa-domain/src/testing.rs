@@ -104,16 +104,9 @@ where
     /// The state the decided events lead to; fails the test if refused.
     pub fn state(self) -> A {
         let mut state = self.before.clone();
-        for e in &self.events_ref() {
+        for e in &self.events() {
             state.evolve(e);
         }
         state
-    }
-
-    fn events_ref(&self) -> Vec<A::Event> {
-        match &self.result {
-            Ok(events) => events.clone(),
-            Err(e) => panic!("then: expected events, the command was refused: {e}"),
-        }
     }
 }

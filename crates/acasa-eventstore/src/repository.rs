@@ -24,6 +24,7 @@ use async_nats::HeaderMap;
 use chrono::Utc;
 use lru::LruCache;
 use rand::Rng as _;
+use uuid::Uuid;
 
 use crate::{
     commit::{NewCommit, StoredCommit},
@@ -195,6 +196,21 @@ impl<A: Aggregate> Repository<A> {
         Ok(stored.record.subjects.first().map(|s| last_token(s).to_owned()))
     }
 
+    /// The id a creating command addresses: the one an earlier attempt of
+    /// its request created ([`created_by`](Self::created_by)), or a fresh
+    /// UUIDv7; and whether it is fresh.
+    pub async fn creation_id(&self, meta: &CommandMeta) -> Result<(Uuid, bool), CommandError<A::Error>> {
+        match self.created_by(meta).await? {
+            None => Ok((Uuid::now_v7(), true)),
+            Some(id) => Uuid::parse_str(&id).map(|id| (id, false)).map_err(|_| {
+                CommandError::Store(StoreError::Corrupt {
+                    sequence: 0,
+                    reason: "a request record names a non-uuid".into(),
+                })
+            }),
+        }
+    }
+
     /// Runs `command` against aggregate `id`: load, decide, append one commit
     /// with its claims and request record; on conflict catch up and decide
     /// again. A request id seen before returns the original outcome and
@@ -219,8 +235,7 @@ impl<A: Aggregate> Repository<A> {
         meta: &CommandMeta,
         codec: &dyn Codec<A::Event>,
     ) -> Result<Outcome<A>, CommandError<A::Error>> {
-        let step = Step { id: id.to_owned(), command, codec, new: false };
-        self.first(self.execute_all(&[step], meta).await?)
+        self.execute_step(Step { id: id.to_owned(), command, codec, new: false }, meta).await
     }
 
     /// Runs a command creating aggregate `id`, which the caller knows to be
@@ -235,12 +250,17 @@ impl<A: Aggregate> Repository<A> {
         meta: &CommandMeta,
         codec: &dyn Codec<A::Event>,
     ) -> Result<Outcome<A>, CommandError<A::Error>> {
-        let step = Step { id: id.to_owned(), command, codec, new: true };
-        self.first(self.execute_all(&[step], meta).await?)
+        self.execute_step(Step { id: id.to_owned(), command, codec, new: true }, meta).await
     }
 
-    fn first(&self, outcomes: Vec<Outcome<A>>) -> Result<Outcome<A>, CommandError<A::Error>> {
-        outcomes
+    /// Runs one aggregate's command (a creation when `step.new`).
+    pub async fn execute_step(
+        &self,
+        step: Step<'_, A>,
+        meta: &CommandMeta,
+    ) -> Result<Outcome<A>, CommandError<A::Error>> {
+        self.execute_all(&[step], meta)
+            .await?
             .into_iter()
             .next()
             .ok_or_else(|| CommandError::Store(StoreError::Nats("a command without outcome".into())))

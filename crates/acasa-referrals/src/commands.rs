@@ -52,15 +52,11 @@ impl ReferralService {
             return Err(v.into());
         };
         v.into_result()?;
-        let (id, fresh) = self.created_id(self.partners.created_by(&meta).await?)?;
+        let (id, fresh) = self.partners.creation_id(&meta).await?;
         let new = NewPartner { kind, name, idno, districts, contact, services, response_time: rt };
         let command = PartnerCommand::Register(Box::new(new), now());
-        let outcome = if fresh {
-            self.partners.execute_new_with(&id.to_string(), &command, &meta, &acasa_domain::Plain).await
-        } else {
-            self.partners.execute(&id.to_string(), &command, &meta).await
-        };
-        let outcome = outcome.map_err(|e| match e {
+        let step = Step { id: id.to_string(), command: &command, codec: &acasa_domain::Plain, new: fresh };
+        let outcome = self.partners.execute_step(step, &meta).await.map_err(|e| match e {
             CommandError::Claimed { owner, .. } => ApiError::Duplicate {
                 message: format!("a partner with this IDNO is already registered: {owner}"),
                 existing_id: owner,
@@ -68,17 +64,6 @@ impl ReferralService {
             e => e.into(),
         })?;
         Ok(pb::RegisterPartnerResponse { partner_id: outcome.id, position: outcome.position })
-    }
-
-    /// The id a creating request addresses: the one its first attempt
-    /// created, or a fresh one.
-    pub(crate) fn created_id(&self, earlier: Option<String>) -> Result<(Uuid, bool), ApiError> {
-        match earlier {
-            Some(id) => Uuid::parse_str(&id)
-                .map(|id| (id, false))
-                .map_err(|_| ApiError::Internal("a request record names a non-uuid".into())),
-            None => Ok((Uuid::now_v7(), true)),
-        }
     }
 
     pub(crate) async fn partner_command(
@@ -199,7 +184,7 @@ impl ReferralService {
             return Err(v.into());
         };
         v.into_result()?;
-        let (id, fresh) = self.created_id(self.referrals.created_by(&meta).await?)?;
+        let (id, fresh) = self.referrals.creation_id(&meta).await?;
         let input = NewReferralInput {
             person_id,
             partner_id,
@@ -211,7 +196,7 @@ impl ReferralService {
         };
         let command = self.creation(id, fresh, referrer, input, deadline).await?;
         let step = Step { id: id.to_string(), command: &command, codec: &acasa_domain::Plain, new: fresh };
-        let outcome = self.first(self.referrals.execute_all(&[step], &meta).await?)?;
+        let outcome = self.referrals.execute_step(step, &meta).await?;
         let id = Uuid::parse_str(&outcome.id).unwrap_or(id);
         let due_at = self.due_at(id, &outcome).await?;
         Ok(pb::CreateReferralResponse { referral_id: id.to_string(), position: outcome.position, due_at })
@@ -242,7 +227,7 @@ impl ReferralService {
         let old_id = validate::id(&mut v, "referral_id", &req.referral_id);
         let partner_id = validate::id(&mut v, "partner_id", &req.partner_id);
         let (Some(meta), Some(old_id), Some(partner_id)) = (meta, old_id, partner_id) else { return Err(v.into()) };
-        let (new_id, fresh) = self.created_id(self.referrals.created_by(&meta).await?)?;
+        let (new_id, fresh) = self.referrals.creation_id(&meta).await?;
         let (old, version) = self.referrals.load(&old_id.to_string()).await?;
         if version == 0 {
             return Err(ApiError::NotFound(format!("no referral {old_id}")));
@@ -290,10 +275,6 @@ impl ReferralService {
             position: created.position,
             due_at: self.due_at(new_id, &created).await?,
         })
-    }
-
-    pub(crate) fn first(&self, outcomes: Vec<Outcome<Referral>>) -> Result<Outcome<Referral>, ApiError> {
-        outcomes.into_iter().next().ok_or_else(|| ApiError::Internal("a command without outcome".into()))
     }
 
     /// Runs a transition on a referral, named by the request.

@@ -88,25 +88,14 @@ impl RegistryService {
 
         // A retry addresses the person its first attempt registered, and never
         // makes a new data key for an existing (perhaps erased) person.
-        let (id, fresh) = match self.repo.created_by(&meta).await? {
-            Some(id) => (
-                Uuid::parse_str(&id).map_err(|_| ApiError::Internal("a request record names a non-uuid".into()))?,
-                false,
-            ),
-            None => (Uuid::now_v7(), true),
-        };
+        let (id, fresh) = self.repo.creation_id(&meta).await?;
         let codec =
             if fresh { PersonCodec::new(id, Some(self.keys.create(id).await?)) } else { self.codec(id).await? };
         let name_key = fold(&format!("{} {}", details.pb.family_name, details.pb.given_name));
         let birth_date = details.birth_date;
         let command = PersonCommand::Register { id, details, contacts, country, categories, interests };
-        let execute = async {
-            if fresh {
-                self.repo.execute_new_with(&id.to_string(), &command, &meta, &codec).await
-            } else {
-                self.repo.execute_with(&id.to_string(), &command, &meta, &codec).await
-            }
-        };
+        let execute =
+            self.repo.execute_step(Step { id: id.to_string(), command: &command, codec: &codec, new: fresh }, &meta);
         // Others already registered with these names and birth date (the read
         // model's view; the projection flags the rest), looked up meanwhile.
         let duplicates = async {
@@ -222,9 +211,8 @@ impl RegistryService {
         ];
         let outcomes = self.repo.execute_all(&steps, &meta).await?;
         let position = outcomes.iter().map(|o| o.position).max().unwrap_or(0);
-        let outcome = Outcome::<Person> { id: survivor.to_string(), position, events: Vec::new(), replayed: false };
-        tracing::info!(%survivor, %merged, position = outcome.position, "people merged");
-        Ok(outcome.position)
+        tracing::info!(%survivor, %merged, position, "people merged");
+        Ok(position)
     }
 
     pub(crate) async fn erase(&self, principal: &Principal, req: &pb::ErasePersonRequest) -> Result<u64, ApiError> {

@@ -1,14 +1,10 @@
 //! A throwaway three-node nats-server cluster with JetStream, for R3 streams.
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{path::PathBuf, process::Child, time::Duration};
 
 use tempfile::TempDir;
 
-use crate::{free_port, nats::binary, wait_for_port};
+use crate::{free_port, nats::spawn_server, wait_for_port};
 
 /// Three nats-server processes routed to each other on free ports, each with
 /// its own store; killed and removed on drop.
@@ -43,15 +39,7 @@ impl NatsCluster {
                     routes = route_urls.join(", "),
                 ),
             )?;
-            let log = std::fs::File::create(node.join("nats.log"))?;
-            let child = Command::new(binary())
-                .arg("-c")
-                .arg(&conf)
-                .stdout(Stdio::from(log.try_clone()?))
-                .stderr(Stdio::from(log))
-                .spawn()
-                .map_err(|e| anyhow::anyhow!("starting {}: {e}", binary().display()))?;
-            children.push(child);
+            children.push(spawn_server(&conf, &node.join("nats.log"))?);
         }
         let cluster = Self { children, _dir: dir, ports };
         for p in &cluster.ports {

@@ -20,7 +20,19 @@ pub struct NatsServer {
     extra: String,
 }
 
-pub(crate) fn binary() -> PathBuf {
+/// Starts nats-server with configuration `conf`, appending its output to `log`.
+pub(crate) fn spawn_server(conf: &Path, log: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    Command::new(binary())
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("starting {}: {e} (set ACASA_NATS_SERVER_BIN)", binary().display()))
+}
+
+fn binary() -> PathBuf {
     if let Ok(p) = std::env::var("ACASA_NATS_SERVER_BIN") {
         return PathBuf::from(p);
     }
@@ -72,15 +84,7 @@ impl NatsServer {
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
         let conf = self.write_config()?;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path())?;
-        let child = Command::new(binary())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| anyhow::anyhow!("starting {}: {e} (set ACASA_NATS_SERVER_BIN)", binary().display()))?;
-        self.child = Some(child);
+        self.child = Some(spawn_server(&conf, &self.log_path())?);
         wait_for_port(self.port, Duration::from_secs(15)).await
     }
 
