@@ -326,6 +326,11 @@ impl<A: Aggregate> Repository<A> {
                 self.ensure_loaded(subject, guard, step.codec).await?;
             }
             if guards.iter().any(|g| g.as_ref().is_some_and(|l| l.requests.contains_key(key))) {
+                // The record names every aggregate the first attempt wrote,
+                // also those this attempt does not load.
+                if let Some(stored) = self.store.request(key, true).await? {
+                    return self.replay_record(stored, steps, subjects, key, meta, guards).await;
+                }
                 return self.replay_seen(steps, key, meta, guards).await;
             }
             let mut decided = Vec::with_capacity(steps.len());

@@ -52,6 +52,16 @@ pub enum ApplyError {
     Unavailable(String),
 }
 
+impl From<acasa_vault::VaultError> for ApplyError {
+    /// The vault is infrastructure: its database, or the master key it was
+    /// configured with, failed. Such a batch is retried (and the worker's
+    /// status shows it stuck), never poisoned: skipping an erasure would leave
+    /// personal columns in clear.
+    fn from(e: acasa_vault::VaultError) -> Self {
+        Self::Unavailable(format!("vault: {e}"))
+    }
+}
+
 impl ApplyError {
     fn is_poison(&self) -> bool {
         match self {

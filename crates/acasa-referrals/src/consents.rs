@@ -148,10 +148,7 @@ impl Projection for ConsentsProjection {
                             .bind(person)
                             .execute(&mut *conn)
                             .await?;
-                            self.vault
-                                .destroy_on(conn, person)
-                                .await
-                                .map_err(|e| ApplyError::Unavailable(format!("destroying a data key: {e}")))?;
+                            self.vault.destroy_on(conn, person).await?;
                         }
                         _ => {}
                     }

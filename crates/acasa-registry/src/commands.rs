@@ -215,17 +215,81 @@ impl RegistryService {
         Ok(position)
     }
 
+    /// Erases a person and every record merged into them (transitively): the
+    /// same human, in one atomic batch. A merged record is not erased on its
+    /// own: the request names the survivor.
     pub(crate) async fn erase(&self, principal: &Principal, req: &pb::ErasePersonRequest) -> Result<u64, ApiError> {
         let mut v = Violations::new();
         let meta = meta(principal, &mut v, req);
         let id = validate::id(&mut v, "person_id", &req.person_id);
         let (Some(meta), Some(id)) = (meta, id) else { return Err(v.into()) };
-        // The erasure frees the IDNP in the same batch (see `Person::claims`).
-        let outcome = self.run(id, PersonCommand::Erase { at: Utc::now() }, &meta).await?;
-        // Also on a replayed erasure: an earlier attempt may have stopped before this.
-        self.keys.destroy(id).await?;
-        self.repo.evict(&id.to_string());
-        tracing::info!(person_id = %id, position = outcome.position, "person erased");
-        Ok(outcome.position)
+        let at = Utc::now();
+        let mut attempts = 0;
+        let (outcomes, group) = loop {
+            attempts += 1;
+            let (root, version) = self.load(id).await?;
+            if version == 0 {
+                return Err(ApiError::NotFound(format!("no person {id}")));
+            }
+            if let PersonState::Merged(survivor) = root.status {
+                return Err(ApiError::Rejected {
+                    kind: RejectionKind::FailedPrecondition,
+                    message: format!(
+                        "the record was merged into {survivor}; erase {survivor}, which erases every record merged into it"
+                    ),
+                });
+            }
+            let group = self.merged_into(&root).await?;
+            // Each record's command names the records merged into it, so an
+            // erasure racing a merge is refused rather than missing one.
+            let mut members = Vec::with_capacity(group.len() + 1);
+            for (member, state) in std::iter::once((id, &root)).chain(group.iter().map(|(m, s)| (*m, s))) {
+                if member == id || state.status != PersonState::Erased {
+                    members.push((member, PersonCommand::Erase { at, with: state.absorbed.clone() }));
+                }
+            }
+            if root.status == PersonState::Erased && members.len() > 1 {
+                // Erased before erasure reached merged records: finish the job.
+                members.remove(0);
+            }
+            let mut codecs = Vec::with_capacity(members.len());
+            for (member, _) in &members {
+                codecs.push(self.codec(*member).await?);
+            }
+            let steps: Vec<Step<'_, Person>> = members
+                .iter()
+                .zip(&codecs)
+                .map(|((member, command), codec)| Step { id: member.to_string(), command, codec, new: false })
+                .collect();
+            match self.repo.execute_all(&steps, &meta).await {
+                Ok(outcomes) => break (outcomes, group),
+                Err(CommandError::Rejected(crate::domain::PersonError::MergedMeanwhile)) if attempts < 5 => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        // Also on a replayed erasure: an earlier attempt may have stopped
+        // before this (the projection destroys the keys too, as a backstop).
+        for member in std::iter::once(id).chain(group.iter().map(|(m, _)| *m)) {
+            self.keys.destroy(member).await?;
+            self.repo.evict(&member.to_string());
+        }
+        let position = outcomes.iter().map(|o| o.position).max().unwrap_or(0);
+        tracing::info!(person_id = %id, merged_records = group.len(), position, "person erased");
+        Ok(position)
+    }
+
+    /// The records merged into `root`, transitively, with their states.
+    async fn merged_into(&self, root: &Person) -> Result<Vec<(Uuid, Person)>, ApiError> {
+        let mut out: Vec<(Uuid, Person)> = Vec::new();
+        let mut queue: Vec<Uuid> = root.absorbed.iter().copied().collect();
+        while let Some(m) = queue.pop() {
+            if out.iter().any(|(seen, _)| *seen == m) || Some(m) == root.id {
+                continue;
+            }
+            let (state, _) = self.load(m).await?;
+            queue.extend(state.absorbed.iter().copied());
+            out.push((m, state));
+        }
+        Ok(out)
     }
 }

@@ -126,6 +126,8 @@ pub struct Person {
     pub returned: bool,
     /// Consents and whether each is given now.
     pub consents: BTreeMap<ConsentKey, bool>,
+    /// The records merged into this one (the same human).
+    pub absorbed: BTreeSet<Uuid>,
 }
 
 impl Person {
@@ -199,10 +201,14 @@ pub enum PersonCommand {
         /// Its categories.
         categories: BTreeSet<Category>,
     },
-    /// Erase.
+    /// Erase this record, one of a human's records erased together: the
+    /// erasing command names the records merged into this one that it erases
+    /// with it, and is refused if another was merged in meanwhile.
     Erase {
         /// When.
         at: DateTime<Utc>,
+        /// The records merged into this one that the same command erases.
+        with: BTreeSet<Uuid>,
     },
 }
 
@@ -302,6 +308,9 @@ pub enum PersonError {
     /// A person cannot be their own duplicate.
     #[error("must be another person")]
     SamePerson,
+    /// An erasure that does not reach every record merged into this one.
+    #[error("another record was merged into this person meanwhile; retry the erasure")]
+    MergedMeanwhile,
 }
 
 impl Rejection for PersonError {
@@ -309,7 +318,9 @@ impl Rejection for PersonError {
         match self {
             Self::AlreadyRegistered => RejectionKind::AlreadyExists,
             Self::NotFound => RejectionKind::NotFound,
-            Self::Merged(_) | Self::Erased | Self::LastCategory | Self::NoConsent => RejectionKind::FailedPrecondition,
+            Self::Merged(_) | Self::Erased | Self::LastCategory | Self::NoConsent | Self::MergedMeanwhile => {
+                RejectionKind::FailedPrecondition
+            }
             Self::ReturnBeforeBirth | Self::BirthAfterReturn | Self::SamePerson => RejectionKind::InvalidArgument,
         }
     }
@@ -361,12 +372,16 @@ impl Aggregate for Person {
                 contacts: Personal::Open(contacts.clone()),
             }]);
         }
-        if let C::Erase { at } = command {
+        // Erasure reaches a merged record too: it is the same human.
+        if let C::Erase { at, with } = command {
             if !self.exists() {
                 return Err(PersonError::NotFound);
             }
             if self.status == Status::Erased {
                 return Err(PersonError::Erased);
+            }
+            if !self.absorbed.is_subset(with) {
+                return Err(PersonError::MergedMeanwhile);
             }
             return Ok(vec![E::Erased { at: *at }]);
         }
@@ -452,7 +467,10 @@ impl Aggregate for Person {
                 self.consents.insert(*key, false);
             }
             E::InterestsRecorded(i) => self.interests = i.iter().copied().collect(),
-            E::DuplicateDismissed(_) | E::Absorbed(_) => {}
+            E::DuplicateDismissed(_) => {}
+            E::Absorbed(merged) => {
+                self.absorbed.insert(*merged);
+            }
             E::Merged(survivor) => self.status = Status::Merged(*survivor),
             E::Erased { .. } => {
                 self.status = Status::Erased;
@@ -545,6 +563,10 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()
     }
 
+    fn erase() -> PersonCommand {
+        PersonCommand::Erase { at: at(), with: BTreeSet::new() }
+    }
+
     fn programme() -> ConsentKey {
         ConsentKey { purpose: ConsentPurpose::ProgrammeParticipation, partner: None }
     }
@@ -594,7 +616,7 @@ mod tests {
             [ClaimChange::Acquire(idnp_claim("2000000000003"))]
         );
         assert_eq!(
-            claims_of(std::slice::from_ref(&registered), &PersonCommand::Erase { at: at() }),
+            claims_of(std::slice::from_ref(&registered), &erase()),
             [ClaimChange::Release(idnp_claim("2000000000001"))]
         );
         // A merged record keeps its IDNP: it leads to the survivor.
@@ -613,7 +635,7 @@ mod tests {
     fn commands_need_a_registered_person() {
         let p = given(&[]);
         assert_eq!(p.decide(&PersonCommand::AddCategory(Category::Returnee)), Err(PersonError::NotFound));
-        assert_eq!(p.decide(&PersonCommand::Erase { at: at() }), Err(PersonError::NotFound));
+        assert_eq!(p.decide(&erase()), Err(PersonError::NotFound));
     }
 
     #[test]
@@ -699,6 +721,8 @@ mod tests {
             Err(PersonError::Merged(other)),
             "a merged record is read-only"
         );
+        let itself = PersonCommand::Absorb { merged: id(), categories: BTreeSet::new() };
+        assert_eq!(p.decide(&itself), Err(PersonError::SamePerson), "absorbing oneself");
         let absorb =
             PersonCommand::Absorb { merged: other, categories: [Category::MigrantAbroad, Category::Returnee].into() };
         assert_eq!(
@@ -709,16 +733,29 @@ mod tests {
 
     #[test]
     fn erasure_forgets_personal_data_keeps_the_rest_and_ends_the_record() {
-        let p = given(&[register(), PersonCommand::Erase { at: at() }]);
+        let p = given(&[register(), erase()]);
         assert_eq!(p.status, Status::Erased);
         assert!(p.details.is_none() && p.contacts.is_none());
         assert_eq!(p.categories, [Category::MigrantAbroad].into());
         assert_eq!(p.country, "IT");
-        assert_eq!(p.decide(&PersonCommand::Erase { at: at() }), Err(PersonError::Erased));
+        assert_eq!(p.decide(&erase()), Err(PersonError::Erased));
         assert_eq!(p.decide(&PersonCommand::RecordInterests(BTreeSet::new())), Err(PersonError::Erased));
         // A merged record can still be erased.
         let merged = given(&[register(), PersonCommand::MergeInto(Uuid::from_u128(2))]);
-        assert_eq!(merged.decide(&PersonCommand::Erase { at: at() }), Ok(vec![PersonEvent::Erased { at: at() }]));
+        assert_eq!(merged.decide(&erase()), Ok(vec![PersonEvent::Erased { at: at() }]));
+    }
+
+    #[test]
+    fn erasure_of_a_survivor_must_reach_every_record_merged_into_it() {
+        let (a, b) = (Uuid::from_u128(2), Uuid::from_u128(3));
+        let absorb = |m| PersonCommand::Absorb { merged: m, categories: BTreeSet::new() };
+        let survivor = given(&[register(), absorb(a), absorb(b)]);
+        assert_eq!(survivor.absorbed, [a, b].into());
+        let erase_with = |with: &[Uuid]| PersonCommand::Erase { at: at(), with: with.iter().copied().collect() };
+        assert_eq!(survivor.decide(&erase_with(&[a])), Err(PersonError::MergedMeanwhile));
+        assert_eq!(survivor.decide(&erase()), Err(PersonError::MergedMeanwhile));
+        assert_eq!(survivor.decide(&erase_with(&[a, b])), Ok(vec![PersonEvent::Erased { at: at() }]));
+        assert_eq!(PersonError::MergedMeanwhile.kind(), RejectionKind::FailedPrecondition);
     }
 
     #[test]

@@ -71,11 +71,7 @@ impl Projection for PeopleProjection {
             for c in commits {
                 ids.push(person_of(c)?);
             }
-            let keys = self
-                .vault
-                .keys_on(conn, &ids)
-                .await
-                .map_err(|e| ApplyError::Poison(format!("reading data keys: {e}")))?;
+            let keys = self.vault.keys_on(conn, &ids).await?;
             // The bulk of a busy log goes in set-wise statements: runs of
             // registrations in one multi-row insert, contact and interest
             // replacements folded per person into one multi-row update
@@ -375,11 +371,13 @@ impl PeopleProjection {
                     .bind(position(c)),
                 )
                 .await?;
-                close_flags(conn, id, "erased").await?;
-                self.vault
-                    .destroy_on(conn, id)
-                    .await
-                    .map_err(|e| ApplyError::Poison(format!("destroying a data key: {e}")))?;
+                // A flag pairs the erased person's (now unreadable) names with
+                // another's; a rebuild could not raise it again.
+                sqlx::query("DELETE FROM registry.duplicate_flags WHERE person_id = $1 OR other_id = $1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                self.vault.destroy_on(conn, id).await?;
             }
         }
         Ok(touched)

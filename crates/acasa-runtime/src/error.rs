@@ -47,9 +47,15 @@ pub enum ApiError {
     /// The read model did not catch up before the deadline.
     #[error("{0}")]
     NotCaughtUp(String),
-    /// The broker or database cannot be reached; retrying may help.
-    #[error("{0}")]
-    Unavailable(String),
+    /// The broker or database cannot be reached; retrying may help. The
+    /// client is told which (`what`); the detail is logged only.
+    #[error("{what} unavailable: {detail}")]
+    Unavailable {
+        /// What is unavailable, in the client's terms.
+        what: &'static str,
+        /// The underlying error, for the log.
+        detail: String,
+    },
     /// A bug or corrupt data.
     #[error("{0}")]
     Internal(String),
@@ -64,7 +70,7 @@ impl From<Violations> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Nats(m) => Self::Unavailable(format!("event log unavailable: {m}")),
+            StoreError::Nats(detail) => Self::Unavailable { what: "the event log", detail },
             StoreError::Corrupt { .. } | StoreError::Decode { .. } | StoreError::Encode(_) => {
                 Self::Internal(e.to_string())
             }
@@ -106,7 +112,12 @@ impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                Self::Unavailable("read model unavailable".into())
+                Self::Unavailable { what: "the database", detail: e.to_string() }
+            }
+            // Cancelled by the statement timeout, or the server shutting down
+            // / restarting (SQLSTATE class 57, and 08 connection exceptions).
+            sqlx::Error::Database(ref d) if d.code().is_some_and(|c| c.starts_with("57") || c.starts_with("08")) => {
+                Self::Unavailable { what: "the database", detail: e.to_string() }
             }
             other => Self::Internal(format!("read model: {other}")),
         }
@@ -117,6 +128,9 @@ impl From<acasa_vault::VaultError> for ApiError {
     fn from(e: acasa_vault::VaultError) -> Self {
         match e {
             acasa_vault::VaultError::Database(d) => d.into(),
+            acasa_vault::VaultError::Erased(_) => {
+                Self::Rejected { kind: RejectionKind::FailedPrecondition, message: "the person was erased".into() }
+            }
             other => Self::Internal(format!("vault: {other}")),
         }
     }
@@ -149,9 +163,11 @@ impl From<ApiError> for Status {
                 Status::failed_precondition("request_id was already used for a different command")
             }
             ApiError::NotCaughtUp(m) => Status::deadline_exceeded(m),
-            ApiError::Unavailable(m) => {
-                tracing::warn!(reason = %m, "unavailable");
-                Status::unavailable(m)
+            ApiError::Unavailable { what, detail } => {
+                tracing::warn!(reason = %detail, "{what} unavailable");
+                Status::unavailable(format!(
+                    "{what} is unavailable; retry (a command with the same request_id is safe to retry)"
+                ))
             }
             ApiError::Internal(m) => {
                 tracing::error!(reason = %m, "internal error");
@@ -175,6 +191,24 @@ mod tests {
         let br = s.get_error_details().bad_request().cloned().unwrap();
         let fields: Vec<_> = br.field_violations.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["name", "limit"]);
+    }
+
+    #[test]
+    fn unavailable_names_what_and_hides_the_detail() {
+        let s: Status = ApiError::from(StoreError::Nats("nats: timed out at 10.0.3.7:4222".into())).into();
+        assert_eq!(s.code(), Code::Unavailable);
+        assert!(s.message().starts_with("the event log is unavailable"), "{}", s.message());
+        assert!(!s.message().contains("10.0.3.7"), "{}", s.message());
+        let s: Status = ApiError::from(sqlx::Error::PoolTimedOut).into();
+        assert_eq!(s.code(), Code::Unavailable);
+        assert!(s.message().starts_with("the database is unavailable"), "{}", s.message());
+    }
+
+    #[test]
+    fn an_erased_subject_is_a_failed_precondition() {
+        let s: Status = ApiError::from(acasa_vault::VaultError::Erased(uuid::Uuid::nil())).into();
+        assert_eq!(s.code(), Code::FailedPrecondition);
+        assert!(!s.message().contains("00000000"), "no id in the answer: {}", s.message());
     }
 
     #[test]

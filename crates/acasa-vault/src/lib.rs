@@ -19,7 +19,8 @@
 //! ```sql
 //! CREATE TABLE <table> (
 //!     subject_id uuid PRIMARY KEY,
-//!     wrapped bytea NOT NULL,                  -- nonce || AES-256-GCM(master, data key) || tag
+//!     wrapped bytea,                           -- nonce || AES-256-GCM(master, data key) || tag;
+//!                                              -- NULL: destroyed (a tombstone)
 //!     master_key_id smallint NOT NULL DEFAULT 1, -- for a future master-key rotation; always 1 now
 //!     created_at timestamptz NOT NULL DEFAULT now()
 //! ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1)
@@ -27,11 +28,14 @@
 //!
 //! # What "forgets" means, and its limits
 //!
-//! [`Vault::destroy`] deletes the subject's row and then runs `VACUUM` on the table, so the dead
-//! tuple holding the wrapped key is reclaimed and its space is made reusable at once, rather than
-//! lingering until some later vacuum. [`Vault::destroy_on`] only deletes (it runs inside a caller's
-//! transaction, where `VACUUM` is not allowed); the table's autovacuum settings (threshold 1,
-//! scale factor 0) make autovacuum reclaim it soon after.
+//! [`Vault::destroy`] overwrites the subject's row with a **tombstone** (`wrapped` NULL) and then
+//! runs `VACUUM` on the table, so the dead tuple holding the wrapped key is reclaimed and its space
+//! is made reusable at once, rather than lingering until some later vacuum. [`Vault::destroy_on`]
+//! only writes the tombstone (it runs inside a caller's transaction, where `VACUUM` is not
+//! allowed); the table's autovacuum settings (threshold 1, scale factor 0) make autovacuum
+//! reclaim the dead tuple soon after. The tombstone keeps the subject's id only: no key is ever
+//! made for that subject again ([`VaultError::Erased`]), so a command racing an erasure cannot
+//! seal new personal data under a key that outlives it.
 //!
 //! This is "forgetting" as far as the live database goes, with limits operators must own:
 //!
@@ -46,8 +50,9 @@
 //! Even in those copies the data key is only readable together with the master key, which never
 //! goes into the database; destroying or rotating the master key is the last resort.
 //!
-//! Note that [`Vault::key_for_new`] creates a fresh key for a subject whose key was destroyed: the
-//! callers must refuse to record new personal data for an erased subject.
+//! [`Vault::key_for_new`] refuses a subject whose key was destroyed, even one whose erasure this
+//! service learned of before it ever made a key ([`Vault::destroy_on`] writes the tombstone
+//! either way).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -87,6 +92,9 @@ pub enum VaultError {
     /// The table name is not a schema-qualified lower-case identifier.
     #[error("bad table name {0:?}: expected schema.table, each [a-z_][a-z0-9_]* (at most 63 bytes)")]
     BadTable(String),
+    /// The subject's key was destroyed: it was erased, and gets no key again.
+    #[error("the subject {0} was erased")]
+    Erased(Uuid),
 }
 
 /// The master key that wraps the data keys: 32 bytes, zeroized on drop, never printed.
@@ -198,7 +206,7 @@ fn wrap_aad(table: &str, subject: Uuid) -> Vec<u8> {
 /// The DDL of a key table named `table` (validated as in [`Vault::new`]).
 ///
 /// ```sql
-/// CREATE TABLE <table> (subject_id uuid PRIMARY KEY, wrapped bytea NOT NULL,
+/// CREATE TABLE <table> (subject_id uuid PRIMARY KEY, wrapped bytea,
 ///     master_key_id smallint NOT NULL DEFAULT 1, created_at timestamptz NOT NULL DEFAULT now())
 ///     WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1)
 /// ```
@@ -208,7 +216,7 @@ fn wrap_aad(table: &str, subject: Uuid) -> Vec<u8> {
 pub fn create_table_sql(table: &str) -> Result<String, VaultError> {
     validate_table(table)?;
     Ok(format!(
-        "CREATE TABLE {table} (subject_id uuid PRIMARY KEY, wrapped bytea NOT NULL, \
+        "CREATE TABLE {table} (subject_id uuid PRIMARY KEY, wrapped bytea, \
          master_key_id smallint NOT NULL DEFAULT {MASTER_KEY_ID}, created_at timestamptz NOT NULL DEFAULT now()) \
          WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1)"
     ))
@@ -254,7 +262,8 @@ impl Vault {
     }
 
     /// The subject's key, creating it if absent (INSERT .. ON CONFLICT DO NOTHING then SELECT, so
-    /// concurrent callers get the same key). A subject whose key was destroyed gets a new key.
+    /// concurrent callers get the same key). A subject whose key was destroyed is
+    /// [`VaultError::Erased`]: it never gets a key again.
     pub async fn key_for_new(&self, subject: Uuid) -> Result<DataKey, VaultError> {
         let key = DataKey::generate();
         let wrapped = self.wrap(subject, &key)?;
@@ -272,15 +281,23 @@ impl Vault {
         if inserted.is_some() {
             return Ok(key);
         }
-        // Someone else's key won; it cannot disappear in between unless destroyed concurrently.
-        self.key(subject).await?.ok_or_else(|| VaultError::BadKey(format!("key of {subject} destroyed meanwhile")))
+        // Someone else's key won, or the subject was erased (a tombstone; or destroyed meanwhile).
+        self.key(subject).await?.ok_or(VaultError::Erased(subject))
     }
 
     /// The subject's key, or None if it never existed or was destroyed.
     pub async fn key(&self, subject: Uuid) -> Result<Option<DataKey>, VaultError> {
         let sql = format!("SELECT wrapped, master_key_id FROM {} WHERE subject_id = $1", self.table);
         let row = sqlx::query(AssertSqlSafe(sql)).bind(subject).fetch_optional(&self.pool).await?;
-        row.map(|r| self.unwrap_key(subject, &r.try_get::<Vec<u8>, _>(0)?, r.try_get(1)?)).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let Some(wrapped) = row.try_get::<Option<Vec<u8>>, _>(0)? else { return Ok(None) };
+        self.unwrap_key(subject, &wrapped, row.try_get(1)?).map(Some)
+    }
+
+    /// Whether the subject's key was destroyed (it has a tombstone).
+    pub async fn is_erased(&self, subject: Uuid) -> Result<bool, VaultError> {
+        let sql = format!("SELECT wrapped IS NULL FROM {} WHERE subject_id = $1", self.table);
+        Ok(sqlx::query_scalar(AssertSqlSafe(sql)).bind(subject).fetch_optional(&self.pool).await?.unwrap_or(false))
     }
 
     /// Keys of many subjects on a given connection (e.g. inside a projection's transaction): one
@@ -293,7 +310,10 @@ impl Vault {
         if subjects.is_empty() {
             return Ok(HashMap::new());
         }
-        let sql = format!("SELECT subject_id, wrapped, master_key_id FROM {} WHERE subject_id = ANY($1)", self.table);
+        let sql = format!(
+            "SELECT subject_id, wrapped, master_key_id FROM {} WHERE subject_id = ANY($1) AND wrapped IS NOT NULL",
+            self.table
+        );
         let rows = sqlx::query(AssertSqlSafe(sql)).bind(subjects).fetch_all(&mut *conn).await?;
         let mut keys = HashMap::with_capacity(rows.len());
         for r in rows {
@@ -304,8 +324,9 @@ impl Vault {
         Ok(keys)
     }
 
-    /// Destroys the key: DELETE the row, then run `VACUUM <table>` (outside any transaction, on a
-    /// pool connection) so the dead tuple is reclaimed; returns whether a row was deleted. A
+    /// Destroys the key: overwrite the row with a tombstone, then run `VACUUM <table>` (outside any
+    /// transaction, on a pool connection) so the dead tuple is reclaimed; returns whether a key was
+    /// destroyed. A
     /// `VACUUM` failure is logged and is not an error (autovacuum reclaims the tuple later).
     pub async fn destroy(&self, subject: Uuid) -> Result<bool, VaultError> {
         let mut conn = self.pool.acquire().await?;
@@ -330,12 +351,21 @@ impl Vault {
         }
     }
 
-    /// DELETE only, on a given connection (for a projection's transaction as a backstop; autovacuum
-    /// reclaims the dead tuple). Returns whether a row was deleted.
+    /// The tombstone only, on a given connection (for a projection's transaction; autovacuum
+    /// reclaims the dead tuple): the key is gone and the subject never gets one again, also when
+    /// it had none yet. Returns whether a key was destroyed.
     pub async fn destroy_on(&self, conn: &mut PgConnection, subject: Uuid) -> Result<bool, VaultError> {
-        let sql = format!("DELETE FROM {} WHERE subject_id = $1", self.table);
+        let sql = format!("UPDATE {} SET wrapped = NULL WHERE subject_id = $1 AND wrapped IS NOT NULL", self.table);
         let done = sqlx::query(AssertSqlSafe(sql)).bind(subject).execute(&mut *conn).await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        let sql = format!(
+            "INSERT INTO {} (subject_id, wrapped) VALUES ($1, NULL) ON CONFLICT (subject_id) DO NOTHING",
+            self.table
+        );
+        sqlx::query(AssertSqlSafe(sql)).bind(subject).execute(&mut *conn).await?;
+        Ok(false)
     }
 }
 
@@ -427,11 +457,10 @@ impl Keys {
     }
 
     /// A key for a subject about to get personal data sealed (see
-    /// [`Vault::key_for_new`]: callers refuse an erased subject first).
+    /// [`Vault::key_for_new`]).
+    /// Always asks the vault, so a subject erased by another replica (whose key
+    /// this one may still cache) is refused with [`VaultError::Erased`].
     pub async fn create(&self, subject: Uuid) -> Result<DataKey, VaultError> {
-        if let Some(key) = self.cache.get(subject) {
-            return Ok(key);
-        }
         let key = self.vault.key_for_new(subject).await?;
         self.cache.put(subject, key.clone());
         Ok(key)

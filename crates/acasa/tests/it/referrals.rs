@@ -500,11 +500,13 @@ async fn no_consent_no_referral_and_withdrawal_or_erasure_hides_the_profile() {
     eventually(WAIT, || {
         let pool = pool.clone();
         async move {
-            let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM referrals_vault.data_keys WHERE subject_id = $1")
-                .bind(pid)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+            let keys: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM referrals_vault.data_keys WHERE subject_id = $1 AND wrapped IS NOT NULL",
+            )
+            .bind(pid)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
             (keys == 0).then_some(())
         }
     })
@@ -1122,4 +1124,29 @@ async fn a_request_id_is_one_call_another_method_under_it_is_refused() {
     let get = pb::GetPartnerRequest { partner_id: bank.clone(), min_position: suspended };
     let partner = s.client.get_partner(s.req(Role::Admin, get)).await.unwrap().into_inner().partner.unwrap();
     assert!(partner.suspended, "the partner stays suspended");
+}
+
+/// Issue 11: a CreateReferral that read the person as active just before the
+/// erasure reached this service (the consents projection destroyed the key
+/// meanwhile) must not make a fresh key and seal the profile under it.
+#[tokio::test]
+async fn a_referral_racing_an_erasure_makes_no_key_for_the_erased_person() {
+    let env = Env::new().await;
+    let mut s = start(&env).await;
+    let partner = s.partner("Race Bank", types::PartnerKind::Bank, Duration::from_secs(3600)).await;
+    let (person, _) = s.person("race").await;
+    let pos = s.consent(&person, &partner, true).await;
+    let id = uuid::Uuid::parse_str(&person).unwrap();
+    // The interleaving: the person reads as active with consent (the facts are
+    // current at `pos`), and the erasure's key destruction lands before the key
+    // is fetched — what the consents projection does on PersonErased.
+    let referrals_vault = vault(&env, acasa_referrals::VAULT_TABLE);
+    let mut conn = env.pool.acquire().await.unwrap();
+    referrals_vault.destroy_on(&mut conn, id).await.unwrap();
+    drop(conn);
+    let body = s.referral_body("race-1", &person, &partner, pos);
+    let e = s.client.create_referral(s.req(Role::Caseworker, body)).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(referrals_vault.key(id).await.unwrap().is_none(), "a key was made for an erased person");
+    s.shutdown().await;
 }
