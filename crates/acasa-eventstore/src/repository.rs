@@ -45,6 +45,10 @@ pub struct RepositoryConfig {
     /// Attempts when the broker does not answer (the commit may or may not be
     /// stored; retrying with the same request id is safe).
     pub max_unavailable_attempts: u32,
+    /// How long a loaded aggregate is used before it is read again from the
+    /// log. Bounds how long a replica holds state it decoded (e.g. personal
+    /// data opened with a data key) after another replica erased it.
+    pub cache_ttl: Duration,
 }
 
 impl Default for RepositoryConfig {
@@ -52,7 +56,12 @@ impl Default for RepositoryConfig {
         // A replica that loses a race to another keeps losing while the other
         // drains its queue for the aggregate (it catches up first, the other
         // does not); enough attempts to outlast a burst, each short.
-        Self { cache_capacity: 10_000, max_conflict_attempts: 50, max_unavailable_attempts: 6 }
+        Self {
+            cache_capacity: 10_000,
+            max_conflict_attempts: 50,
+            max_unavailable_attempts: 6,
+            cache_ttl: Duration::from_secs(30),
+        }
     }
 }
 
@@ -114,11 +123,19 @@ struct RequestSeen {
     digest: Vec<u8>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Loaded<A> {
     state: A,
     version: u64,
     requests: HashMap<String, RequestSeen>,
+    /// When it was read from the log from scratch (or created here).
+    since: std::time::Instant,
+}
+
+impl<A: Default> Default for Loaded<A> {
+    fn default() -> Self {
+        Self { state: A::default(), version: 0, requests: HashMap::new(), since: std::time::Instant::now() }
+    }
 }
 
 type Slot<A> = Arc<tokio::sync::Mutex<Option<Loaded<A>>>>;
@@ -361,6 +378,13 @@ impl<A: Aggregate> Repository<A> {
             }
             let tx = match self.transaction(steps, subjects, key, meta, guards, &decided, leader).await {
                 Ok(tx) => tx,
+                // A cached state may outlive what its codec needs to write
+                // (an erased person's key): look at the log before failing.
+                Err(CommandError::Store(StoreError::Encode(_))) if !verified_fresh => {
+                    verified_fresh = true;
+                    self.catch_up_all(steps, subjects, guards).await?;
+                    continue;
+                }
                 Err(CommandError::Claimed { .. }) if !leader => {
                     // The holder may have freed it since a replica last heard: ask the leader.
                     leader = true;
@@ -622,6 +646,9 @@ impl<A: Aggregate> Repository<A> {
         guard: &'g mut Option<Loaded<A>>,
         codec: &dyn Codec<A::Event>,
     ) -> Result<&'g mut Loaded<A>, StoreError> {
+        if guard.as_ref().is_some_and(|l| l.since.elapsed() >= self.config.cache_ttl) {
+            *guard = None;
+        }
         if guard.is_none() {
             let mut loaded = Loaded::default();
             self.catch_up(subject, &mut loaded, codec).await?;

@@ -44,6 +44,12 @@ impl RegistryService {
         Self { repo, keys: Keys::new(vault), positions, pool }
     }
 
+    /// Uses `keys` for the data keys (e.g. another cache lifetime).
+    pub fn with_keys(mut self, keys: Keys) -> Self {
+        self.keys = keys;
+        self
+    }
+
     /// The service's routes, behind bearer authentication.
     pub fn routes(self, auth: &Authenticator) -> Routes {
         Routes::new(RegistryServiceServer::with_interceptor(self, auth.interceptor()))

@@ -436,11 +436,16 @@ pub struct Keys {
 impl Keys {
     /// How long an unwrapped key stays in memory: a replica other than the
     /// erasing one may hold an erased subject's key this long.
-    pub const TTL: std::time::Duration = std::time::Duration::from_secs(60);
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
     /// The keys of `vault`, cached for [`Keys::TTL`].
     pub fn new(vault: Vault) -> Self {
-        Self { vault, cache: KeyCache::new(10_000, Self::TTL) }
+        Self::with_ttl(vault, Self::TTL)
+    }
+
+    /// The keys of `vault`, each cached for `ttl` (zero: never cached).
+    pub fn with_ttl(vault: Vault, ttl: std::time::Duration) -> Self {
+        Self { vault, cache: KeyCache::new(10_000, ttl) }
     }
 
     /// The subject's key, if it has one (none: it never had personal data

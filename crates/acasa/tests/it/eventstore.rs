@@ -437,3 +437,39 @@ async fn reservations_of_an_earlier_version_become_claims() {
     assert!(matches!(&err, CommandError::Claimed { owner, .. } if *owner == id.to_string()), "{err:?}");
     repo.execute_new_with(&other.to_string(), &create(other, "dangling", 0), &meta("new-2"), &Plain).await.unwrap();
 }
+
+/// Counts the events it decodes.
+#[derive(Default)]
+struct Counting(std::sync::atomic::AtomicUsize);
+
+impl acasa_domain::Codec<CounterEvent> for Counting {
+    fn encode(&self, event: &CounterEvent) -> Result<EncodedEvent, acasa_domain::EncodeError> {
+        Ok(event.encode())
+    }
+    fn decode(&self, event: &EncodedEvent) -> Result<CounterEvent, acasa_domain::DecodeError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        CounterEvent::decode(event)
+    }
+}
+
+/// Issue 11: a loaded aggregate is read again from the log once older than
+/// the cache's lifetime, so what a replica decoded (personal data) is held for
+/// a bounded time.
+#[tokio::test]
+async fn a_cached_aggregate_is_read_again_after_the_cache_lifetime() {
+    let env = Env::new().await;
+    let writer = env.repo().await;
+    let id = new_counter(&writer, "ttl").await;
+    for i in 0..3 {
+        writer.execute(&id.to_string(), &inc(1), &meta(&format!("ttl-{i}"))).await.unwrap();
+    }
+    for (ttl, second_load_decodes) in [(Duration::from_secs(3600), 0), (Duration::ZERO, 4)] {
+        let config = RepositoryConfig { cache_ttl: ttl, ..RepositoryConfig::default() };
+        let reader: Repository<Counter> = Repository::new(env.store().await, config);
+        let codec = Counting::default();
+        reader.load_with(&id.to_string(), &codec).await.unwrap();
+        assert_eq!(codec.0.swap(0, std::sync::atomic::Ordering::Relaxed), 4, "the first load reads the history");
+        reader.load_with(&id.to_string(), &codec).await.unwrap();
+        assert_eq!(codec.0.load(std::sync::atomic::Ordering::Relaxed), second_load_decodes, "ttl {ttl:?}");
+    }
+}

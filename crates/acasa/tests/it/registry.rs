@@ -1068,3 +1068,54 @@ async fn a_vault_failure_in_the_projection_is_retried_not_poisoned() {
         .flatten();
     assert_eq!(found.as_deref(), Some("Elena"));
 }
+
+/// Issue 11: a replica other than the erasing one, holding the person's
+/// decoded state in its aggregate cache (with or without the key still in its
+/// key cache), answers FAILED_PRECONDITION — never INTERNAL — and writes nothing.
+#[tokio::test]
+async fn another_replica_refuses_commands_on_an_erased_person_it_had_cached() {
+    let env = Env::new().await;
+    let mut api = start(&env).await;
+    let key = hex::decode(JWT_KEY_HEX).unwrap();
+    let auth = Authenticator::hs256(&key, "acasa", "acasa");
+    let mut replicas = Vec::new();
+    for ttl in [Duration::ZERO, acasa_vault::Keys::TTL] {
+        let store = EventStore::open(env.client().await, crate::harness::settings("registry")).await.unwrap();
+        let service = RegistryService::new(
+            Repository::new(store, RepositoryConfig::default()),
+            vault(&env),
+            Positions::start(env.pool.clone()),
+            env.pool.clone(),
+        )
+        .with_keys(acasa_vault::Keys::with_ttl(vault(&env), ttl));
+        let serving = Serving::start(
+            "127.0.0.1:0".parse().unwrap(),
+            service.routes(&auth),
+            &[RegistryService::NAME],
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        let channel = Channel::from_shared(format!("http://{}", serving.local_addr)).unwrap().connect().await.unwrap();
+        replicas.push((serving, RegistryServiceClient::new(channel)));
+    }
+    let contacts = |rid: &str, id: &str| pb::UpdateContactsRequest {
+        request_id: rid.into(),
+        person_id: id.into(),
+        contacts: Some(pb::Contacts { email: "new@example.md".into(), phone: String::new() }),
+    };
+    for (i, (_, replica)) in replicas.iter_mut().enumerate() {
+        let r = api.register(person(&format!("rep-{i}"), "Nicolae", "Lungu")).await;
+        // The replica loads and caches the person.
+        replica.update_contacts(api.req(Role::Caseworker, contacts(&format!("c1-{i}"), &r.person_id))).await.unwrap();
+        let erase = pb::ErasePersonRequest { request_id: format!("e-{i}"), person_id: r.person_id.clone() };
+        api.client.clone().erase_person(api.req(Role::Admin, erase)).await.unwrap();
+        let last = api.store.last_sequence().await.unwrap();
+        let e = replica
+            .update_contacts(api.req(Role::Caseworker, contacts(&format!("c2-{i}"), &r.person_id)))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "replica {i}: {e:?}");
+        assert_eq!(api.store.last_sequence().await.unwrap(), last, "replica {i} wrote after the erasure");
+    }
+}
