@@ -14,16 +14,15 @@ use crate::error::StoreError;
 pub const HEADER_EVENT_TYPES: &str = "Acasa-Event-Types";
 /// Header with the commit envelope's schema version.
 pub const HEADER_SCHEMA_VERSION: &str = "Acasa-Schema-Version";
-/// Header with the command's request id.
-pub const HEADER_REQUEST_ID: &str = "Acasa-Request-Id";
 /// The commit envelope's schema version.
 pub const COMMIT_SCHEMA_VERSION: u32 = 1;
 
 /// A commit about to be appended: all events of one command.
+///
+/// The client's request id is not stored, only its keyed hash (`request_key`):
+/// a request id a client chose may carry anything, and the log is kept forever.
 #[derive(Clone, Debug)]
 pub struct NewCommit {
-    /// The command's idempotency key, as the client sent it.
-    pub request_id: String,
     /// The request's scoped key (see `KeyedHasher::request_key`).
     pub request_key: String,
     /// The command's method (its request message's full name).
@@ -46,7 +45,6 @@ impl NewCommit {
 
     pub fn encode(&self) -> Vec<u8> {
         Commit {
-            request_id: self.request_id.clone(),
             events: self
                 .events
                 .iter()
@@ -69,7 +67,6 @@ impl NewCommit {
         let types: Vec<&str> = self.events.iter().map(|e| e.type_name.as_str()).collect();
         h.insert(HEADER_EVENT_TYPES, types.join(",").as_str());
         h.insert(HEADER_SCHEMA_VERSION, COMMIT_SCHEMA_VERSION.to_string().as_str());
-        h.insert(HEADER_REQUEST_ID, self.request_id.as_str());
         h
     }
 }
@@ -81,8 +78,6 @@ pub struct StoredCommit {
     pub sequence: u64,
     /// The aggregate's subject.
     pub subject: String,
-    /// The command's request id.
-    pub request_id: String,
     /// The request's scoped key (empty in commits from before request records).
     pub request_key: String,
     /// The command's method (empty in commits from before request records).
@@ -112,7 +107,6 @@ impl StoredCommit {
         Ok(Self {
             sequence,
             subject: subject.to_owned(),
-            request_id: c.request_id,
             request_key: c.request_key,
             method: c.method,
             actor: c.actor,
@@ -139,7 +133,6 @@ mod tests {
     #[test]
     fn a_commit_round_trips() {
         let new = NewCommit {
-            request_id: "r1".into(),
             request_key: "a.b".into(),
             method: "m".into(),
             actor: "u1".into(),
@@ -150,7 +143,6 @@ mod tests {
         let stored = StoredCommit::decode(7, "acasa.demo.counter.x", &new.encode()).unwrap();
         assert_eq!(stored.sequence, 7);
         assert_eq!(stored.aggregate_id(), "x");
-        assert_eq!(stored.request_id, "r1");
         assert_eq!(stored.request_key, "a.b");
         assert_eq!(stored.method, "m");
         assert_eq!(stored.events, new.events);

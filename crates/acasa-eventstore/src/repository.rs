@@ -495,7 +495,6 @@ impl<A: Aggregate> Repository<A> {
                 continue;
             }
             let commit = NewCommit {
-                request_id: meta.request_id.as_str().to_owned(),
                 request_key: key.to_owned(),
                 method: meta.method.clone(),
                 actor: meta.actor.clone(),

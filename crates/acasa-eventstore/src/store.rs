@@ -247,7 +247,7 @@ impl EventStore {
         async {
             let mut headers: HeaderMap = commit.headers();
             headers.insert("Nats-Expected-Last-Subject-Sequence", expected.to_string().as_str());
-            headers.insert("Nats-Msg-Id", msg_id(subject, &commit.request_id).as_str());
+            headers.insert("Nats-Msg-Id", msg_id(subject, &commit.request_key).as_str());
             trace::inject(&mut headers);
             let ack = self
                 .js
@@ -408,11 +408,11 @@ fn header_u64(headers: Option<&HeaderMap>, name: &str) -> Option<u64> {
 }
 
 /// The `Nats-Msg-Id` of a command's commit: unique per aggregate and request.
-fn msg_id(subject: &str, request_id: &str) -> String {
+fn msg_id(subject: &str, request_key: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(subject.as_bytes());
     h.update([0]);
-    h.update(request_id.as_bytes());
+    h.update(request_key.as_bytes());
     hex::encode(&h.finalize()[..16])
 }

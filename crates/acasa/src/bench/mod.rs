@@ -179,7 +179,6 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
 
     // A commit as the command loop writes it, for the raw publishes' size.
     let sample = NewCommit {
-        request_id: Uuid::now_v7().to_string(),
         request_key: format!("{}.{}", "0".repeat(32), "0".repeat(32)),
         method: "acasa.demo.v1.IncrementCounterRequest".into(),
         actor: "bench".into(),

@@ -77,6 +77,11 @@ pub fn meta(request_id: &str) -> CommandMeta {
     }
 }
 
+/// The stored key of a request id sent with [`meta`].
+pub fn key_of(request_id: &str) -> String {
+    hasher().request_key("api:test", request_id)
+}
+
 /// The keyed hasher every test store uses (the same key as the secrets files).
 pub fn hasher() -> KeyedHasher {
     KeyedHasher::new(hex::decode(JWT_KEY_HEX).unwrap())

@@ -32,8 +32,7 @@ async fn snapshot(pool: &PgPool) -> Snapshot {
 
 fn raw_commit(events: Vec<EncodedEvent>) -> NewCommit {
     NewCommit {
-        request_id: Uuid::now_v7().to_string(),
-        request_key: String::new(),
+        request_key: Uuid::now_v7().to_string(),
         method: String::new(),
         actor: "t".into(),
         request_digest: vec![],
