@@ -18,11 +18,8 @@ impl CounterService {
         let mut v = Violations::new();
         let id = v.id("counter_id", &req.counter_id);
         let Some(id) = id else { return Err(v.into()) };
-        let position = if req.min_position > 0 {
-            self.positions.wait_for(crate::PROJECTION, req.min_position, deadline).await?
-        } else {
-            self.positions.current(crate::PROJECTION).await?
-        };
+        let stream = self.repo.store().stream_name();
+        let position = self.positions.at(crate::PROJECTION, stream, req.min_position, deadline).await?;
         type Row = (Uuid, String, i64, i64, i64, DateTime<Utc>, DateTime<Utc>);
         let row: Option<Row> = sqlx::query_as(
             "SELECT counter_id, name, max_value, value, increments, created_at, updated_at \

@@ -26,5 +26,5 @@ pub use commit::{NewCommit, StoredCommit};
 pub use error::{AppendError, CommandError, StoreError};
 pub use keys::KeyedHasher;
 pub use repository::{CommandMeta, Outcome, Repository, RepositoryConfig, Step};
-pub use store::{Appended, ClaimState, EventStore, StoredRequest, StreamSettings};
+pub use store::{Appended, ClaimState, EventStore, StoredRequest, StreamSettings, stream_name_of};
 pub use writer::WriterLimits;

@@ -56,8 +56,13 @@ impl StreamSettings {
 
     /// The stream's name.
     pub fn stream_name(&self) -> String {
-        format!("ACASA_{}", self.service.to_ascii_uppercase())
+        stream_name_of(&self.service)
     }
+}
+
+/// The name of `service`'s stream.
+pub fn stream_name_of(service: &str) -> String {
+    format!("ACASA_{}", service.to_ascii_uppercase())
 }
 
 /// An acknowledged append.

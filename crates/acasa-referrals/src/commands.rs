@@ -86,7 +86,11 @@ impl ReferralService {
         deadline: Instant,
     ) -> Result<crate::domain::PersonFact, ApiError> {
         if min_registry_position > 0 {
-            self.positions.wait_for(crate::CONSENTS_PROJECTION, min_registry_position, deadline).await?;
+            let registry = acasa_eventstore::stream_name_of("registry");
+            self.positions
+                .wait_for(crate::CONSENTS_PROJECTION, &registry, min_registry_position, deadline)
+                .await
+                .map_err(|e| ApiError::waiting(e, "min_registry_position"))?;
         }
         let mut conn = self.pool.acquire().await?;
         Ok(consents::person_fact(&mut conn, person, partner).await?)

@@ -102,11 +102,7 @@ fn referral_row(r: &PgRow, reader: Reader) -> Result<pb::Referral, sqlx::Error> 
 
 impl ReferralService {
     pub(crate) async fn at_position(&self, projection: &str, min: u64, deadline: Instant) -> Result<u64, ApiError> {
-        Ok(if min > 0 {
-            self.positions.wait_for(projection, min, deadline).await?
-        } else {
-            self.positions.current(projection).await?
-        })
+        Ok(self.positions.at(projection, self.referrals.store().stream_name(), min, deadline).await?)
     }
 
     pub(crate) async fn get_partner_row(

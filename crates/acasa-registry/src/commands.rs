@@ -21,6 +21,10 @@ use crate::{
     validate::{self, fold},
 };
 
+/// How long a registration waits for the read model before it looks up
+/// possible duplicates (it answers `duplicates_checked: false` past that).
+const DUPLICATES_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub(crate) fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
@@ -71,6 +75,7 @@ impl RegistryService {
         &self,
         principal: &Principal,
         req: &pb::RegisterPersonRequest,
+        deadline: tokio::time::Instant,
     ) -> Result<pb::RegisterPersonResponse, ApiError> {
         let mut v = Violations::new();
         let meta = meta(principal, &mut v, req);
@@ -94,24 +99,8 @@ impl RegistryService {
         let name_key = fold(&format!("{} {}", details.pb.family_name, details.pb.given_name));
         let birth_date = details.birth_date;
         let command = PersonCommand::Register { id, details, contacts, country, categories, interests };
-        let execute =
-            self.repo.execute_step(Step { id: id.to_string(), command: &command, codec: &codec, new: fresh }, &meta);
-        // Others already registered with these names and birth date (the read
-        // model's view; the projection flags the rest), looked up meanwhile.
-        let duplicates = async {
-            sqlx::query_scalar::<_, Uuid>(
-                "SELECT person_id FROM registry.people \
-                 WHERE status = 'active' AND name_key = $1 AND birth_date = $2 AND person_id <> $3 \
-                 ORDER BY person_id LIMIT 20",
-            )
-            .bind(&name_key)
-            .bind(birth_date)
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await
-        };
-        let (result, possible_duplicates) = tokio::join!(execute, duplicates);
-        let outcome = match result {
+        let step = Step { id: id.to_string(), command: &command, codec: &codec, new: fresh };
+        let outcome = match self.repo.execute_step(step, &meta).await {
             Ok(o) => o,
             Err(e) => return Err(self.command_error(e).await),
         };
@@ -121,11 +110,34 @@ impl RegistryService {
         } else {
             tracing::info!(person_id = %id, position = outcome.position, "person registered");
         }
-        let possible_duplicates = possible_duplicates?;
+        // Others registered with these names and birth date: from the read
+        // model once it holds every commit up to this one (so a registration
+        // moments before is seen), waiting a bounded time for it.
+        let until = deadline.min(tokio::time::Instant::now() + DUPLICATES_WAIT);
+        let stream = self.repo.store().stream_name();
+        let duplicates_checked = match self.positions.wait_for(crate::PROJECTION, stream, outcome.position, until).await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(person_id = %id, error = %e, "duplicates looked up on a lagging read model");
+                false
+            }
+        };
+        let possible_duplicates = sqlx::query_scalar::<_, Uuid>(
+            "SELECT person_id FROM registry.people \
+             WHERE status = 'active' AND name_key = $1 AND birth_date = $2 AND person_id <> $3 \
+             ORDER BY person_id LIMIT 20",
+        )
+        .bind(&name_key)
+        .bind(birth_date)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(pb::RegisterPersonResponse {
             person_id: id.to_string(),
             position: outcome.position,
             possible_duplicates: possible_duplicates.iter().map(Uuid::to_string).collect(),
+            duplicates_checked,
         })
     }
 

@@ -66,7 +66,8 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         request: Request<pb::RegisterPersonRequest>,
     ) -> Result<Response<pb::RegisterPersonResponse>, Status> {
         let principal = Principal::authorized(&request, WRITERS)?;
-        Ok(Response::new(self.register(principal, request.get_ref()).await?))
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.register(principal, request.get_ref(), deadline).await?))
     }
 
     async fn update_person_details(

@@ -23,11 +23,7 @@ use crate::{
 
 impl RegistryService {
     pub(crate) async fn at_position(&self, min: u64, deadline: tokio::time::Instant) -> Result<u64, ApiError> {
-        Ok(if min > 0 {
-            self.positions.wait_for(crate::PROJECTION, min, deadline).await?
-        } else {
-            self.positions.current(crate::PROJECTION).await?
-        })
+        Ok(self.positions.at(crate::PROJECTION, self.repo.store().stream_name(), min, deadline).await?)
     }
 
     pub(crate) async fn get(

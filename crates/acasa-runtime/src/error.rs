@@ -47,6 +47,17 @@ pub enum ApiError {
     /// The read model did not catch up before the deadline.
     #[error("{0}")]
     NotCaughtUp(String),
+    /// A position (or another bound) past what exists; names the field.
+    #[error("{field}: {message}")]
+    OutOfRange {
+        /// The request's field.
+        field: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// The caller (or all callers together) hold as much as allowed.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// The broker or database cannot be reached; retrying may help. The
     /// client is told which (`what`); the detail is logged only.
     #[error("{what} unavailable: {detail}")]
@@ -101,9 +112,19 @@ impl<E: Rejection> From<CommandError<E>> for ApiError {
 
 impl From<WaitError> for ApiError {
     fn from(e: WaitError) -> Self {
+        Self::waiting(e, "min_position")
+    }
+}
+
+impl ApiError {
+    /// A failed wait for the read model at the position in request field `field`.
+    pub fn waiting(e: WaitError, field: &'static str) -> Self {
         match e {
             WaitError::Timeout { .. } => Self::NotCaughtUp(e.to_string()),
+            WaitError::BeyondLog { .. } => Self::OutOfRange { field, message: e.to_string() },
+            WaitError::TooManyWaiters => Self::ResourceExhausted(e.to_string()),
             WaitError::Database(d) => d.into(),
+            WaitError::Broker(detail) => Self::Unavailable { what: "the event log", detail },
         }
     }
 }
@@ -163,6 +184,12 @@ impl From<ApiError> for Status {
                 Status::failed_precondition("request_id was already used for a different command")
             }
             ApiError::NotCaughtUp(m) => Status::deadline_exceeded(m),
+            ApiError::OutOfRange { field, message } => {
+                let mut details = ErrorDetails::new();
+                details.add_bad_request_violation(field, message.clone());
+                Status::with_error_details(Code::OutOfRange, format!("{field}: {message}"), details)
+            }
+            ApiError::ResourceExhausted(m) => Status::resource_exhausted(m),
             ApiError::Unavailable { what, detail } => {
                 tracing::warn!(reason = %detail, "{what} unavailable");
                 Status::unavailable(format!(

@@ -103,7 +103,7 @@ pub async fn serve(config: &Config, name: &str) -> anyhow::Result<()> {
     store.import_reservations(svc.claim_kinds()).await.context("importing the reservations of an earlier version")?;
     let pool = pool(config, config.db_max_connections).await?;
     svc.prepare(&WorkContext { config, store: store.clone(), pool: pool.clone() }).await?;
-    let positions = Positions::start(pool.clone());
+    let positions = Positions::start(pool.clone()).with_log(store.jetstream().clone());
     let routes = svc.routes(ServeContext { config, store, pool, positions, auth: &auth }).await?;
     let addr = config.grpc_addr.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], svc.default_port())));
     let serving = Serving::start(addr, routes, svc.apis(), shutdown_signal()).await?;

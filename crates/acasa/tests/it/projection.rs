@@ -57,11 +57,12 @@ async fn batches_apply_with_their_checkpoint_and_positions_wait_for_them() {
     assert!(w.try_lead().await.unwrap());
     // A second worker of the same projection stands by.
     assert!(!worker(&env, &store).try_lead().await.unwrap());
-    let positions = Positions::start(env.pool.clone());
+    let positions = Positions::start(env.pool.clone()).with_log(store.jetstream().clone());
+    let stream = store.stream_name().to_owned();
     let waiting = {
-        let p = positions.clone();
+        let (p, stream) = (positions.clone(), stream.clone());
         tokio::spawn(async move {
-            p.wait_for("demo.counters", last, tokio::time::Instant::now() + Duration::from_secs(20)).await
+            p.wait_for("demo.counters", &stream, last, tokio::time::Instant::now() + Duration::from_secs(20)).await
         })
     };
     assert_eq!(w.catch_up_to(last).await.unwrap(), last);
@@ -74,12 +75,47 @@ async fn batches_apply_with_their_checkpoint_and_positions_wait_for_them() {
     assert_eq!((row_b.3, row_b.4), (40, 20));
     let status = acasa_projection::status(&env.pool, "demo.counters").await.unwrap();
     assert_eq!((status.position, status.poison_count), (last, 0));
-    // Not yet reached: the wait gives up at its deadline.
+    // Written but not yet applied: the wait gives up at its deadline.
+    let next = repo.execute(&a.to_string(), &inc(1), &meta("next")).await.unwrap().position;
     let err = positions
-        .wait_for("demo.counters", last + 10, tokio::time::Instant::now() + Duration::from_millis(100))
+        .wait_for("demo.counters", &stream, next, tokio::time::Instant::now() + Duration::from_millis(100))
         .await
         .unwrap_err();
-    assert!(matches!(err, acasa_projection::WaitError::Timeout { .. }));
+    assert!(matches!(err, acasa_projection::WaitError::Timeout { .. }), "{err:?}");
+    // Past the end of the log: refused at once, whatever the deadline (issue 11).
+    let end = store.last_sequence().await.unwrap();
+    let started = tokio::time::Instant::now();
+    let err =
+        positions.wait_for("demo.counters", &stream, end + 1, started + Duration::from_secs(30)).await.unwrap_err();
+    assert!(matches!(err, acasa_projection::WaitError::BeyondLog { wanted, end: e } if wanted == end + 1 && e == end));
+    assert!(started.elapsed() < Duration::from_secs(5), "answered at once");
+    let status: tonic::Status = acasa_runtime::ApiError::from(err).into();
+    assert_eq!(status.code(), tonic::Code::OutOfRange);
+    // At most MAX_WAITERS callers wait at once; the next one is refused, not queued.
+    let far = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut waiters = Vec::new();
+    for _ in 0..Positions::MAX_WAITERS {
+        let (p, stream) = (positions.clone(), stream.clone());
+        waiters.push(tokio::spawn(async move { p.wait_for("demo.counters", &stream, next, far).await }));
+    }
+    let refused = eventually(Duration::from_secs(20), || {
+        let (p, stream) = (positions.clone(), stream.clone());
+        async move {
+            match p
+                .wait_for("demo.counters", &stream, next, tokio::time::Instant::now() + Duration::from_millis(10))
+                .await
+            {
+                Err(acasa_projection::WaitError::TooManyWaiters) => Some(()),
+                _ => None,
+            }
+        }
+    });
+    refused.await;
+    // Applying the commit releases every waiter.
+    assert_eq!(w.catch_up_to(next).await.unwrap(), next);
+    for waiter in waiters {
+        assert!(waiter.await.unwrap().unwrap() >= next);
+    }
 }
 
 #[tokio::test]

@@ -1027,7 +1027,10 @@ async fn partners_are_unique_by_idno_findable_and_bad_input_names_its_fields() {
 async fn rebuild_equals_live(env: &Env, s: &Stack) {
     let last = crate::harness::last_commit(&s.store).await;
     let positions = Positions::start(env.pool.clone());
-    positions.wait_for(acasa_referrals::PROJECTION, last, tokio::time::Instant::now() + WAIT).await.unwrap();
+    positions
+        .wait_for(acasa_referrals::PROJECTION, s.store.stream_name(), last, tokio::time::Instant::now() + WAIT)
+        .await
+        .unwrap();
     let text = || async {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT t::text FROM referrals.referrals t UNION ALL SELECT t::text FROM referrals.partners t ORDER BY 1",

@@ -51,7 +51,7 @@ async fn start(env: &Env) -> Api {
     let service = RegistryService::new(
         Repository::new(store.clone(), RepositoryConfig::default()),
         vault(env),
-        Positions::start(env.pool.clone()),
+        Positions::start(env.pool.clone()).with_log(store.jetstream().clone()),
         env.pool.clone(),
     );
     let auth = Authenticator::hs256(&key, "acasa", "acasa");
@@ -1119,4 +1119,54 @@ async fn another_replica_refuses_commands_on_an_erased_person_it_had_cached() {
         assert_eq!(e.code(), Code::FailedPrecondition, "replica {i}: {e:?}");
         assert_eq!(api.store.last_sequence().await.unwrap(), last, "replica {i} wrote after the erasure");
     }
+}
+
+/// Issue 11 (reproduced from outside): two registrations of the same returnee
+/// moments apart (a double submission under two request ids) — the second is
+/// answered with the first as a possible duplicate, without anyone reading in
+/// between.
+#[tokio::test]
+async fn a_registration_moments_after_its_twin_names_it_as_a_possible_duplicate() {
+    let env = Env::new().await;
+    let mut api = start(&env).await;
+    for i in 0..5 {
+        let family = format!("Doubled{i}");
+        let first = api.register(person(&format!("twin-a-{i}"), "Aurelia", &family)).await;
+        let second = api.register(person(&format!("twin-b-{i}"), "Aurelia", &family)).await;
+        assert!(first.duplicates_checked && second.duplicates_checked);
+        assert_eq!(second.possible_duplicates, [first.person_id.clone()], "pair {i}");
+    }
+    // A stopped projection: the answer comes within about a second and says
+    // the check is incomplete.
+    api.stop_projection().await;
+    let started = std::time::Instant::now();
+    let third = api.register(person("twin-c", "Aurelia", "Doubled0")).await;
+    assert!(!third.duplicates_checked);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Issue 11 (reproduced from outside): a position past the end of the log is
+/// refused at once with OUT_OF_RANGE naming the field, instead of holding a
+/// database connection until the caller's deadline.
+#[tokio::test]
+async fn a_position_past_the_end_of_the_log_is_out_of_range_at_once() {
+    let env = Env::new().await;
+    let mut api = start(&env).await;
+    let r = api.register(person("oor", "Ilie", "Cazacu")).await;
+    let started = std::time::Instant::now();
+    let mut calls = Vec::new();
+    for _ in 0..50 {
+        let mut c = api.client.clone();
+        let req =
+            api.req(Role::Viewer, pb::GetPersonRequest { person_id: r.person_id.clone(), min_position: u64::MAX / 2 });
+        calls.push(tokio::spawn(async move { c.get_person(req).await }));
+    }
+    for call in calls {
+        let e = call.await.unwrap().unwrap_err();
+        assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+        assert_eq!(field_of(&e), ["min_position"]);
+    }
+    assert!(started.elapsed() < Duration::from_secs(10), "answered at once, not at the deadline");
+    // A reachable position is still served.
+    assert_eq!(api.get(&r.person_id, r.position).await.details.unwrap().given_name, "Ilie");
 }
