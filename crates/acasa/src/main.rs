@@ -116,6 +116,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if parsed.contains(&Role::Partner) && partner.is_none() {
                 anyhow::bail!("a partner token needs --partner <partner id>");
             }
+            anyhow::ensure!(
+                ttl_seconds <= config.jwt_max_lifetime.as_secs(),
+                "--ttl-seconds {ttl_seconds} is longer than the services accept (ACASA_JWT_MAX_LIFETIME_SECS, {})",
+                config.jwt_max_lifetime.as_secs()
+            );
             let issuer = TokenIssuer::from_config(&config)?;
             println!("{}", issuer.issue(&subject, &parsed, partner.as_deref(), Duration::from_secs(ttl_seconds))?);
             Ok(())
