@@ -75,6 +75,16 @@ pub struct Config {
     /// `ACASA_WRITER_MAX_MESSAGES`: most messages in one batch (default 500;
     /// the server allows 1,000).
     pub writer_max_messages: usize,
+    /// `ACASA_NATS_PARTNER_MAX_CONNECTIONS`: connections a partner's NATS
+    /// account may have open at once (default 5; `acasa nats-users`).
+    pub nats_partner_max_connections: u32,
+    /// `ACASA_NATS_PARTNER_MAX_SUBSCRIPTIONS`: subscriptions per connection of
+    /// a partner's NATS account (default 10).
+    pub nats_partner_max_subscriptions: u32,
+    /// `ACASA_NATS_PARTNER_MAX_PAYLOAD`: the largest message, in bytes, a
+    /// partner's client may publish (default 4096; it publishes only API
+    /// requests and acks).
+    pub nats_partner_max_payload: u32,
     /// `ACASA_LOG`: a tracing filter (default `info`).
     pub log: String,
     /// `ACASA_LOG_FORMAT`: `text` or `json`.
@@ -126,6 +136,9 @@ impl Config {
             sla_sweep_interval: Duration::from_millis(parse(&get, "ACASA_SLA_SWEEP_MS", 1000)?),
             writer_in_flight: parse(&get, "ACASA_WRITER_IN_FLIGHT", 1)?,
             writer_max_messages: parse(&get, "ACASA_WRITER_MAX_MESSAGES", 500)?,
+            nats_partner_max_connections: parse(&get, "ACASA_NATS_PARTNER_MAX_CONNECTIONS", 5)?,
+            nats_partner_max_subscriptions: parse(&get, "ACASA_NATS_PARTNER_MAX_SUBSCRIPTIONS", 10)?,
+            nats_partner_max_payload: parse(&get, "ACASA_NATS_PARTNER_MAX_PAYLOAD", 4096)?,
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             state_dir,
