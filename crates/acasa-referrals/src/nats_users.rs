@@ -1,7 +1,7 @@
 //! NATS accounts and users of the partner feed: the services' account
 //! [`SERVICE_ACCOUNT`] with the service user and the streams, and one account
-//! per registered partner, holding only that partner's user and imports of
-//! the few JetStream API subjects of its own consumer.
+//! per registered partner that is not suspended, holding only that partner's
+//! user and imports of the few JetStream API subjects of its own consumer.
 //!
 //! The feed is the JetStream stream [`FEED_STREAM`] with subjects
 //! `acasa.partner.<partner id>.referral.<referral id>`. A partner consumes it
@@ -465,8 +465,11 @@ pub fn write_if_changed(path: &Path, content: &str) -> std::io::Result<bool> {
     result
 }
 
-/// The registered partners' ids, in order; none while the referrals read
-/// model (`referrals.partners`) does not exist yet.
+/// The ids of the registered partners that are not suspended, in order; none
+/// while the referrals read model (`referrals.partners`) does not exist yet.
+/// A suspended partner gets no NATS account, so it cannot log in to stream
+/// its feed; its consumer stays, and it resumes where it stopped once
+/// reactivated.
 pub async fn partner_ids(pool: &PgPool) -> anyhow::Result<Vec<Uuid>> {
     let exists: bool = sqlx::query_scalar("SELECT to_regclass('referrals.partners') IS NOT NULL")
         .fetch_one(pool)
@@ -475,7 +478,7 @@ pub async fn partner_ids(pool: &PgPool) -> anyhow::Result<Vec<Uuid>> {
     if !exists {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar("SELECT partner_id FROM referrals.partners ORDER BY partner_id")
+    sqlx::query_scalar("SELECT partner_id FROM referrals.partners WHERE NOT suspended ORDER BY partner_id")
         .fetch_all(pool)
         .await
         .context("reading referrals.partners")

@@ -68,8 +68,9 @@ enum Command {
     Bench(bench::Args),
     /// Write the nats-server accounts file (the service's account, one per partner).
     ///
-    /// Each registered partner gets an account of its own whose only imports
-    /// are its own feed consumer's next, info, reset and ack subjects. Prints
+    /// Each registered partner that is not suspended gets an account of its
+    /// own whose only imports are its own feed consumer's next, info, reset
+    /// and ack subjects, within limits (`ACASA_NATS_PARTNER_MAX_*`). Prints
     /// `changed` or `unchanged` first; the file is replaced (mode 0600) only
     /// when its content changed.
     NatsUsers {
