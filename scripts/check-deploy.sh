@@ -5,6 +5,8 @@
 #   yamllint             docker-compose.yml, deploy/, .yamllint.yaml (config: .yamllint.yaml)
 #   kubernetes-validate  deploy/k8s/*.yaml against the bundled Kubernetes schemas, --strict
 #   nats-server -t       deploy/nats/*.conf parse as real nats-server configs
+#   jwt.key mounts       only manifests of gRPC servers (`args: ["serve", …]`) mount the
+#                        JWT key; workers and the migration job never verify tokens
 #   hadolint             Dockerfile
 #   shell scripts        scripts/*.sh and .ci/run, by shellcheck
 #   docker-compose       `config -q` on docker-compose.yml, only when docker-compose is on
@@ -49,6 +51,19 @@ check_nats_confs() {
     return "$ok"
 }
 
+# Only the gRPC servers verify bearer tokens: a manifest that mounts jwt.key must run
+# `acasa serve`.
+check_jwt_mounts() {
+    local f ok=0
+    for f in "${k8s_files[@]}"; do
+        if grep -q 'key: jwt.key' "$f" && ! grep -q 'args: \["serve",' "$f"; then
+            echo "        $f mounts jwt.key but serves no gRPC API" >&2
+            ok=1
+        fi
+    done
+    return "$ok"
+}
+
 check_compose() {
     if command -v docker-compose >/dev/null 2>&1; then
         docker-compose -f docker-compose.yml config -q
@@ -61,6 +76,7 @@ echo "static checks (deploy files and scripts):"
 check "yamllint" "$BIN/yamllint" --strict -c .yamllint.yaml docker-compose.yml deploy .yamllint.yaml
 check "kubernetes-validate" "$BIN/kubernetes-validate" --strict --quiet "${k8s_files[@]}"
 check "nats-server -t deploy/nats/*.conf" check_nats_confs
+check "jwt.key only in gRPC servers" check_jwt_mounts
 check "hadolint Dockerfile" "$BIN/hadolint" Dockerfile
 check "shellcheck scripts" "$BIN/shellcheck" -x -P scripts scripts/*.sh .ci/run
 check "docker-compose config" check_compose

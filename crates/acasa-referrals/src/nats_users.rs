@@ -1,7 +1,7 @@
 //! NATS accounts and users of the partner feed: the services' account
 //! [`SERVICE_ACCOUNT`] with the service user and the streams, and one account
-//! per registered partner, holding only that partner's user and imports of
-//! the few JetStream API subjects of its own consumer.
+//! per registered partner that is not suspended, holding only that partner's
+//! user and imports of the few JetStream API subjects of its own consumer.
 //!
 //! The feed is the JetStream stream [`FEED_STREAM`] with subjects
 //! `acasa.partner.<partner id>.referral.<referral id>`. A partner consumes it
@@ -233,6 +233,45 @@ pub fn partner_permissions(partner_id: Uuid) -> Permissions {
     }
 }
 
+/// What one partner's NATS account may use (nats-server's account `limits`,
+/// checked on a real server in `tests/it/nats_permissions.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartnerLimits {
+    /// Connections open at once, all of the partner's clients together (the
+    /// server refuses the next login with "maximum account active connections
+    /// exceeded"). Default 5: a consumer, a standby, a reconnect whose old
+    /// connection the server has not yet noticed gone, and one for tooling.
+    pub max_connections: u32,
+    /// Subscriptions of one connection (nats-server 2.15 applies the account's
+    /// limit per connection; the next one is refused with "maximum
+    /// subscriptions exceeded"). Default 10: a client's request inbox and a
+    /// fetch or two need three.
+    pub max_subscriptions: u32,
+    /// The largest message a partner's client may publish, headers included
+    /// (a larger one closes the connection: "maximum payload exceeded").
+    /// A partner publishes only API requests (fetch, info, reset: a small
+    /// JSON object) and acks; the feed's messages it receives are not bound
+    /// by it. Default 4096 bytes.
+    pub max_payload: u32,
+}
+
+impl Default for PartnerLimits {
+    fn default() -> Self {
+        Self { max_connections: 5, max_subscriptions: 10, max_payload: 4096 }
+    }
+}
+
+impl PartnerLimits {
+    /// From `ACASA_NATS_PARTNER_MAX_CONNECTIONS`, `…_MAX_SUBSCRIPTIONS` and `…_MAX_PAYLOAD`.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_connections: config.nats_partner_max_connections,
+            max_subscriptions: config.nats_partner_max_subscriptions,
+            max_payload: config.nats_partner_max_payload,
+        }
+    }
+}
+
 /// A quoted nats-server configuration string.
 fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -271,13 +310,19 @@ fn subject_list(out: &mut String, key: &str, subjects: &[String], indent: &str) 
 ///   and, per partner, the exports of [`partner_imports`], each to that
 ///   partner's account only;
 /// - per partner (id, password), the account [`partner_account`] without
-///   JetStream, with its user ([`partner_user`], [`partner_permissions`]), the
-///   mappings of its clients' API subjects and the imports.
+///   JetStream, with its `limits` ([`PartnerLimits`]), its user
+///   ([`partner_user`], [`partner_permissions`]), the mappings of its
+///   clients' API subjects and the imports.
 ///
 /// No `system_account`: nats-server creates `$SYS` itself, with no user to
 /// log in as. Deterministic: the same input gives the same text. With no
 /// partner it is the services' account alone.
-pub fn render_accounts(service_user: &str, service_password: &str, partners: &[(Uuid, String)]) -> String {
+pub fn render_accounts(
+    service_user: &str,
+    service_password: &str,
+    partners: &[(Uuid, String)],
+    limits: &PartnerLimits,
+) -> String {
     let mut out = String::new();
     out.push_str("# Written by `acasa nats-users`; edits are overwritten.\n");
     out.push_str(&format!("# Account {SERVICE_ACCOUNT}: JetStream, the service user (every permission), and the\n"));
@@ -308,6 +353,10 @@ pub fn render_accounts(service_user: &str, service_password: &str, partners: &[(
         let p = partner_permissions(*id);
         let imports = partner_imports(*id);
         out.push_str(&format!("  {}: {{\n    jetstream: disabled\n", quoted(&partner_account(*id))));
+        out.push_str(&format!(
+            "    limits: {{ max_connections: {}, max_subscriptions: {}, max_payload: {} }}\n",
+            limits.max_connections, limits.max_subscriptions, limits.max_payload
+        ));
         out.push_str(&format!(
             "    users: [\n      {{\n        user: {}\n        password: {}\n",
             quoted(&partner_user(*id)),
@@ -416,8 +465,11 @@ pub fn write_if_changed(path: &Path, content: &str) -> std::io::Result<bool> {
     result
 }
 
-/// The registered partners' ids, in order; none while the referrals read
-/// model (`referrals.partners`) does not exist yet.
+/// The ids of the registered partners that are not suspended, in order; none
+/// while the referrals read model (`referrals.partners`) does not exist yet.
+/// A suspended partner gets no NATS account, so it cannot log in to stream
+/// its feed; its consumer stays, and it resumes where it stopped once
+/// reactivated.
 pub async fn partner_ids(pool: &PgPool) -> anyhow::Result<Vec<Uuid>> {
     let exists: bool = sqlx::query_scalar("SELECT to_regclass('referrals.partners') IS NOT NULL")
         .fetch_one(pool)
@@ -426,7 +478,7 @@ pub async fn partner_ids(pool: &PgPool) -> anyhow::Result<Vec<Uuid>> {
     if !exists {
         return Ok(Vec::new());
     }
-    sqlx::query_scalar("SELECT partner_id FROM referrals.partners ORDER BY partner_id")
+    sqlx::query_scalar("SELECT partner_id FROM referrals.partners WHERE NOT suspended ORDER BY partner_id")
         .fetch_all(pool)
         .await
         .context("reading referrals.partners")
@@ -460,7 +512,7 @@ pub async fn run_nats_users(config: &Config, out: &Path, service_password_file: 
     let ids = partner_ids(&pool).await?;
     pool.close().await;
     let partners: Vec<(Uuid, String)> = ids.iter().map(|id| (*id, partner_password(&hasher, *id))).collect();
-    let text = render_accounts(SERVICE_USER, &service_password, &partners);
+    let text = render_accounts(SERVICE_USER, &service_password, &partners, &PartnerLimits::from_config(config));
     let changed = write_if_changed(out, &text).with_context(|| format!("writing {}", out.display()))?;
     println!("{} {} ({} partner(s))", if changed { "changed" } else { "unchanged" }, out.display(), partners.len());
     Ok(())
@@ -651,8 +703,9 @@ mod tests {
         let b: Uuid = "0193a1b2-0000-7000-8000-00000000000b".parse().unwrap();
         let s = "ACASA_PARTNER_FEED";
         let partners = [(a(), "pa".to_owned()), (b, "pb".to_owned())];
-        let text = render_accounts("acasa", "svc-pw", &partners);
-        assert_eq!(text, render_accounts("acasa", "svc-pw", &partners));
+        let limits = PartnerLimits { max_connections: 3, max_subscriptions: 7, max_payload: 2048 };
+        let text = render_accounts("acasa", "svc-pw", &partners, &limits);
+        assert_eq!(text, render_accounts("acasa", "svc-pw", &partners, &limits));
         assert!(text.contains("# 2 partner(s)."));
         assert!(!text.contains("authorization"), "{text}");
         // The services' account: JetStream, the service user, exports to each partner's account only.
@@ -673,7 +726,15 @@ mod tests {
         assert_eq!(services.matches("{ service: ").count(), 8, "{text}");
         // A's account: no JetStream, its user, its mappings and imports, nothing of B's.
         let (a_account, b_account) = rest.split_once(&format!("  \"{}\": {{", partner_account(b))).unwrap();
-        assert!(a_account.starts_with("\n    jetstream: disabled\n"), "{a_account}");
+        assert!(
+            a_account.starts_with(
+                "\n    jetstream: disabled\n    limits: { max_connections: 3, max_subscriptions: 7, max_payload: 2048 }\n"
+            ),
+            "{a_account}"
+        );
+        // Every partner account is limited; the services' account is not.
+        assert_eq!(text.matches("    limits: { max_connections: 3,").count(), 2, "{text}");
+        assert!(!services.contains("limits"), "{services}");
         assert!(a_account.contains(&format!("user: \"partner-{A}\"\n        password: \"pa\"")), "{text}");
         assert!(!a_account.contains(&b.to_string()) && !a_account.contains("svc-pw"), "{a_account}");
         assert!(
@@ -698,9 +759,30 @@ mod tests {
         assert_eq!(text.matches('{').count(), text.matches('}').count());
         assert_eq!(text.matches('[').count(), text.matches(']').count());
         // No partner: the services' account alone, with no exports.
-        let none = render_accounts("acasa", "svc-pw", &[]);
+        let none = render_accounts("acasa", "svc-pw", &[], &limits);
         assert!(none.contains("# 0 partner(s).") && !none.contains("partner-") && !none.contains("P_"), "{none}");
         assert!(none.contains("    exports: [\n    ]\n"), "{none}");
+    }
+
+    #[test]
+    fn partner_limits_come_from_the_configuration() {
+        let defaults = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(PartnerLimits::from_config(&defaults), PartnerLimits::default());
+        assert_eq!(
+            PartnerLimits::default(),
+            PartnerLimits { max_connections: 5, max_subscriptions: 10, max_payload: 4096 }
+        );
+        let set = Config::from_lookup(|k| match k {
+            "ACASA_NATS_PARTNER_MAX_CONNECTIONS" => Some("2".into()),
+            "ACASA_NATS_PARTNER_MAX_SUBSCRIPTIONS" => Some("3".into()),
+            "ACASA_NATS_PARTNER_MAX_PAYLOAD" => Some("1024".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            PartnerLimits::from_config(&set),
+            PartnerLimits { max_connections: 2, max_subscriptions: 3, max_payload: 1024 }
+        );
     }
 
     #[test]

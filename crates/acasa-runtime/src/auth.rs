@@ -1,13 +1,24 @@
 //! JWT bearer authentication and role checks.
 //!
 //! Every RPC but health and reflection goes through [`Authenticator::interceptor`],
-//! which verifies the bearer token (signature, expiry, issuer, audience) and
+//! which verifies the bearer token (signature — one key, or the key its `kid`
+//! names in a rotating key set — expiry, not-before, issuer, audience, a capped
+//! lifetime) and
 //! puts the caller's [`Principal`] into the request. Handlers then ask for
 //! the roles they need. Partner tokens carry the partner's id.
 
-use std::{fmt, path::Path, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    fmt,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse},
+};
 use serde::{Deserialize, Serialize};
 use tonic::{Request, Status};
 
@@ -55,6 +66,26 @@ impl fmt::Display for Role {
     }
 }
 
+/// The audience of a token: one name or several (RFC 7519 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience (what [`TokenIssuer`] issues).
+    One(String),
+    /// Several; the configured audience must be among them.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether `name` is among the audiences.
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Audience::One(a) => a == name,
+            Audience::Many(all) => all.iter().any(|a| a == name),
+        }
+    }
+}
+
 /// The claims of an Acasă token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -68,12 +99,17 @@ pub struct Claims {
     pub partner_id: Option<String>,
     /// Issuer.
     pub iss: String,
-    /// Audience.
-    pub aud: String,
+    /// Audience: a string or an array of strings.
+    pub aud: Audience,
     /// Expiry (seconds since the epoch).
     pub exp: u64,
-    /// Issued at.
-    pub iat: u64,
+    /// Issued at (seconds since the epoch); required to verify a token, whose
+    /// lifetime `exp - iat` is capped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// Not before (seconds since the epoch), when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// An authenticated caller.
@@ -126,16 +162,200 @@ impl Principal {
     }
 }
 
-/// Verifies bearer tokens.
+/// The longest lifetime (`exp - iat`) a token may have by default: 12 hours
+/// (`ACASA_JWT_MAX_LIFETIME_SECS`). Dev tokens last an hour, benchmark tokens six.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY_SECS: u64 = 30;
+
+/// How often a key set file is read again at most: periodically, and when a
+/// token names a key it does not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySetRefresh {
+    /// The file is read again when a token arrives this long after the last
+    /// read (default 30 s): new keys appear, removed keys disappear.
+    pub interval: Duration,
+    /// A token naming a `kid` the set lacks makes the file be read again, at
+    /// most this often (default 1 s), so a new key works as soon as the file has it.
+    pub unknown_kid: Duration,
+}
+
+impl Default for KeySetRefresh {
+    fn default() -> Self {
+        Self { interval: Duration::from_secs(30), unknown_kid: Duration::from_secs(1) }
+    }
+}
+
+/// A key and what tokens signed with it must satisfy.
+struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// How a token's signature is verified.
+enum Keys {
+    /// One key (the HS256 secret or an Ed25519 PEM); a `kid` is ignored.
+    Single(Arc<Verifier>),
+    /// A JSON Web Key Set file; the token's `kid` picks the key.
+    Set(KeySet),
+}
+
+/// The keys of a JWKS file as last read.
+struct Loaded {
+    bytes: Vec<u8>,
+    keys: HashMap<String, Arc<Verifier>>,
+}
+
+/// A JSON Web Key Set file (RFC 7517), read again as [`KeySetRefresh`] says,
+/// so that keys rotate without a restart: the old and the new key both verify
+/// while both are in the file. A file that cannot be read or holds no usable
+/// key leaves the keys as they were (with a warning).
+struct KeySet {
+    path: PathBuf,
+    refresh: KeySetRefresh,
+    issuer: String,
+    audience: String,
+    current: RwLock<Arc<Loaded>>,
+    read_at: Mutex<Instant>,
+}
+
+impl KeySet {
+    fn open(path: &Path, refresh: KeySetRefresh, issuer: &str, audience: &str) -> Result<Self, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let keys = parse_key_set(&bytes, issuer, audience).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            refresh,
+            issuer: issuer.into(),
+            audience: audience.into(),
+            current: RwLock::new(Arc::new(Loaded { bytes, keys })),
+            read_at: Mutex::new(Instant::now()),
+        })
+    }
+
+    fn loaded(&self) -> Arc<Loaded> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The key named `kid`: reads the file again first if `interval` has
+    /// passed, and once more (at most every `unknown_kid`) if the key is not there.
+    fn find(&self, kid: &str) -> Option<Arc<Verifier>> {
+        self.reread_after(self.refresh.interval);
+        if let Some(v) = self.loaded().keys.get(kid) {
+            return Some(v.clone());
+        }
+        if self.reread_after(self.refresh.unknown_kid) {
+            return self.loaded().keys.get(kid).cloned();
+        }
+        None
+    }
+
+    /// Reads the file again if it was last read at least `after` ago; whether it did.
+    fn reread_after(&self, after: Duration) -> bool {
+        {
+            let mut read_at = self.read_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if read_at.elapsed() < after {
+                return false;
+            }
+            *read_at = Instant::now();
+        }
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "JWT key set unreadable; keeping its keys");
+                return true;
+            }
+        };
+        if bytes == self.loaded().bytes {
+            return true;
+        }
+        match parse_key_set(&bytes, &self.issuer, &self.audience) {
+            Ok(keys) => {
+                let mut kids: Vec<&str> = keys.keys().map(String::as_str).collect();
+                kids.sort_unstable();
+                tracing::info!(path = %self.path.display(), kids = ?kids, "JWT key set changed");
+                *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Arc::new(Loaded { bytes, keys });
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "JWT key set invalid; keeping its keys");
+            }
+        }
+        true
+    }
+}
+
+/// The signature algorithm of a JWK: its `alg`, else what its key type
+/// implies (OKP Ed25519: EdDSA, RSA: RS256, EC P-256/P-384: ES256/ES384).
+fn jwk_algorithm(jwk: &Jwk) -> Result<Algorithm, String> {
+    if let Some(alg) = jwk.common.key_algorithm {
+        return alg.to_string().parse::<Algorithm>().map_err(|_| format!("the algorithm {alg} does not sign"));
+    }
+    match &jwk.algorithm {
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Ok(Algorithm::EdDSA),
+        AlgorithmParameters::RSA(_) => Ok(Algorithm::RS256),
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Ok(Algorithm::ES256),
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => Ok(Algorithm::ES384),
+        _ => Err("an unsupported key type".into()),
+    }
+}
+
+/// The usable keys of a JWKS document, by `kid`. Keys without a `kid`, for
+/// encryption, of an unsupported type or symmetric (`oct`, HS*: whoever reads
+/// the file could sign) are left out with a warning; a repeated `kid` or a set
+/// without a usable key is an error.
+fn parse_key_set(bytes: &[u8], issuer: &str, audience: &str) -> Result<HashMap<String, Arc<Verifier>>, String> {
+    let set: JwkSet = serde_json::from_slice(bytes).map_err(|e| format!("not a JSON Web Key Set: {e}"))?;
+    let mut keys = HashMap::new();
+    for (i, jwk) in set.keys.iter().enumerate() {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            tracing::warn!(key = i, "JWT key set: a key without kid is left out");
+            continue;
+        };
+        if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
+            continue;
+        }
+        let usable = jwk_algorithm(jwk).and_then(|alg| {
+            if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+                || matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_))
+            {
+                return Err("a symmetric key (a key set holds public keys only)".into());
+            }
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+            Ok(Verifier { key, validation: validation(alg, issuer, audience) })
+        });
+        match usable {
+            Ok(v) => {
+                if keys.insert(kid.clone(), Arc::new(v)).is_some() {
+                    return Err(format!("the kid {kid:?} appears twice"));
+                }
+            }
+            Err(why) => tracing::warn!(kid = %kid, why = %why, "JWT key set: a key is left out"),
+        }
+    }
+    if keys.is_empty() {
+        return Err("no usable signing key (each needs a kid)".into());
+    }
+    Ok(keys)
+}
+
+/// Verifies bearer tokens: the signature (one key, or the key its `kid`
+/// names in a key set), `exp` and `nbf` (30 s leeway), issuer, audience (one
+/// of the token's), and a lifetime `exp - iat` no longer than the maximum.
 #[derive(Clone)]
 pub struct Authenticator {
-    key: Arc<DecodingKey>,
-    validation: Arc<Validation>,
+    keys: Arc<Keys>,
+    max_lifetime: Duration,
 }
 
 impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Authenticator").field("algorithms", &self.validation.algorithms).finish()
+        let keys = match &*self.keys {
+            Keys::Single(v) => format!("{:?}", v.validation.algorithms),
+            Keys::Set(set) => format!("key set {}", set.path.display()),
+        };
+        f.debug_struct("Authenticator").field("keys", &keys).field("max_lifetime", &self.max_lifetime).finish()
     }
 }
 
@@ -144,47 +364,85 @@ fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
     v.set_issuer(&[issuer]);
     v.set_audience(&[audience]);
     v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    v.leeway = 30;
+    v.validate_nbf = true;
+    v.leeway = LEEWAY_SECS;
     v
 }
 
 impl Authenticator {
+    fn single(key: DecodingKey, alg: Algorithm, issuer: &str, audience: &str) -> Self {
+        Self {
+            keys: Arc::new(Keys::Single(Arc::new(Verifier { key, validation: validation(alg, issuer, audience) }))),
+            max_lifetime: DEFAULT_MAX_LIFETIME,
+        }
+    }
+
     /// Verifies HS256 tokens signed with `secret`.
     pub fn hs256(secret: &[u8], issuer: &str, audience: &str) -> Self {
-        Self {
-            key: Arc::new(DecodingKey::from_secret(secret)),
-            validation: Arc::new(validation(Algorithm::HS256, issuer, audience)),
-        }
+        Self::single(DecodingKey::from_secret(secret), Algorithm::HS256, issuer, audience)
     }
 
     /// Verifies EdDSA tokens of an identity provider's Ed25519 public key (PEM).
     pub fn ed25519_pem(pem: &[u8], issuer: &str, audience: &str) -> Result<Self, jsonwebtoken::errors::Error> {
+        Ok(Self::single(DecodingKey::from_ed_pem(pem)?, Algorithm::EdDSA, issuer, audience))
+    }
+
+    /// Verifies tokens with the keys of a JSON Web Key Set file (RFC 7517):
+    /// the token's `kid` names the key, whose algorithm (its `alg`, else its
+    /// type's: EdDSA for OKP Ed25519, RS256 for RSA) the token must use. The
+    /// file is read again as `refresh` says.
+    pub fn jwks_file(path: &Path, refresh: KeySetRefresh, issuer: &str, audience: &str) -> Result<Self, String> {
         Ok(Self {
-            key: Arc::new(DecodingKey::from_ed_pem(pem)?),
-            validation: Arc::new(validation(Algorithm::EdDSA, issuer, audience)),
+            keys: Arc::new(Keys::Set(KeySet::open(path, refresh, issuer, audience)?)),
+            max_lifetime: DEFAULT_MAX_LIFETIME,
         })
     }
 
-    /// From configuration: the public key if configured, else the HS256 secret file.
+    /// Refuses tokens whose lifetime `exp - iat` exceeds `max`.
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max;
+        self
+    }
+
+    /// From configuration, the first that is set: the key set
+    /// (`ACASA_JWT_JWKS_FILE`), the Ed25519 public key
+    /// (`ACASA_JWT_PUBLIC_KEY_FILE`), else the HS256 secret file
+    /// (`ACASA_JWT_SECRET_FILE`); capped at `ACASA_JWT_MAX_LIFETIME_SECS`.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        if let Some(path) = &config.jwt_public_key_file {
+        let auth = if let Some(path) = &config.jwt_jwks_file {
+            let refresh = KeySetRefresh { interval: config.jwt_jwks_refresh, ..KeySetRefresh::default() };
+            Self::jwks_file(path, refresh, &config.jwt_issuer, &config.jwt_audience)
+                .map_err(|reason| ConfigError { var: "ACASA_JWT_JWKS_FILE", reason })?
+        } else if let Some(path) = &config.jwt_public_key_file {
             let pem = std::fs::read(path).map_err(|e| ConfigError {
                 var: "ACASA_JWT_PUBLIC_KEY_FILE",
                 reason: format!("{}: {e}", path.display()),
             })?;
-            return Self::ed25519_pem(&pem, &config.jwt_issuer, &config.jwt_audience)
-                .map_err(|e| ConfigError { var: "ACASA_JWT_PUBLIC_KEY_FILE", reason: e.to_string() });
-        }
-        let secret = Config::read_secret(&config.jwt_secret_file)?;
-        Ok(Self::hs256(&secret, &config.jwt_issuer, &config.jwt_audience))
+            Self::ed25519_pem(&pem, &config.jwt_issuer, &config.jwt_audience)
+                .map_err(|e| ConfigError { var: "ACASA_JWT_PUBLIC_KEY_FILE", reason: e.to_string() })?
+        } else {
+            let secret = Config::read_secret(&config.jwt_secret_file)?;
+            Self::hs256(&secret, &config.jwt_issuer, &config.jwt_audience)
+        };
+        Ok(auth.with_max_lifetime(config.jwt_max_lifetime))
     }
 
     /// Verifies a token.
     pub fn verify(&self, token: &str) -> Result<Principal, Status> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
+        let verifier = match &*self.keys {
+            Keys::Single(v) => v.clone(),
+            Keys::Set(set) => {
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|_| Status::unauthenticated("the token is malformed"))?;
+                let kid = header.kid.ok_or_else(|| Status::unauthenticated("the token names no key (kid)"))?;
+                set.find(&kid).ok_or_else(|| Status::unauthenticated("the token's key (kid) is not known"))?
+            }
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             let why = match e.kind() {
                 ErrorKind::ExpiredSignature => "the token has expired",
+                ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
                 ErrorKind::InvalidSignature => "the token's signature is invalid",
                 ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
                 ErrorKind::InvalidAudience => "the token's audience is not accepted",
@@ -195,6 +453,13 @@ impl Authenticator {
             Status::unauthenticated(why)
         })?;
         let c = data.claims;
+        let iat = c.iat.ok_or_else(|| Status::unauthenticated("the token lacks a required claim (iat)"))?;
+        if iat > jsonwebtoken::get_current_timestamp().saturating_add(LEEWAY_SECS) {
+            return Err(Status::unauthenticated("the token is issued in the future (iat)"));
+        }
+        if c.exp.saturating_sub(iat) > self.max_lifetime.as_secs() {
+            return Err(Status::unauthenticated("the token's lifetime (exp - iat) exceeds the maximum"));
+        }
         Ok(Principal {
             subject: c.sub,
             roles: c.roles.iter().filter_map(|r| Role::parse(r)).collect(),
@@ -276,9 +541,10 @@ impl TokenIssuer {
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
             partner_id: partner_id.map(str::to_owned),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
+            aud: Audience::One(self.audience.clone()),
             exp,
-            iat,
+            iat: Some(iat),
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
     }
@@ -338,5 +604,273 @@ mod tests {
             .issue("u", &[Role::Admin], None, Duration::from_secs(60))
             .unwrap();
         assert_eq!(call(&auth, Some(&format!("Bearer {foreign}"))).unwrap_err().code(), tonic::Code::Unauthenticated);
+    }
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    fn claims(iat: Option<u64>, exp: u64) -> Claims {
+        Claims {
+            sub: "u".into(),
+            roles: vec!["viewer".into()],
+            partner_id: None,
+            iss: "acasa".into(),
+            aud: Audience::One("acasa".into()),
+            exp,
+            iat,
+            nbf: None,
+        }
+    }
+
+    fn hs(c: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), c, &EncodingKey::from_secret(KEY)).unwrap()
+    }
+
+    fn verify(auth: &Authenticator, token: &str) -> Result<Principal, String> {
+        auth.verify(token).map_err(|e| {
+            assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+            e.message().to_owned()
+        })
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let auth = Authenticator::hs256(KEY, "acasa", "acasa");
+        let mut c = claims(Some(now()), now() + 7200);
+        c.nbf = Some(now() + 3600);
+        assert_eq!(verify(&auth, &hs(&c)).unwrap_err(), "the token is not valid yet (nbf)");
+        // Within the clock-skew leeway, and in the past, it is valid.
+        c.nbf = Some(now() + 10);
+        assert!(verify(&auth, &hs(&c)).is_ok());
+        c.nbf = Some(now() - 10);
+        assert!(verify(&auth, &hs(&c)).is_ok());
+    }
+
+    #[test]
+    fn an_audience_array_is_accepted_when_it_names_ours() {
+        let auth = Authenticator::hs256(KEY, "acasa", "acasa");
+        let mut c = claims(Some(now()), now() + 60);
+        c.aud = Audience::Many(vec!["registry-ui".into(), "acasa".into()]);
+        assert_eq!(verify(&auth, &hs(&c)).unwrap().subject, "u");
+        c.aud = Audience::Many(vec!["registry-ui".into(), "someone-else".into()]);
+        assert_eq!(verify(&auth, &hs(&c)).unwrap_err(), "the token's audience is not accepted");
+        c.aud = Audience::Many(vec![]);
+        assert!(verify(&auth, &hs(&c)).is_err());
+        c.aud = Audience::One("someone-else".into());
+        assert_eq!(verify(&auth, &hs(&c)).unwrap_err(), "the token's audience is not accepted");
+        // Dev tokens keep a plain string.
+        let t = TokenIssuer::hs256(KEY, "acasa", "acasa").issue("u", &[], None, Duration::from_secs(60)).unwrap();
+        let payload = t.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        let json: serde_json::Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(json["aud"], serde_json::json!("acasa"));
+    }
+
+    #[test]
+    fn a_lifetime_over_the_cap_or_without_iat_is_refused() {
+        let auth = Authenticator::hs256(KEY, "acasa", "acasa").with_max_lifetime(Duration::from_secs(3600));
+        let t = now();
+        assert!(verify(&auth, &hs(&claims(Some(t), t + 3600))).is_ok());
+        assert_eq!(
+            verify(&auth, &hs(&claims(Some(t), t + 3601))).unwrap_err(),
+            "the token's lifetime (exp - iat) exceeds the maximum"
+        );
+        assert_eq!(verify(&auth, &hs(&claims(None, t + 60))).unwrap_err(), "the token lacks a required claim (iat)");
+        // An iat in the future would stretch the cap.
+        assert_eq!(
+            verify(&auth, &hs(&claims(Some(t + 3000), t + 3600))).unwrap_err(),
+            "the token is issued in the future (iat)"
+        );
+        // By default 12 hours: the benchmarks' 6-hour tokens pass, a day does not.
+        let default = Authenticator::hs256(KEY, "acasa", "acasa");
+        assert!(verify(&default, &hs(&claims(Some(t), t + 6 * 3600))).is_ok());
+        assert!(verify(&default, &hs(&claims(Some(t), t + 12 * 3600))).is_ok());
+        assert!(verify(&default, &hs(&claims(Some(t), t + 12 * 3600 + 1))).is_err());
+    }
+
+    /// A test signing key with its kid.
+    struct Signer {
+        key: EncodingKey,
+        alg: Algorithm,
+        kid: String,
+    }
+
+    impl Signer {
+        /// An Ed25519 key from a seed (PKCS#8 DER: a fixed prefix and the seed).
+        fn ed25519(seed: u8, kid: &str) -> Self {
+            let mut der =
+                vec![0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+            der.extend([seed; 32]);
+            Self { key: EncodingKey::from_ed_der(&der), alg: Algorithm::EdDSA, kid: kid.into() }
+        }
+
+        /// The RSA test key (testdata/, used nowhere else).
+        fn rsa(kid: &str) -> Self {
+            let pem = include_bytes!("../testdata/rs256-test-key.pem");
+            Self { key: EncodingKey::from_rsa_pem(pem).unwrap(), alg: Algorithm::RS256, kid: kid.into() }
+        }
+
+        /// Its public JWK; without `alg` for RSA (the key type implies RS256).
+        fn jwk(&self) -> serde_json::Value {
+            let mut jwk = Jwk::from_encoding_key(&self.key, self.alg).unwrap();
+            jwk.common.key_id = Some(self.kid.clone());
+            if self.alg == Algorithm::RS256 {
+                jwk.common.key_algorithm = None;
+            }
+            serde_json::to_value(jwk).unwrap()
+        }
+
+        fn sign_as(&self, kid: Option<&str>, c: &Claims) -> String {
+            let mut header = Header::new(self.alg);
+            header.kid = kid.map(str::to_owned);
+            jsonwebtoken::encode(&header, c, &self.key).unwrap()
+        }
+
+        fn sign(&self) -> String {
+            self.sign_as(Some(&self.kid), &claims(Some(now()), now() + 600))
+        }
+    }
+
+    /// Replaces the key set file, as a mounted Secret changes (a rename).
+    fn write_set(path: &Path, keys: &[&Signer]) {
+        let set = serde_json::json!({ "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>() });
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&set).unwrap()).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    fn key_set(path: &Path, interval: Duration, unknown_kid: Duration) -> Authenticator {
+        Authenticator::jwks_file(path, KeySetRefresh { interval, unknown_kid }, "acasa", "acasa").unwrap()
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn the_kid_selects_the_key_among_several() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let (a, b) = (Signer::ed25519(1, "ed-2025"), Signer::rsa("rsa-2026"));
+        write_set(&path, &[&a, &b]);
+        let auth = key_set(&path, HOUR, HOUR);
+        assert_eq!(verify(&auth, &a.sign()).unwrap().subject, "u");
+        assert_eq!(verify(&auth, &b.sign()).unwrap().subject, "u");
+        // Another Ed25519 key naming a's kid; a's key naming b's kid.
+        let forger = Signer::ed25519(2, "ed-2025");
+        assert_eq!(verify(&auth, &forger.sign()).unwrap_err(), "the token's signature is invalid");
+        let c = claims(Some(now()), now() + 600);
+        assert_eq!(
+            verify(&auth, &a.sign_as(Some("rsa-2026"), &c)).unwrap_err(),
+            "the token's algorithm is not accepted"
+        );
+        // The HS256 dev tokens mean nothing to a key set.
+        let dev = TokenIssuer::hs256(KEY, "acasa", "acasa").issue("u", &[], None, Duration::from_secs(60)).unwrap();
+        assert!(verify(&auth, &dev).is_err());
+        // The other rules hold for key set tokens too.
+        let mut late = claims(Some(now()), now() + 600);
+        late.nbf = Some(now() + 300);
+        assert_eq!(verify(&auth, &a.sign_as(Some("ed-2025"), &late)).unwrap_err(), "the token is not valid yet (nbf)");
+    }
+
+    #[test]
+    fn a_token_without_a_kid_or_with_an_unknown_kid_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let a = Signer::ed25519(1, "ed-2025");
+        write_set(&path, &[&a]);
+        let auth = key_set(&path, Duration::ZERO, Duration::ZERO);
+        let c = claims(Some(now()), now() + 600);
+        assert_eq!(verify(&auth, &a.sign_as(None, &c)).unwrap_err(), "the token names no key (kid)");
+        assert_eq!(verify(&auth, &a.sign_as(Some("ed-2024"), &c)).unwrap_err(), "the token's key (kid) is not known");
+        assert!(verify(&auth, &a.sign_as(Some("ed-2025"), &c)).is_ok());
+    }
+
+    #[test]
+    fn a_rewritten_key_set_takes_effect_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let (old, next, third) = (Signer::ed25519(1, "old"), Signer::ed25519(2, "next"), Signer::ed25519(3, "third"));
+
+        // A token naming an unknown kid has the file read again at once.
+        write_set(&path, &[&old]);
+        let auth = key_set(&path, HOUR, Duration::ZERO);
+        assert!(verify(&auth, &old.sign()).is_ok());
+        assert!(verify(&auth, &next.sign()).is_err());
+        write_set(&path, &[&old, &next]);
+        assert!(verify(&auth, &next.sign()).is_ok(), "the new key verifies");
+        assert!(verify(&auth, &old.sign()).is_ok(), "the old key still verifies while both are in the file");
+
+        // The file is read again periodically: a removed key stops verifying.
+        let auth = key_set(&path, Duration::ZERO, HOUR);
+        write_set(&path, &[&next]);
+        assert_eq!(verify(&auth, &old.sign()).unwrap_err(), "the token's key (kid) is not known");
+        assert!(verify(&auth, &next.sign()).is_ok());
+        // A broken file keeps the keys it had.
+        std::fs::write(&path, "{ not json").unwrap();
+        assert!(verify(&auth, &next.sign()).is_ok());
+        std::fs::remove_file(&path).unwrap();
+        assert!(verify(&auth, &next.sign()).is_ok());
+
+        // At most as often as configured: within the intervals, the file is not read again.
+        write_set(&path, &[&next]);
+        let auth = key_set(&path, HOUR, HOUR);
+        write_set(&path, &[&next, &third]);
+        assert_eq!(verify(&auth, &third.sign()).unwrap_err(), "the token's key (kid) is not known");
+    }
+
+    #[test]
+    fn a_key_set_holds_public_signing_keys_with_distinct_kids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        let a = Signer::ed25519(1, "a");
+        let secret = serde_json::json!({"kty": "oct", "kid": "h", "k": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"});
+        let mut no_kid = a.jwk();
+        no_kid.as_object_mut().unwrap().remove("kid");
+        // A symmetric key and a key without a kid are left out; the rest works.
+        std::fs::write(&path, serde_json::json!({"keys": [secret, no_kid, a.jwk()]}).to_string()).unwrap();
+        let auth = key_set(&path, HOUR, HOUR);
+        assert!(verify(&auth, &a.sign()).is_ok());
+        let hs_with_kid = jsonwebtoken::encode(
+            &Header { kid: Some("h".into()), ..Header::new(Algorithm::HS256) },
+            &claims(Some(now()), now() + 60),
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert_eq!(verify(&auth, &hs_with_kid).unwrap_err(), "the token's key (kid) is not known");
+        // No usable key, or a kid twice: refused at start.
+        std::fs::write(&path, serde_json::json!({"keys": [secret]}).to_string()).unwrap();
+        assert!(Authenticator::jwks_file(&path, KeySetRefresh::default(), "acasa", "acasa").is_err());
+        std::fs::write(&path, serde_json::json!({"keys": [a.jwk(), a.jwk()]}).to_string()).unwrap();
+        assert!(Authenticator::jwks_file(&path, KeySetRefresh::default(), "acasa", "acasa").is_err());
+    }
+
+    #[test]
+    fn configuration_prefers_the_key_set_and_caps_the_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        let a = Signer::ed25519(1, "a");
+        write_set(&jwks, &[&a]);
+        let secret = dir.path().join("jwt.key");
+        std::fs::write(&secret, hex::encode(KEY)).unwrap();
+        let env = |jwks_set: bool| {
+            let (jwks, secret) = (jwks.clone(), secret.clone());
+            Config::from_lookup(move |k| match k {
+                "ACASA_JWT_JWKS_FILE" if jwks_set => Some(jwks.display().to_string()),
+                "ACASA_JWT_SECRET_FILE" => Some(secret.display().to_string()),
+                "ACASA_JWT_MAX_LIFETIME_SECS" => Some("600".into()),
+                _ => None,
+            })
+            .unwrap()
+        };
+        let dev = TokenIssuer::hs256(KEY, "acasa", "acasa").issue("u", &[], None, Duration::from_secs(60)).unwrap();
+        let with_set = Authenticator::from_config(&env(true)).unwrap();
+        assert!(verify(&with_set, &a.sign()).is_ok());
+        assert!(verify(&with_set, &dev).is_err());
+        let without = Authenticator::from_config(&env(false)).unwrap();
+        assert!(verify(&without, &dev).is_ok());
+        assert!(verify(&without, &a.sign()).is_err());
+        let long = TokenIssuer::hs256(KEY, "acasa", "acasa").issue("u", &[], None, Duration::from_secs(601)).unwrap();
+        assert!(verify(&without, &long).is_err(), "ACASA_JWT_MAX_LIFETIME_SECS applies");
     }
 }

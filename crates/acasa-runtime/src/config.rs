@@ -37,8 +37,22 @@ pub struct Config {
     /// `ACASA_JWT_SECRET_FILE`: hex HS256 key (default `<state>/secrets/jwt.key`).
     pub jwt_secret_file: PathBuf,
     /// `ACASA_JWT_PUBLIC_KEY_FILE`: an Ed25519 public key (PEM) of the identity
-    /// provider; when set, tokens are verified with it instead of the HS256 key.
+    /// provider; when set (and no key set is), tokens are verified with it
+    /// instead of the HS256 key.
     pub jwt_public_key_file: Option<PathBuf>,
+    /// `ACASA_JWT_JWKS_FILE`: a JSON Web Key Set (RFC 7517) of the identity
+    /// provider; when set, it wins over the public key and the HS256 key: a
+    /// token's `kid` names its key (OKP Ed25519/EdDSA, RSA/RS256, EC/ES256),
+    /// and the file is read again so keys rotate without a restart (see
+    /// `jwt_jwks_refresh`). Precedence: key set, public key, HS256 secret.
+    pub jwt_jwks_file: Option<PathBuf>,
+    /// `ACASA_JWT_JWKS_REFRESH_SECS`: the key set file is read again when a
+    /// token arrives this long after the last read (default 30), and at once
+    /// (at most every second) when a token names a `kid` the set lacks.
+    pub jwt_jwks_refresh: Duration,
+    /// `ACASA_JWT_MAX_LIFETIME_SECS`: tokens whose `exp - iat` is longer are
+    /// refused, as are tokens without `iat` (default 43200, 12 hours).
+    pub jwt_max_lifetime: Duration,
     /// `ACASA_JWT_ISSUER` (default `acasa`).
     pub jwt_issuer: String,
     /// `ACASA_JWT_AUDIENCE` (default `acasa`).
@@ -61,6 +75,16 @@ pub struct Config {
     /// `ACASA_WRITER_MAX_MESSAGES`: most messages in one batch (default 500;
     /// the server allows 1,000).
     pub writer_max_messages: usize,
+    /// `ACASA_NATS_PARTNER_MAX_CONNECTIONS`: connections a partner's NATS
+    /// account may have open at once (default 5; `acasa nats-users`).
+    pub nats_partner_max_connections: u32,
+    /// `ACASA_NATS_PARTNER_MAX_SUBSCRIPTIONS`: subscriptions per connection of
+    /// a partner's NATS account (default 10).
+    pub nats_partner_max_subscriptions: u32,
+    /// `ACASA_NATS_PARTNER_MAX_PAYLOAD`: the largest message, in bytes, a
+    /// partner's client may publish (default 4096; it publishes only API
+    /// requests and acks).
+    pub nats_partner_max_payload: u32,
     /// `ACASA_LOG`: a tracing filter (default `info`).
     pub log: String,
     /// `ACASA_LOG_FORMAT`: `text` or `json`.
@@ -95,6 +119,13 @@ impl Config {
             jwt_secret_file: get("ACASA_JWT_SECRET_FILE")
                 .map_or_else(|| state_dir.join("secrets/jwt.key"), PathBuf::from),
             jwt_public_key_file: get("ACASA_JWT_PUBLIC_KEY_FILE").map(PathBuf::from),
+            jwt_jwks_file: get("ACASA_JWT_JWKS_FILE").map(PathBuf::from),
+            jwt_jwks_refresh: Duration::from_secs(parse(&get, "ACASA_JWT_JWKS_REFRESH_SECS", 30)?),
+            jwt_max_lifetime: Duration::from_secs(parse(
+                &get,
+                "ACASA_JWT_MAX_LIFETIME_SECS",
+                crate::auth::DEFAULT_MAX_LIFETIME.as_secs(),
+            )?),
             jwt_issuer: get("ACASA_JWT_ISSUER").unwrap_or_else(|| "acasa".into()),
             jwt_audience: get("ACASA_JWT_AUDIENCE").unwrap_or_else(|| "acasa".into()),
             hash_key_file: get("ACASA_HASH_KEY_FILE").map_or_else(|| state_dir.join("secrets/hash.key"), PathBuf::from),
@@ -105,6 +136,9 @@ impl Config {
             sla_sweep_interval: Duration::from_millis(parse(&get, "ACASA_SLA_SWEEP_MS", 1000)?),
             writer_in_flight: parse(&get, "ACASA_WRITER_IN_FLIGHT", 1)?,
             writer_max_messages: parse(&get, "ACASA_WRITER_MAX_MESSAGES", 500)?,
+            nats_partner_max_connections: parse(&get, "ACASA_NATS_PARTNER_MAX_CONNECTIONS", 5)?,
+            nats_partner_max_subscriptions: parse(&get, "ACASA_NATS_PARTNER_MAX_SUBSCRIPTIONS", 10)?,
+            nats_partner_max_payload: parse(&get, "ACASA_NATS_PARTNER_MAX_PAYLOAD", 4096)?,
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             state_dir,
@@ -153,6 +187,9 @@ mod tests {
         assert_eq!(c.nats_url, "nats://127.0.0.1:4222");
         assert_eq!(c.jwt_secret_file, PathBuf::from(".state/secrets/jwt.key"));
         assert_eq!(c.stream_replicas, 1);
+        assert_eq!(c.jwt_jwks_file, None);
+        assert_eq!(c.jwt_jwks_refresh, Duration::from_secs(30));
+        assert_eq!(c.jwt_max_lifetime, Duration::from_secs(12 * 3600));
         assert_eq!(c.log_format, LogFormat::Text);
     }
 

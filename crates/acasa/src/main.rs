@@ -68,8 +68,9 @@ enum Command {
     Bench(bench::Args),
     /// Write the nats-server accounts file (the service's account, one per partner).
     ///
-    /// Each registered partner gets an account of its own whose only imports
-    /// are its own feed consumer's next, info, reset and ack subjects. Prints
+    /// Each registered partner that is not suspended gets an account of its
+    /// own whose only imports are its own feed consumer's next, info, reset
+    /// and ack subjects, within limits (`ACASA_NATS_PARTNER_MAX_*`). Prints
     /// `changed` or `unchanged` first; the file is replaced (mode 0600) only
     /// when its content changed.
     NatsUsers {
@@ -116,6 +117,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if parsed.contains(&Role::Partner) && partner.is_none() {
                 anyhow::bail!("a partner token needs --partner <partner id>");
             }
+            anyhow::ensure!(
+                ttl_seconds <= config.jwt_max_lifetime.as_secs(),
+                "--ttl-seconds {ttl_seconds} is longer than the services accept (ACASA_JWT_MAX_LIFETIME_SECS, {})",
+                config.jwt_max_lifetime.as_secs()
+            );
             let issuer = TokenIssuer::from_config(&config)?;
             println!("{}", issuer.issue(&subject, &parsed, partner.as_deref(), Duration::from_secs(ttl_seconds))?);
             Ok(())

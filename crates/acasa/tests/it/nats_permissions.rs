@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use acasa_eventstore::KeyedHasher;
 use acasa_referrals::feed;
-use acasa_referrals::nats_users::{self, FEED_STREAM, INBOX_PREFIX, SERVICE_USER, feed_filter};
+use acasa_referrals::nats_users::{self, FEED_STREAM, INBOX_PREFIX, PartnerLimits, SERVICE_USER, feed_filter};
 use acasa_testkit::NatsServer;
 use async_nats::{
     ConnectErrorKind, ConnectOptions, Event, ServerError, Subscriber,
@@ -62,13 +62,14 @@ struct Feed {
     a: Uuid,
     b: Uuid,
     js: jetstream::Context,
+    limits: PartnerLimits,
 }
 
 /// The `accounts` block for these partners.
-fn accounts(hasher: &KeyedHasher, partners: &[Uuid]) -> String {
+fn accounts(hasher: &KeyedHasher, partners: &[Uuid], limits: &PartnerLimits) -> String {
     let partners: Vec<(Uuid, String)> =
         partners.iter().map(|id| (*id, nats_users::partner_password(hasher, *id))).collect();
-    nats_users::render_accounts(SERVICE_USER, SERVICE_PASSWORD, &partners)
+    nats_users::render_accounts(SERVICE_USER, SERVICE_PASSWORD, &partners, limits)
 }
 
 impl Feed {
@@ -77,9 +78,14 @@ impl Feed {
     /// both partners' consumers, and a stream of the services' account stores
     /// another service's event log.
     async fn start() -> Feed {
+        Self::start_limited(PartnerLimits::default()).await
+    }
+
+    /// [`Feed::start`] with these limits on the partners' accounts.
+    async fn start_limited(limits: PartnerLimits) -> Feed {
         let hasher = KeyedHasher::new(vec![42u8; 32]);
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let nats = NatsServer::start_with(&accounts(&hasher, &[a, b])).await.unwrap();
+        let nats = NatsServer::start_with(&accounts(&hasher, &[a, b], &limits)).await.unwrap();
         let service = ConnectOptions::new()
             .user_and_password(SERVICE_USER.into(), SERVICE_PASSWORD.into())
             .connect(nats.url())
@@ -98,7 +104,7 @@ impl Feed {
         })
         .await
         .unwrap();
-        Feed { nats, hasher, a, b, js }
+        Feed { nats, hasher, a, b, js, limits }
     }
 
     /// The server reloads its configuration with these partners' accounts, as
@@ -107,9 +113,47 @@ impl Feed {
     /// reload adds only from the next reload on (until then the partner's
     /// requests find no responders).
     async fn reconfigure(&mut self, partners: &[Uuid]) {
-        let config = accounts(&self.hasher, partners);
+        let config = accounts(&self.hasher, partners, &self.limits);
         for _ in 0..2 {
             self.nats.reload_with(&config).await.unwrap();
+        }
+    }
+
+    /// A partner's connection whose every event (server errors, disconnects)
+    /// arrives, as its debug text, on the receiver.
+    async fn connect_watched(
+        &self,
+        id: Uuid,
+    ) -> Result<(async_nats::Client, mpsc::UnboundedReceiver<String>), async_nats::ConnectError> {
+        let (tx, events) = mpsc::unbounded_channel();
+        let client = ConnectOptions::new()
+            .user_and_password(nats_users::partner_user(id), nats_users::partner_password(&self.hasher, id))
+            .max_reconnects(Some(1))
+            .event_callback(move |event| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(format!("{event:?}"));
+                }
+            })
+            .connect(self.nats.url())
+            .await?;
+        Ok((client, events))
+    }
+
+    /// [`Feed::connect_watched`], retried until the deadline while the
+    /// partner's account is at its connection limit (a closed connection
+    /// counts until the server has seen it go).
+    async fn connect_when_free(&self, id: Uuid) -> (async_nats::Client, mpsc::UnboundedReceiver<String>) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            match self.connect_watched(id).await {
+                Ok(c) => return c,
+                Err(e) => {
+                    assert!(e.to_string().contains("maximum account active connections exceeded"), "{e}");
+                    assert!(tokio::time::Instant::now() < deadline, "{id} could not connect within {DEADLINE:?}: {e}");
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            }
         }
     }
 
@@ -778,4 +822,72 @@ async fn the_service_connection_takes_its_credentials_from_the_url() {
     // The service user may use the whole JetStream API.
     let info = jetstream::new(client).get_stream(FEED_STREAM).await.unwrap().cached_info().clone();
     assert_eq!(info.config.name, FEED_STREAM);
+}
+
+/// The next event of a watched connection that mentions `what`, within the deadline.
+async fn expect_event(events: &mut mpsc::UnboundedReceiver<String>, what: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(e)) if e.to_lowercase().contains(what) => return,
+            Ok(Some(e)) => seen.push(e),
+            Ok(None) | Err(_) => panic!("no event with {what:?} within {DEADLINE:?}; saw {seen:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_partners_account_is_limited_in_connections_subscriptions_and_payload() {
+    let limits = PartnerLimits { max_connections: 2, max_subscriptions: 4, max_payload: 512 };
+    let f = Feed::start_limited(limits).await;
+    let (a, b) = (f.a, f.b);
+
+    // Connections: two of A's at once, not a third; B's account has its own.
+    let (first, _) = f.connect_watched(a).await.unwrap();
+    let (second, _) = f.connect_watched(a).await.unwrap();
+    let err = f.connect_watched(a).await.unwrap_err();
+    assert!(err.to_string().contains("maximum account active connections exceeded"), "{err}");
+    let (b_client, _) = f.connect_watched(b).await.unwrap();
+    b_client.flush().await.unwrap();
+    // One closed, A may connect again (once the server has seen it go).
+    first.drain().await.unwrap();
+    let (third, mut events) = f.connect_when_free(a).await;
+    second.drain().await.unwrap();
+
+    // Subscriptions: four on one connection, not a fifth.
+    let mut subs = Vec::new();
+    for i in 0..4 {
+        subs.push(third.subscribe(format!("{INBOX_PREFIX}.limit.{i}")).await.unwrap());
+    }
+    third.flush().await.unwrap();
+    while let Ok(e) = events.try_recv() {
+        assert_eq!(e, "Connected", "four subscriptions are allowed");
+    }
+    let _fifth = third.subscribe(format!("{INBOX_PREFIX}.limit.4")).await.unwrap();
+    let _ = third.flush().await;
+    expect_event(&mut events, "maximum subscriptions exceeded").await;
+    drop(subs);
+    drop(third);
+
+    // Payload: a feed message larger than the limit still reaches A (the limit
+    // is on what A publishes), and A's consumer works within the limits.
+    let big = "x".repeat(2048);
+    f.js.publish(format!("acasa.partner.{a}.referral.big"), big.clone().into()).await.unwrap().await.unwrap();
+    let pa = f.partner(a).await;
+    let consumer = pa.consumer().await;
+    assert_eq!(fetch(&consumer, a, 10).await, [big]);
+    pa.client.drain().await.unwrap();
+    // A message above the limit, even to a subject A may publish to, closes its connection.
+    let (client, mut events) = f.connect_watched(a).await.unwrap();
+    let subject = format!("$JS.API.CONSUMER.INFO.{FEED_STREAM}.{a}");
+    client.publish(subject.clone(), "y".repeat(513).into()).await.unwrap();
+    let _ = client.flush().await;
+    expect_event(&mut events, "maximum payload").await;
+    // Within it, the same request is answered.
+    drop(client);
+    let (client, _) = f.connect_when_free(a).await;
+    let info = tokio::time::timeout(DEADLINE, client.request(subject, "{}".into())).await.unwrap().unwrap();
+    let info: Value = serde_json::from_slice(&info.payload).unwrap();
+    assert_eq!(info["name"], json!(a.to_string()), "{info}");
 }

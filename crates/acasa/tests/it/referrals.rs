@@ -1153,3 +1153,42 @@ async fn a_referral_racing_an_erasure_makes_no_key_for_the_erased_person() {
     assert!(referrals_vault.key(id).await.unwrap().is_none(), "a key was made for an erased person");
     s.shutdown().await;
 }
+
+/// A suspended partner gets no NATS account (`acasa nats-users` renders the
+/// accounts from `partner_ids`), so it cannot stream its feed; its consumer
+/// stays, and reactivated it gets its account back.
+#[tokio::test]
+async fn a_suspended_partner_gets_no_nats_account_until_reactivated() {
+    use acasa_referrals::nats_users::{PartnerLimits, partner_account, partner_ids, partner_user, render_accounts};
+    let env = Env::new().await;
+    let mut s = start(&env).await;
+    let bank = s.partner("Suspended Bank", types::PartnerKind::Bank, Duration::from_secs(3600)).await;
+    let mfi = s.partner("Active Credit", types::PartnerKind::MicrofinanceInstitution, Duration::from_secs(3600)).await;
+    let (bank_id, mfi_id): (uuid::Uuid, uuid::Uuid) = (bank.parse().unwrap(), mfi.parse().unwrap());
+    let mut both = vec![bank_id, mfi_id];
+    both.sort();
+    let ids = || async { partner_ids(&env.pool).await.unwrap() };
+    eventually(WAIT, || async { (ids().await == both).then_some(()) }).await;
+    // The feed publisher created the bank's consumer.
+    let feed = s.store.jetstream().get_stream(acasa_referrals::FEED_STREAM).await.unwrap();
+    eventually(WAIT, || async { feed.consumer_info(bank.clone()).await.ok().map(|_| ()) }).await;
+
+    let suspend =
+        pb::SuspendPartnerRequest { request_id: "susp".into(), partner_id: bank.clone(), reason: "audit".into() };
+    let pos = s.client.suspend_partner(s.req(Role::Admin, suspend)).await.unwrap().into_inner().position;
+    let get = pb::GetPartnerRequest { partner_id: bank.clone(), min_position: pos };
+    assert!(s.client.get_partner(s.req(Role::Admin, get)).await.unwrap().into_inner().partner.unwrap().suspended);
+    assert_eq!(ids().await, vec![mfi_id]);
+    let partners: Vec<(uuid::Uuid, String)> = ids().await.into_iter().map(|id| (id, "pw".to_owned())).collect();
+    let text = render_accounts("acasa", "svc", &partners, &PartnerLimits::default());
+    assert!(!text.contains(&partner_account(bank_id)) && !text.contains(&partner_user(bank_id)), "{text}");
+    assert!(text.contains(&partner_account(mfi_id)), "{text}");
+    // Nothing else changes: its consumer stays.
+    assert_eq!(feed.consumer_info(bank.clone()).await.unwrap().name, bank);
+
+    let reactivate = pb::ReactivatePartnerRequest { request_id: "react".into(), partner_id: bank.clone() };
+    let pos = s.client.reactivate_partner(s.req(Role::Admin, reactivate)).await.unwrap().into_inner().position;
+    let get = pb::GetPartnerRequest { partner_id: bank.clone(), min_position: pos };
+    assert!(!s.client.get_partner(s.req(Role::Admin, get)).await.unwrap().into_inner().partner.unwrap().suspended);
+    assert_eq!(ids().await, both);
+}

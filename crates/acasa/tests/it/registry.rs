@@ -1134,7 +1134,7 @@ async fn a_registration_moments_after_its_twin_names_it_as_a_possible_duplicate(
         let first = api.register(person(&format!("twin-a-{i}"), "Aurelia", &family)).await;
         let second = api.register(person(&format!("twin-b-{i}"), "Aurelia", &family)).await;
         assert!(first.duplicates_checked && second.duplicates_checked);
-        assert_eq!(second.possible_duplicates, [first.person_id.clone()], "pair {i}");
+        assert_eq!(second.possible_duplicates, std::slice::from_ref(&first.person_id), "pair {i}");
     }
     // A stopped projection: the answer comes within about a second and says
     // the check is incomplete.
