@@ -95,8 +95,16 @@ impl RegistryService {
         if !req.name.is_empty() && name.chars().count() < 2 {
             v.add("name", "must be at least 2 characters");
         }
+        if req.name.chars().count() > validate::NAME_MAX * 2 {
+            v.add("name", format!("must be at most {} characters", validate::NAME_MAX * 2));
+        }
         let mut skills = Vec::new();
         if v.check("skills", acasa_domain::formats::list_len(req.skills.len(), validate::SKILLS_MAX)).is_some() {
+            for (i, skill) in req.skills.iter().enumerate() {
+                if skill.chars().count() > validate::SKILL_MAX {
+                    v.add(format!("skills[{i}]"), format!("must be at most {} characters", validate::SKILL_MAX));
+                }
+            }
             skills = req.skills.iter().map(|s| fold(s.trim())).filter(|s| !s.is_empty()).collect();
         }
         for (field, value) in [("district", &req.district), ("field", &req.field), ("profession", &req.profession)] {

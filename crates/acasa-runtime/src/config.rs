@@ -30,6 +30,11 @@ pub struct Config {
     pub database_url: String,
     /// `ACASA_DB_MAX_CONNECTIONS`.
     pub db_max_connections: u32,
+    /// `ACASA_DB_STATEMENT_TIMEOUT_MS`: Postgres `statement_timeout` of a
+    /// server's queries (default 5000); projection workers get ten times it,
+    /// migrations none. A statement past it is cancelled and the call answers
+    /// UNAVAILABLE.
+    pub db_statement_timeout_ms: u32,
     /// `ACASA_GRPC_ADDR`: where to listen (default: the service's own port on 127.0.0.1).
     pub grpc_addr: Option<SocketAddr>,
     /// `ACASA_STATE_DIR`: local state (default `.state`).
@@ -115,6 +120,7 @@ impl Config {
             nats_url: get("ACASA_NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".into()),
             database_url: get("ACASA_DATABASE_URL").unwrap_or_else(|| "postgres://acasa@127.0.0.1:54320/acasa".into()),
             db_max_connections: parse(&get, "ACASA_DB_MAX_CONNECTIONS", 16)?,
+            db_statement_timeout_ms: parse(&get, "ACASA_DB_STATEMENT_TIMEOUT_MS", 5000)?,
             grpc_addr,
             jwt_secret_file: get("ACASA_JWT_SECRET_FILE")
                 .map_or_else(|| state_dir.join("secrets/jwt.key"), PathBuf::from),

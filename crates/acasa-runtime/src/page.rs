@@ -5,7 +5,7 @@
 
 use acasa_domain::Violations;
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 use uuid::Uuid;
 
 /// Rows per page when the client does not say.
@@ -49,9 +49,13 @@ impl Cursor for (DateTime<Utc>, Uuid) {
         format!("{}/{}", self.0.timestamp_micros(), self.1)
     }
 
+    /// Only times Postgres can compare with (years 1 to 9999): a forged
+    /// token out of that range is a bad token, not a database error.
     fn from_text(text: &str) -> Option<Self> {
         let (at, id) = text.split_once('/')?;
-        Some((DateTime::from_timestamp_micros(at.parse().ok()?)?, Uuid::parse_str(id).ok()?))
+        let at = DateTime::from_timestamp_micros(at.parse().ok()?)?;
+        (1..=9999).contains(&at.year()).then_some(())?;
+        Some((at, Uuid::parse_str(id).ok()?))
     }
 }
 
@@ -147,8 +151,15 @@ mod tests {
         assert!(request::<Uuid>(&mut v, 10, "garbage").is_none());
         // A token of another query's key shape is not this query's.
         assert!(request::<(Uuid, Uuid)>(&mut v, 10, &token(&Uuid::now_v7())).is_none());
+        // A forged time outside what the database holds (issue 11: answered INTERNAL).
+        let far = DateTime::from_timestamp_micros(i64::MAX / 2).unwrap();
+        assert!(request::<(DateTime<Utc>, Uuid)>(&mut v, 10, &token(&(far, Uuid::now_v7()))).is_none());
+        let early = DateTime::from_timestamp_micros(-62_200_000_000_000_000).unwrap();
+        assert!(request::<(DateTime<Utc>, Uuid)>(&mut v, 10, &token(&(early, Uuid::now_v7()))).is_none());
+        let last = DateTime::from_timestamp_micros(253_402_300_799_000_000).unwrap();
+        assert!(request::<(DateTime<Utc>, Uuid)>(&mut v, 10, &token(&(last, Uuid::now_v7()))).is_some());
         let fields: Vec<String> = v.iter().map(|f| f.field.clone()).collect();
-        assert_eq!(fields, ["page_size", "page_size", "page_token", "page_token"]);
+        assert_eq!(fields, ["page_size", "page_size", "page_token", "page_token", "page_token", "page_token"]);
     }
 
     #[test]

@@ -48,12 +48,27 @@ pub fn projection(name: &str) -> anyhow::Result<(&'static dyn ServiceDef, &'stat
 
 /// A Postgres pool.
 pub async fn pool(config: &Config, max: u32) -> anyhow::Result<PgPool> {
+    pool_with(config, max, None).await
+}
+
+/// [`pool`] whose statements are cancelled after `statement_timeout`.
+pub async fn pool_with(config: &Config, max: u32, statement_timeout: Option<Duration>) -> anyhow::Result<PgPool> {
+    let mut options: sqlx::postgres::PgConnectOptions =
+        config.database_url.parse().context("parsing ACASA_DATABASE_URL")?;
+    if let Some(t) = statement_timeout {
+        options = options.options([("statement_timeout", format!("{}ms", t.as_millis().max(1)))]);
+    }
     PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&config.database_url)
+        .connect_with(options)
         .await
         .context("connecting to Postgres (ACASA_DATABASE_URL)")
+}
+
+/// The statement timeout of a server's queries (`ACASA_DB_STATEMENT_TIMEOUT_MS`).
+pub fn statement_timeout(config: &Config) -> Duration {
+    Duration::from_millis(u64::from(config.db_statement_timeout_ms))
 }
 
 /// Applies the projection runtime's migrations, then every service's own.
@@ -101,7 +116,7 @@ pub async fn serve(config: &Config, name: &str) -> anyhow::Result<()> {
     let client = nats(config, svc.name()).await?;
     let store = store(config, client, svc.name()).await?;
     store.import_reservations(svc.claim_kinds()).await.context("importing the reservations of an earlier version")?;
-    let pool = pool(config, config.db_max_connections).await?;
+    let pool = pool_with(config, config.db_max_connections, Some(statement_timeout(config))).await?;
     svc.prepare(&WorkContext { config, store: store.clone(), pool: pool.clone() }).await?;
     let positions = Positions::start(pool.clone()).with_log(store.jetstream().clone());
     let routes = svc.routes(ServeContext { config, store, pool, positions, auth: &auth }).await?;
@@ -122,7 +137,7 @@ pub async fn project(config: &Config, name: &str) -> anyhow::Result<()> {
     let store = store(config, client.clone(), svc.name()).await?;
     // Each projection's leader holds a lock connection besides its batches.
     let connections = u32::try_from(svc.projections().len() * 4).unwrap_or(16).max(4);
-    let pool = pool(config, connections).await?;
+    let pool = pool_with(config, connections, Some(statement_timeout(config) * 10)).await?;
     let ctx = WorkContext { config, store: store.clone(), pool: pool.clone() };
     svc.prepare(&ctx).await?;
     let shutdown = shutdown_flag();

@@ -1192,3 +1192,21 @@ async fn a_suspended_partner_gets_no_nats_account_until_reactivated() {
     assert!(!s.client.get_partner(s.req(Role::Admin, get)).await.unwrap().into_inner().partner.unwrap().suspended);
     assert_eq!(ids().await, both);
 }
+
+/// Issue 11: a hand-made page token whose time is outside what Postgres
+/// stores is a bad `page_token` (it answered INTERNAL).
+#[tokio::test]
+async fn a_forged_page_token_is_a_bad_field_not_an_internal_error() {
+    let env = Env::new().await;
+    let mut s = start(&env).await;
+    let bank = s.partner("Token Bank", types::PartnerKind::Bank, Duration::from_secs(3600)).await;
+    let far = chrono::DateTime::from_timestamp_micros(i64::MAX / 2).unwrap();
+    let forged = acasa_runtime::page::token(&(far, uuid::Uuid::now_v7()));
+    let inbox = pb::ListInboxRequest { partner_id: bank.clone(), page_token: forged, ..Default::default() };
+    let e = s.client.list_inbox(s.req(Role::Admin, inbox)).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let fields: Vec<String> =
+        e.get_error_details().bad_request().unwrap().field_violations.iter().map(|f| f.field.clone()).collect();
+    assert_eq!(fields, ["page_token"]);
+    s.shutdown().await;
+}

@@ -1170,3 +1170,30 @@ async fn a_position_past_the_end_of_the_log_is_out_of_range_at_once() {
     // A reachable position is still served.
     assert_eq!(api.get(&r.person_id, r.position).await.details.unwrap().given_name, "Ilie");
 }
+
+/// Issue 11: search strings and skill filters are bounded, a forged page
+/// token is a bad `page_token` (not INTERNAL), and a server's statements are
+/// cancelled past the statement timeout, answering UNAVAILABLE.
+#[tokio::test]
+async fn searches_are_bounded_and_slow_statements_are_cancelled() {
+    let env = Env::new().await;
+    let api = start(&env).await;
+    let mut c = api.client.clone();
+    let long_name = pb::SearchPeopleRequest { name: "a".repeat(10_000), ..Default::default() };
+    let e = c.search_people(api.req(Role::Viewer, long_name)).await.unwrap_err();
+    assert_eq!((e.code(), field_of(&e)), (Code::InvalidArgument, vec!["name".to_owned()]));
+    let long_skill = pb::SearchPeopleRequest { skills: vec!["ok".into(), "s".repeat(5_000)], ..Default::default() };
+    let e = c.search_people(api.req(Role::Viewer, long_skill)).await.unwrap_err();
+    assert_eq!((e.code(), field_of(&e)), (Code::InvalidArgument, vec!["skills[1]".to_owned()]));
+
+    let vars = env.vars();
+    let mut config = acasa_runtime::Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    config.db_statement_timeout_ms = 100;
+    let pool = acasa::app::pool_with(&config, 1, Some(acasa::app::statement_timeout(&config))).await.unwrap();
+    let shown: String = sqlx::query_scalar("SHOW statement_timeout").fetch_one(&pool).await.unwrap();
+    assert_eq!(shown, "100ms");
+    let e = sqlx::query("SELECT pg_sleep(5)").execute(&pool).await.unwrap_err();
+    let status: tonic::Status = acasa_runtime::ApiError::from(e).into();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(!status.message().contains("cancel"), "no database text: {}", status.message());
+}
