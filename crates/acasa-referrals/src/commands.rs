@@ -292,7 +292,7 @@ impl ReferralService {
     where
         R: Idempotent,
     {
-        let principal = Principal::authorized(request, roles)?;
+        let principal = self.authorized(request, roles).await?;
         let by = actor(principal)?;
         let req = request.get_ref();
         let mut v = Violations::new();

@@ -411,6 +411,9 @@ pub struct Referral {
     pub district: String,
     /// The shared profile as sealed (for a re-referral to re-seal).
     pub sealed_profile: Vec<u8>,
+    /// The progress stages reported (each at most once, so a referral's
+    /// history is bounded by its states and stages).
+    pub stages: std::collections::BTreeSet<ProgressStage>,
 }
 
 /// What happened to a referral.
@@ -465,6 +468,9 @@ pub enum ReferralError {
     /// The partner is suspended.
     #[error("the partner is suspended")]
     PartnerSuspended,
+    /// This progress stage was reported already.
+    #[error("progress stage {0:?} was already reported for this referral")]
+    StageReported(ProgressStage),
     /// The partner does not offer the service.
     #[error("the partner does not offer this service")]
     ServiceNotOffered,
@@ -632,6 +638,9 @@ impl Aggregate for Referral {
                 if !matches!(self.status, S::Accepted | S::InProgress) {
                     return Err(self.transition("report progress on"));
                 }
+                if self.stages.contains(stage) {
+                    return Err(ReferralError::StageReported(*stage));
+                }
                 ReferralEvent::ProgressReported(pb::ReferralProgressReported {
                     stage: (*stage).into(),
                     at: Some(timestamp(*now)),
@@ -717,7 +726,12 @@ impl Aggregate for Referral {
             }
             ReferralEvent::Accepted(_) => self.status = Status::Accepted,
             ReferralEvent::Declined(_) => self.status = Status::Declined,
-            ReferralEvent::ProgressReported(_) => self.status = Status::InProgress,
+            ReferralEvent::ProgressReported(p) => {
+                self.status = Status::InProgress;
+                if let Ok(stage) = ProgressStage::try_from(p.stage) {
+                    self.stages.insert(stage);
+                }
+            }
             ReferralEvent::OutcomeRecorded(_) => self.status = Status::OutcomeRecorded,
             ReferralEvent::Closed(_) => self.status = Status::Closed,
             ReferralEvent::Withdrawn(_) => self.status = Status::Withdrawn,

@@ -101,6 +101,32 @@ impl ReferralService {
         }
     }
 
+    /// The principal of a request with one of `roles`; a partner token's
+    /// partner must be registered and not suspended (a suspended partner
+    /// reads, answers and streams nothing until reactivated; nothing of its
+    /// referrals is lost meanwhile).
+    pub(crate) async fn authorized<'r, T>(
+        &self,
+        request: &'r Request<T>,
+        roles: &[Role],
+    ) -> Result<&'r Principal, Status> {
+        let principal = Principal::authorized(request, roles)?;
+        if principal.has(Role::Admin) || principal.has(Role::Caseworker) || !principal.has(Role::Partner) {
+            return Ok(principal);
+        }
+        let partner = caller_partner(principal)?;
+        let (state, _) = self.partners.load(&partner.to_string()).await.map_err(acasa_runtime::ApiError::from)?;
+        if !state.registered {
+            return Err(Status::permission_denied("the partner token names no registered partner"));
+        }
+        if state.suspended {
+            return Err(Status::permission_denied(
+                "the partner is suspended: nothing can be read or answered until the programme reactivates it",
+            ));
+        }
+        Ok(principal)
+    }
+
     /// The service's routes, behind bearer authentication.
     pub fn routes(self, auth: &Authenticator) -> Routes {
         Routes::new(ReferralServiceServer::with_interceptor(self, auth.interceptor()))
@@ -184,7 +210,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::GetPartnerRequest>,
     ) -> Result<Response<pb::GetPartnerResponse>, Status> {
-        Principal::authorized(&request, ANYONE)?;
+        self.authorized(&request, ANYONE).await?;
         let deadline = request::deadline(&request);
         let partner = self.get_partner_row(request.get_ref(), deadline).await?;
         Ok(Response::new(pb::GetPartnerResponse { partner: Some(partner) }))
@@ -194,7 +220,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::ListPartnersRequest>,
     ) -> Result<Response<pb::ListPartnersResponse>, Status> {
-        Principal::authorized(&request, ANYONE)?;
+        self.authorized(&request, ANYONE).await?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.list_partners(request.get_ref(), deadline).await?))
     }
@@ -203,7 +229,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::CreateReferralRequest>,
     ) -> Result<Response<pb::CreateReferralResponse>, Status> {
-        let principal = Principal::authorized(&request, ACTORS)?;
+        let principal = self.authorized(&request, ACTORS).await?;
         let deadline = request::deadline(&request);
         let referrer = actor(principal)?;
         Ok(Response::new(self.create_referral(principal, referrer, request.get_ref(), deadline).await?))
@@ -306,7 +332,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::ReReferReferralRequest>,
     ) -> Result<Response<pb::ReReferReferralResponse>, Status> {
-        let principal = Principal::authorized(&request, ACTORS)?;
+        let principal = self.authorized(&request, ACTORS).await?;
         let deadline = request::deadline(&request);
         let by = actor(principal)?;
         Ok(Response::new(self.re_refer(principal, by, request.get_ref(), deadline).await?))
@@ -316,7 +342,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::GetReferralRequest>,
     ) -> Result<Response<pb::GetReferralResponse>, Status> {
-        let principal = Principal::authorized(&request, ANYONE)?;
+        let principal = self.authorized(&request, ANYONE).await?;
         let reader = reader(principal)?;
         let deadline = request::deadline(&request);
         let referral = self.get_referral(reader, request.get_ref(), deadline).await?;
@@ -327,7 +353,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::ListInboxRequest>,
     ) -> Result<Response<pb::ListInboxResponse>, Status> {
-        let principal = Principal::authorized(&request, ANYONE)?;
+        let principal = self.authorized(&request, ANYONE).await?;
         let reader = reader(principal)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.list_inbox(reader, request.get_ref(), deadline).await?))
@@ -355,7 +381,7 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         &self,
         request: Request<pb::ListSlaBreachesRequest>,
     ) -> Result<Response<pb::ListSlaBreachesResponse>, Status> {
-        let principal = Principal::authorized(&request, ANYONE)?;
+        let principal = self.authorized(&request, ANYONE).await?;
         let reader = reader(principal)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.list_breaches(reader, request.get_ref(), deadline).await?))

@@ -682,7 +682,7 @@ fn a_partner_accepts_late_after_an_sla_breach_and_the_breach_stays_on_record() {
 // ------------------------------------------------------------------ progress and outcome
 
 #[test]
-fn progress_is_reported_after_acceptance_any_number_of_times() {
+fn progress_is_reported_after_acceptance_each_stage_once() {
     let r = given(&[create(), accept(addressee())]);
     assert_eq!(
         then_one(r.decide(&progress(addressee()))),
@@ -691,9 +691,14 @@ fn progress_is_reported_after_acceptance_any_number_of_times() {
             at: Some(timestamp(at(2))),
         })
     );
-    let again = ReferralCommand::ReportProgress(addressee(), ProgressStage::UnderAssessment, at(3));
-    let r = given(&[create(), accept(addressee()), progress(addressee()), again.clone(), again]);
+    let next = ReferralCommand::ReportProgress(addressee(), ProgressStage::UnderAssessment, at(3));
+    let r = given(&[create(), accept(addressee()), progress(addressee()), next.clone()]);
     assert_eq!(r.status, Status::InProgress);
+    // A stage reported again is refused: each is one fsynced commit and one
+    // feed message, and the history stays bounded.
+    assert_eq!(r.decide(&next), Err(ReferralError::StageReported(ProgressStage::UnderAssessment)));
+    assert_eq!(r.decide(&progress(addressee())), Err(ReferralError::StageReported(ProgressStage::Contacted)));
+    assert_eq!(ReferralError::StageReported(ProgressStage::Contacted).kind(), RejectionKind::FailedPrecondition);
 }
 
 #[test]
@@ -1049,7 +1054,7 @@ fn rows() -> Vec<Row> {
         ),
         row(
             "in progress",
-            vec![create(), accept(a()), progress(a())],
+            vec![create(), accept(a()), ReferralCommand::ReportProgress(a(), ProgressStage::UnderAssessment, at(2))],
             Status::InProgress,
             "in progress",
             false,

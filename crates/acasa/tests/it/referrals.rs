@@ -1210,3 +1210,33 @@ async fn a_forged_page_token_is_a_bad_field_not_an_internal_error() {
     assert_eq!(fields, ["page_token"]);
     s.shutdown().await;
 }
+
+/// Issue 11 (reproduced from outside): a suspended partner opens no profile,
+/// answers nothing and lists nothing until reactivated; its referrals are kept.
+#[tokio::test]
+async fn a_suspended_partner_reads_and_answers_nothing_until_reactivated() {
+    let env = Env::new().await;
+    let mut s = start(&env).await;
+    let bank = s.partner("Paused Bank", types::PartnerKind::Bank, Duration::from_secs(3600)).await;
+    let (person, _) = s.person("paused").await;
+    let pos = s.consent(&person, &bank, true).await;
+    let r = s.refer("paused-1", &person, &bank, pos).await;
+    let token = s.token(&[Role::Partner], Some(&bank));
+    assert!(s.get_as(&token, &r.referral_id, r.position).await.unwrap().profile.is_some());
+
+    let suspend =
+        pb::SuspendPartnerRequest { request_id: "pause".into(), partner_id: bank.clone(), reason: "audit".into() };
+    s.client.suspend_partner(s.req(Role::Admin, suspend)).await.unwrap();
+    let e = s.get_as(&token, &r.referral_id, 0).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = s.accept(&bank, &r.referral_id, "acc-1").await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let inbox = s.with_token(&token, pb::ListInboxRequest::default());
+    assert_eq!(s.client.list_inbox(inbox).await.unwrap_err().code(), Code::PermissionDenied);
+
+    let reactivate = pb::ReactivatePartnerRequest { request_id: "resume".into(), partner_id: bank.clone() };
+    s.client.reactivate_partner(s.req(Role::Admin, reactivate)).await.unwrap();
+    assert!(s.get_as(&token, &r.referral_id, 0).await.unwrap().profile.is_some(), "nothing was lost");
+    s.accept(&bank, &r.referral_id, "acc-1").await.unwrap();
+    s.shutdown().await;
+}
