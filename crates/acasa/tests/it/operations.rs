@@ -21,7 +21,7 @@ use acasa_referrals::{
     grpc::{RESUME_FROM, ReferralService},
     projection::ReferralsProjection,
 };
-use acasa_runtime::{Authenticator, Draining, Role, Serving, TokenIssuer};
+use acasa_runtime::{Authenticator, Draining, Role, ServeOptions, Serving, TokenIssuer};
 use acasa_vault::{MasterKey, Vault};
 use futures::StreamExt as _;
 use tokio::sync::watch;
@@ -37,7 +37,7 @@ use crate::harness::{Env, JWT_KEY_HEX, eventually};
 const WAIT: Duration = Duration::from_secs(20);
 
 struct Feed {
-    _serving: Serving,
+    serving: Serving,
     addr: SocketAddr,
     client: ReferralServiceClient<Channel>,
     issuer: TokenIssuer,
@@ -46,7 +46,7 @@ struct Feed {
     worker: tokio::task::JoinHandle<()>,
 }
 
-async fn feed_server(env: &Env, limits: StreamLimits) -> Feed {
+async fn feed_server(env: &Env, limits: StreamLimits, options: ServeOptions) -> Feed {
     let key = hex::decode(JWT_KEY_HEX).unwrap();
     let auth = Authenticator::hs256(&key, "acasa", "acasa");
     let store = EventStore::open(env.client().await, crate::harness::settings("referrals")).await.unwrap();
@@ -55,11 +55,12 @@ async fn feed_server(env: &Env, limits: StreamLimits) -> Feed {
     let vault = Vault::new(env.pool.clone(), master, acasa_referrals::VAULT_TABLE).unwrap();
     let service = ReferralService::new(store.clone(), vault, Positions::start(env.pool.clone()), env.pool.clone())
         .with_feed_streams(limits, Draining::never());
-    let serving = Serving::start(
+    let serving = Serving::start_with(
         "127.0.0.1:0".parse().unwrap(),
         service.routes(&auth),
         &[ReferralService::NAME],
         std::future::pending(),
+        options,
     )
     .await
     .unwrap();
@@ -73,7 +74,7 @@ async fn feed_server(env: &Env, limits: StreamLimits) -> Feed {
     );
     let worker = tokio::spawn(async move { w.run(stopped).await.unwrap() });
     Feed {
-        _serving: serving,
+        serving,
         addr,
         client: ReferralServiceClient::new(channel(addr).await),
         issuer: TokenIssuer::hs256(&key, "acasa", "acasa"),
@@ -130,7 +131,7 @@ async fn feed_event(js: &async_nats::jetstream::Context, partner: &str) -> u64 {
 async fn feed_streams_are_capped_per_partner_and_connection_and_a_closed_one_frees_its_place_at_once() {
     let env = Env::new().await;
     let limits = StreamLimits { per_partner: 2, per_connection: 3, suspension_check: Duration::from_millis(100) };
-    let mut f = feed_server(&env, limits).await;
+    let mut f = feed_server(&env, limits, ServeOptions::default()).await;
     let (p, q) = (Uuid::now_v7().to_string(), Uuid::now_v7().to_string());
     let issuer = f.issuer.clone();
 
@@ -187,7 +188,7 @@ fn register(name: &str) -> pb::RegisterPartnerRequest {
 async fn a_suspended_partner_cannot_open_its_feed_and_its_open_stream_ends() {
     let env = Env::new().await;
     let limits = StreamLimits { suspension_check: Duration::from_millis(100), ..StreamLimits::default() };
-    let mut f = feed_server(&env, limits).await;
+    let mut f = feed_server(&env, limits, ServeOptions::default()).await;
     let issuer = f.issuer.clone();
     let partner = f
         .client
@@ -219,6 +220,24 @@ async fn a_suspended_partner_cannot_open_its_feed_and_its_open_stream_ends() {
     })
     .await;
     assert_eq!(again.next().await.unwrap().unwrap().position, position);
+    f.stop.send(true).unwrap();
+    f.worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_stopping_server_drops_what_is_still_open_after_its_drain_grace() {
+    let env = Env::new().await;
+    // Its streams never hear of the shutdown (Draining::never()): such a stream
+    // once held every rollout until the kill.
+    let grace = Duration::from_millis(500);
+    let options = ServeOptions { drain_grace: grace, ..ServeOptions::default() };
+    let mut f = feed_server(&env, StreamLimits::default(), options).await;
+    let issuer = f.issuer.clone();
+    let open = subscribe(&mut f.client, &issuer, &Uuid::now_v7().to_string(), 0).await.unwrap();
+    let asked = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), f.serving.stop()).await.expect("stopped within the grace").unwrap();
+    assert!(asked.elapsed() >= grace, "the open stream had its grace: {:?}", asked.elapsed());
+    drop(open);
     f.stop.send(true).unwrap();
     f.worker.await.unwrap();
 }
