@@ -56,13 +56,14 @@ check-deploy: ## Static checks: docker-compose.yml, deploy/, Dockerfile, scripts
 
 lint: fmt-check clippy buf-lint check-deploy ## rustfmt check, clippy, buf lint, static checks
 
-test: ## Everything CI runs: lint, cargo test, then the e2e test (own throwaway servers)
+test: ## Everything CI runs: lint, cargo test, the e2e test, then make run's SIGTERM stop (own throwaway servers)
 	@scripts/tools.sh all
 	@$(MAKE) lint
 	@mkdir -p target
 	cargo test --workspace --all-targets 2>&1 | tee target/test.log
 	@scripts/test-summary.sh target/test.log
 	@scripts/e2e.sh
+	@scripts/test-run-stop.sh
 
 run: ## Run NATS, Postgres and all services locally (Ctrl-C stops; data in .state/)
 	@ACASA_SERVICES="$(SERVICES)" scripts/run.sh

@@ -143,17 +143,26 @@ pid_alive() {
 # stop_pid PID NAME [TIMEOUT] — SIGTERM, wait, then SIGKILL if it lingers.
 stop_pid() {
     local pid="$1" name="$2" timeout="${3:-15}"
-    pid_alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill -TERM "$pid" 2>/dev/null || return 0
-    local deadline=$((SECONDS + timeout))
-    while pid_alive "$pid"; do
-        if ((SECONDS >= deadline)); then
-            warn "$name (pid $pid) did not stop within ${timeout}s; killing it"
-            kill -KILL "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.1
-    done
-    # Reap it if it is our child; harmless otherwise.
-    wait "$pid" 2>/dev/null || true
+    if pid_alive "$pid" && kill -TERM "$pid" 2>/dev/null; then
+        local deadline=$((SECONDS + timeout))
+        while pid_alive "$pid"; do
+            if ((SECONDS >= deadline)); then
+                warn "$name (pid $pid) did not stop within ${timeout}s; killing it"
+                kill -KILL "$pid" 2>/dev/null || true
+                break
+            fi
+            sleep 0.1
+        done
+    fi
+    reap_pid "$pid"
+}
+
+# reap_pid PID — reaps PID if it is a zombie child of ours; never blocks on a process that
+# is already gone. (bash 5.2 can block for ever in `wait PID` for a child it reaped while a
+# trap interrupted `wait -n`: a SIGTERM to the whole process group killing run.sh's NATS
+# users watcher did exactly that, leaving NATS and Postgres running.)
+reap_pid() {
+    if kill -0 "$1" 2>/dev/null; then
+        wait "$1" 2>/dev/null || true
+    fi
 }

@@ -15,13 +15,15 @@
 #   ACASA_<SVC>_GRPC_ADDR   a service's gRPC address  (default 127.0.0.1:<its port>)
 #   ACASA_LOG, ACASA_LOG_FORMAT, OTEL_*               passed through to the binary
 #   SKIP_BUILD=1            use the existing binary without running cargo build
+#   ACASA_RUN_STATE_DIR     where data, secrets and logs go (default .state; scripts/test-run-stop.sh
+#                           points it at a temp directory)
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
 cd "$REPO_ROOT"
 
 SERVICES=()
-STATE_DIR="$REPO_ROOT/.state"
+STATE_DIR="${ACASA_RUN_STATE_DIR:-$REPO_ROOT/.state}"
 LOG_DIR="$STATE_DIR/logs"
 PIDS_FILE="$STATE_DIR/run.pids"
 ACASA_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/acasa"

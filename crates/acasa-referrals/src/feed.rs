@@ -21,7 +21,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -29,6 +29,7 @@ use acasa_domain::EventCodec as _;
 use acasa_eventstore::StoredCommit;
 use acasa_projection::{ApplyError, Projection};
 use acasa_proto::{Message as _, partner::v1 as feed, referrals::v1 as pb};
+use acasa_runtime::Draining;
 use async_nats::{
     HeaderMap,
     jetstream::{
@@ -39,7 +40,7 @@ use async_nats::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{Stream, StreamExt as _, future::BoxFuture};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -451,7 +452,11 @@ pub struct FeedItem {
 }
 
 /// A partner's feed from the first event after `after`, then live, through an
-/// ordered consumer filtered on the partner's subjects only.
+/// ordered consumer filtered on the partner's subjects only. The consumer is
+/// deleted as soon as the returned stream is dropped (the client went away,
+/// the call ended, the server stops): left to itself, an ordered consumer
+/// lingers for its inactive threshold (30 s in async-nats), and a client
+/// opening and closing streams would pile them up.
 pub async fn subscribe(
     js: &jetstream::Context,
     partner: Uuid,
@@ -463,18 +468,24 @@ pub async fn subscribe(
     } else {
         DeliverPolicy::ByStartSequence { start_sequence: after.saturating_add(1) }
     };
+    // Named, so that it can be deleted; a recreated one is `<name>_<n>`, and
+    // the name of the current one arrives with each message.
+    let name = format!("feed-grpc-{}", Uuid::now_v7().simple());
     let consumer = stream
         .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            name: Some(name.clone()),
             filter_subject: partner_filter(partner),
             deliver_policy,
             ..Default::default()
         })
         .await
         .map_err(|e| e.to_string())?;
+    let mut cleanup = ConsumerCleanup { js: js.clone(), first: name.clone(), current: name };
     let messages = consumer.messages().await.map_err(|e| e.to_string())?;
-    Ok(messages.map(|m| {
+    Ok(messages.map(move |m| {
         let m = m.map_err(|e| e.to_string())?;
         let info = m.info().map_err(|e| e.to_string())?;
+        cleanup.seen(info.consumer);
         let position = info.stream_sequence;
         let header = |name: &str| m.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
         let event = feed::ReferralEvent::decode(m.payload.as_ref()).map_err(|e| e.to_string())?;
@@ -486,6 +497,310 @@ pub async fn subscribe(
             event,
         })
     }))
+}
+
+/// Deletes a gRPC feed stream's ordered consumer when the stream is dropped.
+struct ConsumerCleanup {
+    js: jetstream::Context,
+    first: String,
+    current: String,
+}
+
+impl ConsumerCleanup {
+    fn seen(&mut self, consumer: &str) {
+        if consumer != self.current {
+            consumer.clone_into(&mut self.current);
+        }
+    }
+}
+
+impl Drop for ConsumerCleanup {
+    fn drop(&mut self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let js = self.js.clone();
+        let mut names = vec![std::mem::take(&mut self.current)];
+        if names[0] != self.first {
+            names.push(std::mem::take(&mut self.first));
+        }
+        runtime.spawn(async move {
+            for name in names {
+                if let Err(e) = js.delete_consumer_from_stream(&name, crate::FEED_STREAM).await {
+                    tracing::debug!(consumer = %name, error = %e, "deleting a closed feed stream's consumer");
+                }
+            }
+        });
+    }
+}
+
+/// Limits of the gRPC feed streams (`SubscribeReferralEvents`) of one server process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Open streams per partner (`ACASA_FEED_STREAMS_PER_PARTNER`).
+    pub per_partner: usize,
+    /// Open streams per client connection (`ACASA_FEED_STREAMS_PER_CONNECTION`).
+    pub per_connection: usize,
+    /// How often the open streams' partners are checked for a suspension.
+    pub suspension_check: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self { per_partner: 4, per_connection: 8, suspension_check: Duration::from_secs(2) }
+    }
+}
+
+impl StreamLimits {
+    /// The limits `config` sets.
+    pub fn from_config(config: &acasa_runtime::Config) -> Self {
+        Self {
+            per_partner: config.feed_streams_per_partner,
+            per_connection: config.feed_streams_per_connection,
+            ..Self::default()
+        }
+    }
+}
+
+/// Why a feed stream was not opened.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refused {
+    /// The partner has as many streams open as it may.
+    #[error("this partner already has {0} feed streams open, the most it may; close one first")]
+    Partner(usize),
+    /// The connection has as many streams open as it may.
+    #[error("this connection already has {0} feed streams open, the most it may; close one first")]
+    Connection(usize),
+}
+
+/// Why a feed stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEnd {
+    /// The server is stopping: resume (elsewhere) after `resume_after`.
+    Draining {
+        /// The position of the last event sent (or the requested one).
+        resume_after: u64,
+    },
+    /// The partner was suspended.
+    Suspended,
+    /// Reading the feed failed: resume after `resume_after`.
+    Interrupted {
+        /// What failed.
+        reason: String,
+        /// The position of the last event sent (or the requested one).
+        resume_after: u64,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    partners: HashMap<Uuid, usize>,
+    connections: HashMap<std::net::SocketAddr, usize>,
+}
+
+#[derive(Debug)]
+struct Streams {
+    limits: StreamLimits,
+    open: Mutex<Open>,
+    /// The last check of the partners with open streams.
+    suspended: tokio::sync::watch::Sender<Arc<Checked>>,
+    draining: Draining,
+}
+
+/// Which partners with open streams were suspended, by a check started `at`.
+#[derive(Debug)]
+struct Checked {
+    at: tokio::time::Instant,
+    suspended: HashSet<Uuid>,
+}
+
+impl Streams {
+    fn open(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The open gRPC feed streams of one server process: at most
+/// [`StreamLimits::per_partner`] per partner and [`StreamLimits::per_connection`]
+/// per client connection (each held by a [`StreamSlot`], released when the
+/// stream ends by any path); a stream ends when its partner is suspended, and
+/// when the server drains.
+#[derive(Clone, Debug)]
+pub struct FeedStreams {
+    inner: Arc<Streams>,
+}
+
+/// One open feed stream's place in the limits; released on drop.
+#[derive(Debug)]
+pub struct StreamSlot {
+    streams: Arc<Streams>,
+    partner: Uuid,
+    connection: Option<std::net::SocketAddr>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.streams.open();
+        if let Some(n) = open.partners.get_mut(&self.partner) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.partners.remove(&self.partner);
+            }
+        }
+        if let Some(c) = self.connection
+            && let Some(n) = open.connections.get_mut(&c)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.connections.remove(&c);
+            }
+        }
+    }
+}
+
+impl FeedStreams {
+    /// The streams of a server reading partners' suspensions from `pool`
+    /// (`referrals.partners`), ending when `draining` starts. Starts the
+    /// suspension check (every [`StreamLimits::suspension_check`], one query
+    /// for all partners with open streams; it ends with the last handle).
+    pub fn new(limits: StreamLimits, pool: PgPool, draining: Draining) -> Self {
+        let none = Checked { at: tokio::time::Instant::now(), suspended: HashSet::new() };
+        let (suspended, _) = tokio::sync::watch::channel(Arc::new(none));
+        let inner = Arc::new(Streams { limits, open: Mutex::new(Open::default()), suspended, draining });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(check_suspensions(Arc::downgrade(&inner), pool));
+        }
+        Self { inner }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> StreamLimits {
+        self.inner.limits
+    }
+
+    /// Whether `partner` is suspended, by the read model (unknown: no).
+    pub async fn is_suspended(pool: &PgPool, partner: Uuid) -> Result<bool, sqlx::Error> {
+        let row: Option<(bool,)> = sqlx::query_as("SELECT suspended FROM referrals.partners WHERE partner_id = $1")
+            .bind(partner)
+            .fetch_optional(pool)
+            .await?;
+        Ok(row.is_some_and(|(s,)| s))
+    }
+
+    /// A place for one more stream of `partner` on `connection`, or why not.
+    pub fn acquire(&self, partner: Uuid, connection: Option<std::net::SocketAddr>) -> Result<StreamSlot, Refused> {
+        let limits = self.inner.limits;
+        let mut open = self.inner.open();
+        if open.partners.get(&partner).copied().unwrap_or(0) >= limits.per_partner {
+            return Err(Refused::Partner(limits.per_partner));
+        }
+        if let Some(c) = connection
+            && open.connections.get(&c).copied().unwrap_or(0) >= limits.per_connection
+        {
+            return Err(Refused::Connection(limits.per_connection));
+        }
+        *open.partners.entry(partner).or_default() += 1;
+        if let Some(c) = connection {
+            *open.connections.entry(c).or_default() += 1;
+        }
+        Ok(StreamSlot { streams: Arc::clone(&self.inner), partner, connection })
+    }
+
+    /// `partner`'s feed after `after` (see [`subscribe`]) holding `slot`:
+    /// it ends with [`FeedEnd::Suspended`] once the partner is found
+    /// suspended, with [`FeedEnd::Draining`] when the server stops, with
+    /// [`FeedEnd::Interrupted`] when reading fails; the slot and the consumer
+    /// are released when it is dropped.
+    pub async fn open(
+        &self,
+        js: &jetstream::Context,
+        slot: StreamSlot,
+        after: u64,
+    ) -> Result<impl Stream<Item = Result<FeedItem, FeedEnd>> + use<>, String> {
+        let items = subscribe(js, slot.partner, after).await?;
+        let state = Open1 {
+            items: Box::pin(items),
+            suspended: self.inner.suspended.subscribe(),
+            opened: tokio::time::Instant::now(),
+            draining: self.inner.draining.clone(),
+            last: after,
+            done: false,
+            slot,
+        };
+        Ok(futures::stream::unfold(state, next_event))
+    }
+}
+
+/// An open stream's state.
+struct Open1 {
+    items: std::pin::Pin<Box<dyn Stream<Item = Result<FeedItem, String>> + Send>>,
+    suspended: tokio::sync::watch::Receiver<Arc<Checked>>,
+    opened: tokio::time::Instant,
+    draining: Draining,
+    last: u64,
+    done: bool,
+    slot: StreamSlot,
+}
+
+async fn next_event(mut s: Open1) -> Option<(Result<FeedItem, FeedEnd>, Open1)> {
+    if s.done {
+        return None;
+    }
+    let partner = s.slot.partner;
+    let end = tokio::select! {
+        biased;
+        () = s.draining.started() => FeedEnd::Draining { resume_after: s.last },
+        () = suspension_of(&mut s.suspended, partner, s.opened) => FeedEnd::Suspended,
+        item = s.items.next() => match item {
+            Some(Ok(item)) => {
+                s.last = item.position;
+                return Some((Ok(item), s));
+            }
+            Some(Err(reason)) => FeedEnd::Interrupted { reason, resume_after: s.last },
+            None => return None,
+        },
+    };
+    s.done = true;
+    Some((Err(end), s))
+}
+
+/// Resolves once a check started after `opened` finds `partner` suspended
+/// (an older one may predate a reactivation the stream was opened after).
+async fn suspension_of(
+    rx: &mut tokio::sync::watch::Receiver<Arc<Checked>>,
+    partner: Uuid,
+    opened: tokio::time::Instant,
+) {
+    if rx.wait_for(|c| c.at > opened && c.suspended.contains(&partner)).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Every `suspension_check`, which partners with open streams are suspended
+/// (one query for all of them), until the streams' owner is gone.
+async fn check_suspensions(streams: std::sync::Weak<Streams>, pool: PgPool) {
+    let Some(interval) = streams.upgrade().map(|s| s.limits.suspension_check) else { return };
+    let mut tick = tokio::time::interval(interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(s) = streams.upgrade() else { return };
+        let partners: Vec<Uuid> = s.open().partners.keys().copied().collect();
+        if partners.is_empty() {
+            continue;
+        }
+        let at = tokio::time::Instant::now();
+        let found: Result<Vec<(Uuid,)>, _> =
+            sqlx::query_as("SELECT partner_id FROM referrals.partners WHERE suspended AND partner_id = ANY($1)")
+                .bind(&partners)
+                .fetch_all(&pool)
+                .await;
+        match found {
+            Ok(rows) => {
+                let suspended: HashSet<Uuid> = rows.into_iter().map(|(p,)| p).collect();
+                s.suspended.send_replace(Arc::new(Checked { at, suspended }));
+            }
+            Err(e) => tracing::debug!(error = %e, "checking the feed streams' partners for suspensions"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -570,5 +885,27 @@ mod tests {
         assert!(p.begin(31, 32));
         p.finish();
         assert!(!p.begin(33, 33));
+    }
+
+    #[tokio::test]
+    async fn stream_slots_are_capped_per_partner_and_per_connection_and_freed_on_drop() {
+        let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none").unwrap();
+        let limits = StreamLimits { per_partner: 2, per_connection: 3, suspension_check: Duration::from_secs(3600) };
+        let streams = FeedStreams::new(limits, pool, Draining::never());
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let (c1, c2): (std::net::SocketAddr, std::net::SocketAddr) =
+            ("127.0.0.1:1000".parse().unwrap(), "127.0.0.1:1001".parse().unwrap());
+        let a1 = streams.acquire(a, Some(c1)).unwrap();
+        let _a2 = streams.acquire(a, Some(c2)).unwrap();
+        assert_eq!(streams.acquire(a, Some(c2)).unwrap_err(), Refused::Partner(2));
+        let _b1 = streams.acquire(b, Some(c1)).unwrap();
+        let _b2 = streams.acquire(b, Some(c1)).unwrap();
+        // c1 carries a1, b1, b2: full, whichever partner asks.
+        assert_eq!(streams.acquire(Uuid::now_v7(), Some(c1)).unwrap_err(), Refused::Connection(3));
+        drop(a1);
+        // Both of a1's places are free again.
+        let _a3 = streams.acquire(a, Some(c1)).unwrap();
+        assert_eq!(streams.acquire(a, None).unwrap_err(), Refused::Partner(2));
+        assert!(streams.inner.open().connections.get(&c2) == Some(&1));
     }
 }

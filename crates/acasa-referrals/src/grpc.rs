@@ -7,7 +7,7 @@ use std::pin::Pin;
 use acasa_eventstore::Repository;
 use acasa_projection::Positions;
 use acasa_proto::referrals::v1::{self as pb, referral_service_server::ReferralServiceServer};
-use acasa_runtime::{Authenticator, Principal, Role, request};
+use acasa_runtime::{Authenticator, Draining, Principal, Role, request};
 use acasa_vault::{Keys, Vault};
 use async_nats::jetstream;
 use futures::{Stream, StreamExt as _};
@@ -34,6 +34,7 @@ pub struct ReferralService {
     pub(crate) positions: Positions,
     pub(crate) pool: PgPool,
     pub(crate) js: jetstream::Context,
+    pub(crate) feed_streams: feed::FeedStreams,
 }
 
 impl std::fmt::Debug for ReferralService {
@@ -96,6 +97,7 @@ impl ReferralService {
             referrals: Repository::new(store, config),
             keys: Keys::new(vault),
             positions,
+            feed_streams: feed::FeedStreams::new(feed::StreamLimits::default(), pool.clone(), Draining::never()),
             pool,
             js,
         }
@@ -125,6 +127,14 @@ impl ReferralService {
             ));
         }
         Ok(principal)
+    }
+
+    /// The same service with its feed streams limited by `limits` and ended
+    /// when `draining` starts.
+    #[must_use]
+    pub fn with_feed_streams(mut self, limits: feed::StreamLimits, draining: Draining) -> Self {
+        self.feed_streams = feed::FeedStreams::new(limits, self.pool.clone(), draining);
+        self
     }
 
     /// The service's routes, behind bearer authentication.
@@ -396,9 +406,21 @@ impl pb::referral_service_server::ReferralService for ReferralService {
         let principal = Principal::authorized(&request, &[Role::Partner])?;
         let partner = caller_partner(principal)?;
         let from = request.get_ref().from_position;
-        let items = feed::subscribe(&self.js, partner, from)
+        let suspended =
+            feed::FeedStreams::is_suspended(&self.pool, partner).await.map_err(acasa_runtime::ApiError::from)?;
+        if suspended {
+            return Err(suspended_status());
+        }
+        // Held by the stream: released when it ends, however it ends.
+        let slot = self
+            .feed_streams
+            .acquire(partner, request.remote_addr())
+            .map_err(|refused| Status::resource_exhausted(refused.to_string()))?;
+        let items = self
+            .feed_streams
+            .open(&self.js, slot, from)
             .await
-            .map_err(|e| Status::unavailable(format!("partner feed unavailable: {e}")))?;
+            .map_err(|e| acasa_runtime::ApiError::Unavailable { what: "the partner feed", detail: e.to_string() })?;
         let stream = items.map(|item| match item {
             Ok(i) => Ok(pb::SubscribeReferralEventsResponse {
                 position: i.position,
@@ -407,8 +429,36 @@ impl pb::referral_service_server::ReferralService for ReferralService {
                 time: i.time.map(timestamp),
                 event: Some(i.event),
             }),
-            Err(e) => Err(Status::unavailable(format!("partner feed interrupted: {e}"))),
+            Err(feed::FeedEnd::Suspended) => Err(suspended_status()),
+            Err(feed::FeedEnd::Draining { resume_after }) => Err(resumable(
+                format!("the server is shutting down; resume with from_position {resume_after}"),
+                resume_after,
+            )),
+            Err(feed::FeedEnd::Interrupted { reason, resume_after }) => {
+                tracing::warn!(%reason, resume_after, "a partner feed stream was interrupted");
+                Err(resumable(
+                    format!("partner feed interrupted; resume with from_position {resume_after}"),
+                    resume_after,
+                ))
+            }
         });
         Ok(Response::new(Box::pin(stream)))
     }
+}
+
+/// The metadata (trailer) of an ended feed stream naming the `from_position`
+/// to resume with: the position of the last event it sent.
+pub const RESUME_FROM: &str = "acasa-resume-from-position";
+
+fn suspended_status() -> Status {
+    Status::failed_precondition("the partner is suspended: its feed is closed until it is reactivated")
+}
+
+/// `UNAVAILABLE` (retry) with where to resume in `message` and [`RESUME_FROM`].
+fn resumable(message: String, resume_after: u64) -> Status {
+    let mut status = Status::unavailable(message);
+    if let Ok(v) = resume_after.to_string().parse() {
+        status.metadata_mut().insert(RESUME_FROM, v);
+    }
+    status
 }

@@ -111,7 +111,10 @@ impl ServiceDef for Referrals {
     fn routes<'a>(&'a self, ctx: ServeContext<'a>) -> BoxFuture<'a, anyhow::Result<Routes>> {
         Box::pin(async move {
             let vault = kit::vault(ctx.config, ctx.pool.clone(), VAULT_TABLE)?;
-            Ok(grpc::ReferralService::new(ctx.store, vault, ctx.positions, ctx.pool).routes(ctx.auth))
+            let limits = feed::StreamLimits::from_config(ctx.config);
+            Ok(grpc::ReferralService::new(ctx.store, vault, ctx.positions, ctx.pool)
+                .with_feed_streams(limits, ctx.draining)
+                .routes(ctx.auth))
         })
     }
 

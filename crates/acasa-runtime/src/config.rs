@@ -90,6 +90,25 @@ pub struct Config {
     /// partner's client may publish (default 4096; it publishes only API
     /// requests and acks).
     pub nats_partner_max_payload: u32,
+    /// `ACASA_GRPC_MAX_CONCURRENT_STREAMS`: calls (HTTP/2 streams) one
+    /// client connection may have open at once (default 128).
+    pub grpc_max_concurrent_streams: u32,
+    /// `ACASA_DRAIN_GRACE_MS`: how long a stopping server lets open calls
+    /// finish before it drops them (default 10000). Streams are told to end
+    /// at once; this bounds the rest.
+    pub drain_grace: Duration,
+    /// `ACASA_HEALTH_INTERVAL_MS`: how often a process checks what it needs
+    /// (Postgres, NATS) and reports it as its gRPC health (default 2000).
+    pub health_interval: Duration,
+    /// `ACASA_PROBE_ADDR`: where `acasa project` serves `grpc.health.v1`
+    /// for probes (default: nowhere).
+    pub probe_addr: Option<SocketAddr>,
+    /// `ACASA_FEED_STREAMS_PER_PARTNER`: open `SubscribeReferralEvents`
+    /// streams one partner may have in one server process (default 4).
+    pub feed_streams_per_partner: usize,
+    /// `ACASA_FEED_STREAMS_PER_CONNECTION`: open feed streams on one client
+    /// connection, whichever partners they are for (default 8).
+    pub feed_streams_per_connection: usize,
     /// `ACASA_LOG`: a tracing filter (default `info`).
     pub log: String,
     /// `ACASA_LOG_FORMAT`: `text` or `json`.
@@ -105,10 +124,8 @@ impl Config {
     /// Reads configuration through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let state_dir = PathBuf::from(get("ACASA_STATE_DIR").unwrap_or_else(|| ".state".into()));
-        let grpc_addr = match get("ACASA_GRPC_ADDR") {
-            Some(a) => Some(a.parse().map_err(|e| ConfigError { var: "ACASA_GRPC_ADDR", reason: format!("{e}") })?),
-            None => None,
-        };
+        let grpc_addr = address(&get, "ACASA_GRPC_ADDR")?;
+        let probe_addr = address(&get, "ACASA_PROBE_ADDR")?;
         let log_format = match get("ACASA_LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -145,6 +162,12 @@ impl Config {
             nats_partner_max_connections: parse(&get, "ACASA_NATS_PARTNER_MAX_CONNECTIONS", 5)?,
             nats_partner_max_subscriptions: parse(&get, "ACASA_NATS_PARTNER_MAX_SUBSCRIPTIONS", 10)?,
             nats_partner_max_payload: parse(&get, "ACASA_NATS_PARTNER_MAX_PAYLOAD", 4096)?,
+            grpc_max_concurrent_streams: parse(&get, "ACASA_GRPC_MAX_CONCURRENT_STREAMS", 128)?,
+            drain_grace: Duration::from_millis(parse(&get, "ACASA_DRAIN_GRACE_MS", 10_000)?),
+            health_interval: Duration::from_millis(parse(&get, "ACASA_HEALTH_INTERVAL_MS", 2_000)?.max(50)),
+            probe_addr,
+            feed_streams_per_partner: parse(&get, "ACASA_FEED_STREAMS_PER_PARTNER", 4)?,
+            feed_streams_per_connection: parse(&get, "ACASA_FEED_STREAMS_PER_CONNECTION", 8)?,
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             state_dir,
@@ -166,6 +189,13 @@ impl Config {
             });
         }
         Ok(key)
+    }
+}
+
+fn address(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<Option<SocketAddr>, ConfigError> {
+    match get(var) {
+        Some(a) => a.trim().parse().map(Some).map_err(|e| ConfigError { var, reason: format!("`{a}`: {e}") }),
+        None => Ok(None),
     }
 }
 
@@ -197,6 +227,10 @@ mod tests {
         assert_eq!(c.jwt_jwks_refresh, Duration::from_secs(30));
         assert_eq!(c.jwt_max_lifetime, Duration::from_secs(12 * 3600));
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.feed_streams_per_partner, 4);
+        assert_eq!(c.feed_streams_per_connection, 8);
+        assert_eq!(c.drain_grace, Duration::from_secs(10));
+        assert_eq!(c.probe_addr, None);
     }
 
     #[test]
@@ -205,5 +239,7 @@ mod tests {
         assert_eq!(e.var, "ACASA_STREAM_REPLICAS");
         let e = Config::from_lookup(|k| (k == "ACASA_GRPC_ADDR").then(|| "nowhere".into())).unwrap_err();
         assert_eq!(e.var, "ACASA_GRPC_ADDR");
+        let e = Config::from_lookup(|k| (k == "ACASA_PROBE_ADDR").then(|| ":8081".into())).unwrap_err();
+        assert_eq!(e.var, "ACASA_PROBE_ADDR");
     }
 }

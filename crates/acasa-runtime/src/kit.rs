@@ -30,6 +30,8 @@ pub struct ServeContext<'a> {
     pub positions: Positions,
     /// Verifies bearer tokens.
     pub auth: &'a Authenticator,
+    /// Turns true when the server starts shutting down: streams end then.
+    pub draining: crate::Draining,
 }
 
 /// What a service's projections and workers are built from.

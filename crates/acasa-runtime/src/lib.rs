@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod kit;
 pub mod nats_url;
 pub mod page;
@@ -17,4 +18,4 @@ pub use auth::{Authenticator, KeySetRefresh, Principal, Role, TokenIssuer};
 pub use config::Config;
 pub use error::ApiError;
 pub use kit::{ProjectionSpec, ServeContext, ServiceDef, WorkContext};
-pub use server::{Serving, shutdown_signal};
+pub use server::{Draining, ServeOptions, Serving, shutdown_signal};

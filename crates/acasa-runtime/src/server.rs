@@ -1,8 +1,13 @@
 //! The gRPC server: the service's routes plus `grpc.health.v1` and reflection,
 //! a span per call continuing the caller's W3C trace context, and graceful
 //! shutdown. It binds before serving so callers (and tests) can use port 0.
+//!
+//! Shutdown, bounded: the [`Draining`] signal turns true first, so that
+//! long-lived calls (streams) end with a status their client can resume from;
+//! health turns `NOT_SERVING`; the server stops accepting and lets the calls
+//! in flight finish, and drops whatever is still open after the grace.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use opentelemetry::propagation::Extractor;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
@@ -38,6 +43,66 @@ pub fn advertised(services: &[&str]) -> Vec<String> {
     names
 }
 
+/// Whether the server is stopping. Long-lived calls (streams) watch it and
+/// end when it turns true, so that a shutdown never waits on a client.
+#[derive(Clone, Debug)]
+pub struct Draining(watch::Receiver<bool>);
+
+impl Draining {
+    /// A signal and the sender that starts it (`send(true)`).
+    pub fn channel() -> (watch::Sender<bool>, Self) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Self(rx))
+    }
+
+    /// A signal that never starts.
+    pub fn never() -> Self {
+        Self(watch::channel(false).1)
+    }
+
+    /// Whether draining has started.
+    pub fn is_draining(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once draining starts (never, if its sender is gone unsent).
+    pub async fn started(&mut self) {
+        if self.0.wait_for(|d| *d).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// How a server runs beyond its routes.
+#[derive(Debug)]
+pub struct ServeOptions {
+    /// HTTP/2 streams (calls) one connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// How long open calls may take to finish once shutdown started.
+    pub drain_grace: Duration,
+    /// Turned true when shutdown starts (the services' [`Draining`] watch it).
+    pub drain: Option<watch::Sender<bool>>,
+    /// What health follows; without it, health is `SERVING` until shutdown.
+    pub readiness: Option<crate::health::Readiness>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self { max_concurrent_streams: 128, drain_grace: Duration::from_secs(10), drain: None, readiness: None }
+    }
+}
+
+impl ServeOptions {
+    /// The options `config` sets (no drain sender, no readiness yet).
+    pub fn from_config(config: &crate::Config) -> Self {
+        Self {
+            max_concurrent_streams: config.grpc_max_concurrent_streams.max(1),
+            drain_grace: config.drain_grace,
+            ..Self::default()
+        }
+    }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Serving {
@@ -56,14 +121,42 @@ impl Serving {
         services: &[&str],
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<Self> {
+        Self::start_with(addr, routes, services, shutdown, ServeOptions::default()).await
+    }
+
+    /// [`Serving::start`] with `options`: the concurrent-stream limit, the
+    /// drain signal and its grace, and health following `readiness`.
+    pub async fn start_with(
+        addr: SocketAddr,
+        routes: Routes,
+        services: &[&str],
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        options: ServeOptions,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         // The named services plus "" (the server as a whole).
         let mut names: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
         names.push(String::new());
         let (health_reporter, health) = tonic_health::server::health_reporter();
-        for s in &names {
-            health_reporter.set_service_status(s, tonic_health::ServingStatus::Serving).await;
+        let (drain, draining) = match options.drain {
+            Some(tx) => {
+                let rx = Draining(tx.subscribe());
+                (tx, rx)
+            }
+            None => Draining::channel(),
+        };
+        match options.readiness {
+            Some(readiness) => {
+                // Checked once now, then in the background until shutdown.
+                readiness.spawn(health_reporter.clone(), names.clone(), draining).await;
+            }
+            None => {
+                health_reporter.set_service_status(crate::health::LIVENESS, tonic_health::ServingStatus::Serving).await;
+                for s in &names {
+                    health_reporter.set_service_status(s, tonic_health::ServingStatus::Serving).await;
+                }
+            }
         }
         // Reflection advertises exactly what this server serves, in v1 and in
         // v1alpha (Python's grpcio-reflection and several GUI clients speak only that).
@@ -85,22 +178,41 @@ impl Serving {
             .with_keepalive(Some(std::time::Duration::from_secs(60)));
         let (stop, mut stopped) = watch::channel(false);
         let routes = routes.add_service(health).add_service(reflection_v1).add_service(reflection_v1alpha);
+        let grace = options.drain_grace;
+        let (fired, mut fired_rx) = watch::channel(false);
         let task = tokio::spawn(async move {
             let signal = async move {
                 tokio::select! {
                     () = shutdown => {}
                     _ = stopped.wait_for(|s| *s) => {}
                 }
-                tracing::info!("shutting down: draining in-flight calls");
+                tracing::info!(grace_ms = grace.as_millis(), "shutting down: ending streams, draining in-flight calls");
+                // Streams end first (they would hold the drain open for ever).
+                let _ = drain.send(true);
                 for s in &names {
                     health_reporter.set_service_status(s, tonic_health::ServingStatus::NotServing).await;
                 }
+                let _ = fired.send(true);
             };
-            tonic::transport::Server::builder()
+            let server = tonic::transport::Server::builder()
+                .max_concurrent_streams(options.max_concurrent_streams)
                 .trace_fn(request_span)
                 .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, signal)
-                .await
+                .serve_with_incoming_shutdown(incoming, signal);
+            // The drain is bounded: what is still open after the grace is dropped.
+            let deadline = async move {
+                if fired_rx.wait_for(|f| *f).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(grace).await;
+            };
+            tokio::select! {
+                r = server => r,
+                () = deadline => {
+                    tracing::warn!(grace_ms = grace.as_millis(), "calls still open after the drain grace: dropping them");
+                    Ok(())
+                }
+            }
         });
         tracing::info!(%local_addr, "gRPC server listening");
         Ok(Self { local_addr, stop, task })

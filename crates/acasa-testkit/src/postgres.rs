@@ -89,23 +89,51 @@ impl PostgresServer {
         anyhow::ensure!(ok, "copying the template cluster failed");
         chown_to_postgres(dir.path())?;
         let port = free_port()?;
-        let log = std::fs::File::create(dir.path().join("postgres.log"))?;
+        std::fs::File::create(dir.path().join("postgres.log"))?;
         chown_to_postgres(&dir.path().join("postgres.log"))?;
+        let mut s = Self { child: None, dir, port };
+        s.spawn().await?;
+        Ok(s)
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new().append(true).open(self.dir.path().join("postgres.log"))?;
         let child = pg_command(&bin("postgres"))
             .arg("-D")
-            .arg(&data)
+            .arg(self.dir.path().join("data"))
             .arg("-p")
-            .arg(port.to_string())
+            .arg(self.port.to_string())
             .arg("-k")
-            .arg(dir.path())
+            .arg(self.dir.path())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=64MB"])
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()?;
-        let s = Self { child: Some(child), dir, port };
-        wait_for_port(port, Duration::from_secs(30)).await?;
-        Ok(s)
+        self.child = Some(child);
+        wait_for_port(self.port, Duration::from_secs(30)).await
+    }
+
+    /// Stops the server (fast shutdown: connections are closed), keeping its
+    /// data and port for [`PostgresServer::restart`].
+    pub fn stop(&mut self) {
+        let _ = pg_command(&bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["stop", "-m", "fast", "-w"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again, on the same port and data, after [`PostgresServer::stop`].
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        self.spawn().await
     }
 
     /// The port.

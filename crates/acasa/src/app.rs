@@ -8,7 +8,8 @@ use std::{sync::Arc, time::Duration};
 use acasa_eventstore::{EventStore, KeyedHasher, StreamSettings, WriterLimits};
 use acasa_projection::{Positions, Projection, Worker, WorkerConfig};
 use acasa_runtime::{
-    Authenticator, Config, Serving,
+    Authenticator, Config, Draining, ServeOptions, Serving,
+    health::{Probe, Readiness},
     kit::{self, ProjectionSpec, ServeContext, ServiceDef, WorkContext, WorkerRun},
     server::shutdown_flag,
     shutdown_signal,
@@ -109,19 +110,24 @@ pub async fn store(config: &Config, client: async_nats::Client, service: &str) -
     EventStore::open(client, settings).await.context("declaring the service's stream")
 }
 
-/// Serves a service until SIGTERM or SIGINT.
+/// Serves a service until SIGTERM or SIGINT; then its streams end, and the
+/// calls still in flight get `ACASA_DRAIN_GRACE_MS` to finish. Health follows
+/// Postgres and NATS (`acasa_runtime::health`).
 pub async fn serve(config: &Config, name: &str) -> anyhow::Result<()> {
     let svc = service(name)?;
     let auth = Authenticator::from_config(config)?;
     let client = nats(config, svc.name()).await?;
-    let store = store(config, client, svc.name()).await?;
+    let store = store(config, client.clone(), svc.name()).await?;
     store.import_reservations(svc.claim_kinds()).await.context("importing the reservations of an earlier version")?;
     let pool = pool_with(config, config.db_max_connections, Some(statement_timeout(config))).await?;
     svc.prepare(&WorkContext { config, store: store.clone(), pool: pool.clone() }).await?;
     let positions = Positions::start(pool.clone()).with_log(store.jetstream().clone());
-    let routes = svc.routes(ServeContext { config, store, pool, positions, auth: &auth }).await?;
+    let (drain, draining) = Draining::channel();
+    let readiness = Readiness { pool: pool.clone(), nats: client, interval: config.health_interval };
+    let routes = svc.routes(ServeContext { config, store, pool, positions, auth: &auth, draining }).await?;
     let addr = config.grpc_addr.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], svc.default_port())));
-    let serving = Serving::start(addr, routes, svc.apis(), shutdown_signal()).await?;
+    let options = ServeOptions { drain: Some(drain), readiness: Some(readiness), ..ServeOptions::from_config(config) };
+    let serving = Serving::start_with(addr, routes, svc.apis(), shutdown_signal(), options).await?;
     println!("acasa {}: gRPC on {}", svc.name(), serving.local_addr);
     serving.wait().await?;
     Ok(())
@@ -152,7 +158,24 @@ pub async fn project(config: &Config, name: &str) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         runs.push(Box::pin(async move { worker.run(shutdown).await.map_err(anyhow::Error::from) }));
     }
-    runs.extend(svc.workers(&ctx, shutdown)?);
+    runs.extend(svc.workers(&ctx, shutdown.clone())?);
+    // The probe: grpc.health.v1 on ACASA_PROBE_ADDR, readiness following
+    // Postgres and NATS, liveness while the workers run (one failing ends the process).
+    let _probe = match config.probe_addr {
+        Some(addr) => {
+            let (drain, draining) = Draining::channel();
+            let mut stopping = shutdown;
+            tokio::spawn(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+                let _ = drain.send(true);
+            });
+            let readiness = Readiness { pool: pool.clone(), nats: client.clone(), interval: config.health_interval };
+            let probe = Probe::start(addr, readiness, draining).await.context("binding ACASA_PROBE_ADDR")?;
+            println!("acasa {} workers: health probe on {}", svc.name(), probe.local_addr);
+            Some(probe)
+        }
+        None => None,
+    };
     futures::future::try_join_all(runs).await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ mod eventstore;
 mod grpc;
 mod harness;
 mod nats_permissions;
+mod operations;
 mod projection;
 mod referrals;
 mod registry;
