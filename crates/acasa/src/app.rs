@@ -242,3 +242,25 @@ pub async fn status(config: &Config, name: Option<&str>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The services' migrations share sqlx's table of applied versions: two
+    /// crates choosing one version would make one of them silently skipped.
+    #[test]
+    fn migration_versions_are_unique_across_crates() {
+        let mut seen = std::collections::HashMap::new();
+        let all = std::iter::once(("projection runtime", acasa_projection::migrations()))
+            .chain(SERVICES.iter().map(|s| (s.name(), s.migrations())));
+        for (owner, migrator) in all {
+            for m in migrator.iter() {
+                if let Some(other) = seen.insert(m.version, owner) {
+                    panic!("migration {} of {owner} has the version of one of {other}", m.version);
+                }
+            }
+        }
+        assert!(seen.len() >= 6, "{seen:?}");
+    }
+}
