@@ -88,6 +88,11 @@ impl Positions {
         this
     }
 
+    /// How many callers are waiting now.
+    pub fn waiting(&self) -> usize {
+        Self::MAX_WAITERS - self.waiters.available_permits()
+    }
+
     /// Refuses positions past the end of the logs, read from `js`.
     pub fn with_log(mut self, js: async_nats::jetstream::Context) -> Self {
         self.js = Some(js);

@@ -98,19 +98,16 @@ async fn batches_apply_with_their_checkpoint_and_positions_wait_for_them() {
         let (p, stream) = (positions.clone(), stream.clone());
         waiters.push(tokio::spawn(async move { p.wait_for("demo.counters", &stream, next, far).await }));
     }
-    let refused = eventually(Duration::from_secs(20), || {
-        let (p, stream) = (positions.clone(), stream.clone());
-        async move {
-            match p
-                .wait_for("demo.counters", &stream, next, tokio::time::Instant::now() + Duration::from_millis(10))
-                .await
-            {
-                Err(acasa_projection::WaitError::TooManyWaiters) => Some(()),
-                _ => None,
-            }
-        }
-    });
-    refused.await;
+    eventually(Duration::from_secs(60), || {
+        let p = positions.clone();
+        async move { (p.waiting() == Positions::MAX_WAITERS).then_some(()) }
+    })
+    .await;
+    let err = positions
+        .wait_for("demo.counters", &stream, next, tokio::time::Instant::now() + Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, acasa_projection::WaitError::TooManyWaiters), "{err:?}");
     // Applying the commit releases every waiter.
     assert_eq!(w.catch_up_to(next).await.unwrap(), next);
     for waiter in waiters {
