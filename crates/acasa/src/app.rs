@@ -61,7 +61,7 @@ pub async fn pool_with(config: &Config, max: u32, statement_timeout: Option<Dura
     }
     PgPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_millis(u64::from(config.db_acquire_timeout_ms.max(1))))
         .connect_with(options)
         .await
         .context("connecting to Postgres (ACASA_DATABASE_URL)")
