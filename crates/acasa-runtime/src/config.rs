@@ -35,6 +35,10 @@ pub struct Config {
     /// migrations none. A statement past it is cancelled and the call answers
     /// UNAVAILABLE.
     pub db_statement_timeout_ms: u32,
+    /// `ACASA_DB_ACQUIRE_TIMEOUT_MS`: how long a call waits for a Postgres
+    /// connection (default 1000), then answers UNAVAILABLE. While Postgres is
+    /// down every call waits this long, so it stays under callers' deadlines.
+    pub db_acquire_timeout_ms: u32,
     /// `ACASA_GRPC_ADDR`: where to listen (default: the service's own port on 127.0.0.1).
     pub grpc_addr: Option<SocketAddr>,
     /// `ACASA_STATE_DIR`: local state (default `.state`).
@@ -138,6 +142,7 @@ impl Config {
             database_url: get("ACASA_DATABASE_URL").unwrap_or_else(|| "postgres://acasa@127.0.0.1:54320/acasa".into()),
             db_max_connections: parse(&get, "ACASA_DB_MAX_CONNECTIONS", 16)?,
             db_statement_timeout_ms: parse(&get, "ACASA_DB_STATEMENT_TIMEOUT_MS", 5000)?,
+            db_acquire_timeout_ms: parse(&get, "ACASA_DB_ACQUIRE_TIMEOUT_MS", 1000)?,
             grpc_addr,
             jwt_secret_file: get("ACASA_JWT_SECRET_FILE")
                 .map_or_else(|| state_dir.join("secrets/jwt.key"), PathBuf::from),

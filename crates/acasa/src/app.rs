@@ -61,7 +61,7 @@ pub async fn pool_with(config: &Config, max: u32, statement_timeout: Option<Dura
     }
     PgPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_millis(u64::from(config.db_acquire_timeout_ms.max(1))))
         .connect_with(options)
         .await
         .context("connecting to Postgres (ACASA_DATABASE_URL)")
@@ -84,7 +84,8 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 /// A NATS connection that keeps reconnecting.
 ///
 /// `user:password@` in `ACASA_NATS_URL` logs in as that user (async-nats itself
-/// ignores credentials inside the URL).
+/// ignores credentials inside the URL). A comma-separated list names several
+/// servers of a cluster: the client connects to one and fails over to the others.
 pub async fn nats(config: &Config, role: &str) -> anyhow::Result<async_nats::Client> {
     let (url, credentials) = acasa_runtime::nats_url::split_url_credentials(&config.nats_url);
     let mut options = async_nats::ConnectOptions::new()
@@ -94,7 +95,9 @@ pub async fn nats(config: &Config, role: &str) -> anyhow::Result<async_nats::Cli
     if let Some((user, password)) = credentials {
         options = options.user_and_password(user, password);
     }
-    options.connect(url.as_str()).await.context("connecting to NATS (ACASA_NATS_URL)")
+    // async-nats parses one string as one URL: a list is passed as a list.
+    let servers: Vec<&str> = url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    options.connect(servers).await.context("connecting to NATS (ACASA_NATS_URL)")
 }
 
 /// Opens a service's event store.

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
 
 mod eventstore;
+mod faults;
 mod grpc;
 mod harness;
 mod nats_permissions;

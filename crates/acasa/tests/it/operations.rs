@@ -243,15 +243,16 @@ async fn a_stopping_server_drops_what_is_still_open_after_its_drain_grace() {
 }
 
 /// An `acasa` process of the test's environment; killed on drop.
-struct Process {
+pub(crate) struct Process {
     child: Child,
     log: std::path::PathBuf,
 }
 
 impl Process {
-    fn start(env: &Env, args: &[&str], vars: &[(&str, String)]) -> Process {
+    pub(crate) fn start(env: &Env, args: &[&str], vars: &[(&str, String)]) -> Process {
         let log = env.dir.path().join(format!("{}.log", args.join("-")));
-        let out = std::fs::File::create(&log).unwrap();
+        // Appended to: a process started again keeps its predecessor's log.
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_acasa"))
             .args(args)
             .envs(env.vars())
@@ -263,16 +264,22 @@ impl Process {
         Process { child, log }
     }
 
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success();
         assert!(ok);
     }
 
-    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+    /// SIGKILL, and waits for it to end.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().unwrap()
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -284,7 +291,7 @@ impl Drop for Process {
     }
 }
 
-fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], acasa_testkit::free_port().unwrap()))
 }
 

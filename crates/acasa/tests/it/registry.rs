@@ -31,12 +31,12 @@ struct Api {
     worker: Option<tokio::task::JoinHandle<()>>,
 }
 
-fn vault(env: &Env) -> Vault {
+pub(crate) fn vault(env: &Env) -> Vault {
     let master = MasterKey::from_bytes(&hex::decode(JWT_KEY_HEX).unwrap()).unwrap();
     Vault::new(env.pool.clone(), master, acasa_registry::VAULT_TABLE).unwrap()
 }
 
-fn worker(env: &Env, store: &EventStore) -> Worker<PeopleProjection> {
+pub(crate) fn worker(env: &Env, store: &EventStore) -> Worker<PeopleProjection> {
     Worker::new(
         Arc::new(PeopleProjection::new(vault(env))),
         env.pool.clone(),
@@ -113,12 +113,12 @@ impl Api {
     }
 }
 
-fn idnp() -> String {
+pub(crate) fn idnp() -> String {
     let prefix: String = (0..12).map(|_| char::from(b'0' + rand::rng().random_range(0..10u8))).collect();
     make_national_code(&prefix).unwrap()
 }
 
-fn person(request_id: &str, given: &str, family: &str) -> pb::RegisterPersonRequest {
+pub(crate) fn person(request_id: &str, given: &str, family: &str) -> pb::RegisterPersonRequest {
     pb::RegisterPersonRequest {
         request_id: request_id.into(),
         details: Some(pb::PersonDetails {
@@ -593,7 +593,7 @@ async fn rebuild_equals_live(env: &Env, api: &mut Api, probe: &str) {
     assert_eq!(sorted_lines(read_model_text(env).await), live);
 }
 
-fn sorted_lines(s: String) -> Vec<String> {
+pub(crate) fn sorted_lines(s: String) -> Vec<String> {
     let mut v: Vec<String> = s.lines().map(str::to_owned).collect();
     v.sort();
     v
@@ -615,7 +615,7 @@ fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-async fn read_model_text(env: &Env) -> String {
+pub(crate) async fn read_model_text(env: &Env) -> String {
     let rows: Vec<String> = sqlx::query_scalar(
         "SELECT row_to_json(p)::text FROM registry.people p \
          UNION ALL SELECT row_to_json(h)::text FROM registry.consent_history h \
