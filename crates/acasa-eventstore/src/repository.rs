@@ -390,6 +390,14 @@ impl<A: Aggregate> Repository<A> {
                     leader = true;
                     continue;
                 }
+                Err(e @ CommandError::Claimed { .. }) => {
+                    // A retry whose first attempt stored it (and holds the claim
+                    // itself) answers the first attempt, not "held by".
+                    if let Some(stored) = self.store.request(key, true).await? {
+                        return self.replay_record(stored, steps, subjects, key, meta, guards).await;
+                    }
+                    return Err(e);
+                }
                 Err(e) => return Err(e),
             };
             let claims = tx.messages.len() - 1 - decided.iter().filter(|e| !e.is_empty()).count();

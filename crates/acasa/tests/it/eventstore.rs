@@ -472,3 +472,23 @@ async fn a_cached_aggregate_is_read_again_after_the_cache_lifetime() {
         assert_eq!(codec.0.load(std::sync::atomic::Ordering::Relaxed), second_load_decodes, "ttl {ttl:?}");
     }
 }
+
+/// Issue 11: a retried creation that (reading a lagging replica) did not find
+/// its first attempt's record, minted another id and found the claim held by
+/// the first attempt's aggregate, answers the first attempt — never
+/// ALREADY_EXISTS naming itself.
+#[tokio::test]
+async fn a_retried_creation_that_missed_its_record_answers_the_first_attempt() {
+    let env = Env::new().await;
+    let repo = env.repo().await;
+    let first = Uuid::now_v7();
+    let meta = meta("create-once");
+    let done = repo.execute(&first.to_string(), &create(first, "unique-name", 0), &meta).await.unwrap();
+    let again = Uuid::now_v7();
+    let command = create(again, "unique-name", 0);
+    let step =
+        acasa_eventstore::Step { id: again.to_string(), command: &command, codec: &acasa_domain::Plain, new: true };
+    let replay = repo.execute_step(step, &meta).await.unwrap();
+    assert!(replay.replayed);
+    assert_eq!((replay.id, replay.position), (first.to_string(), done.position));
+}
