@@ -152,4 +152,9 @@ pub enum ClaimChange {
     Acquire(Claim),
     /// The aggregate frees the value (if it holds it).
     Release(Claim),
+    /// Not exclusive: the aggregate becomes the latest to hold a shared value
+    /// (e.g. names and birth date), and the command learns who did before it
+    /// and where (`Outcome::marks`). Marks of one value are written one after
+    /// another (each expects the last), so none is missed by the next.
+    Mark(Claim),
 }

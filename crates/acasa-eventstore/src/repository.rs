@@ -96,6 +96,23 @@ pub struct Outcome<A: Aggregate> {
     /// The command had already been executed with this request id: nothing
     /// was appended and this is the original result.
     pub replayed: bool,
+    /// The shared values the command marked ([`ClaimChange::Mark`]), each
+    /// with the aggregate that marked it last before and where (empty on a
+    /// replay).
+    pub marks: Vec<Marked>,
+}
+
+/// A shared value's previous mark, as a command that marked it found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Marked {
+    /// The claim kind.
+    pub kind: &'static str,
+    /// The aggregate that marked it last before, if any.
+    pub previous: Option<String>,
+    /// The stream sequence of that mark (0 if none). Every commit stored
+    /// before it — the earlier marks' aggregates' among them — precedes it;
+    /// the previous aggregate's own commit follows it in its atomic batch.
+    pub sequence: u64,
 }
 
 /// One aggregate's part of a command: its id, what it is asked, and its codec.
@@ -376,8 +393,8 @@ impl<A: Aggregate> Repository<A> {
                 }
                 return Err(CommandError::Rejected(rejection));
             }
-            let tx = match self.transaction(steps, subjects, key, meta, guards, &decided, leader).await {
-                Ok(tx) => tx,
+            let (tx, marks) = match self.transaction(steps, subjects, key, meta, guards, &decided, leader).await {
+                Ok(built) => built,
                 // A cached state may outlive what its codec needs to write
                 // (an erased person's key): look at the log before failing.
                 Err(CommandError::Store(StoreError::Encode(_))) if !verified_fresh => {
@@ -402,7 +419,10 @@ impl<A: Aggregate> Repository<A> {
             };
             let claims = tx.messages.len() - 1 - decided.iter().filter(|e| !e.is_empty()).count();
             match self.store.submit(tx).await {
-                Ok(first) => return Ok(self.applied(steps, key, meta, guards, decided, first + 1 + claims as u64)),
+                Ok(first) => {
+                    let decided = decided.into_iter().zip(marks).collect();
+                    return Ok(self.applied(steps, key, meta, guards, decided, first + 1 + claims as u64));
+                }
                 Err(AppendError::Conflict { .. }) => {
                     conflicts += 1;
                     if conflicts >= self.config.max_conflict_attempts {
@@ -454,7 +474,8 @@ impl<A: Aggregate> Repository<A> {
         guards: &[Guard<A>],
         decided: &[Vec<A::Event>],
         leader: bool,
-    ) -> Result<Transaction, CommandError<A::Error>> {
+    ) -> Result<(Transaction, Vec<Vec<Marked>>), CommandError<A::Error>> {
+        let mut marks: Vec<Vec<Marked>> = steps.iter().map(|_| Vec::new()).collect();
         let changed: Vec<String> =
             subjects.iter().zip(decided).filter(|(_, e)| !e.is_empty()).map(|(s, _)| s.clone()).collect();
         let unchanged_at = guards.iter().filter_map(|g| g.as_ref().map(|l| l.version)).max().unwrap_or(0);
@@ -470,12 +491,13 @@ impl<A: Aggregate> Repository<A> {
             headers: HeaderMap::new(),
             payload: record.encode_to_vec().into(),
         }];
-        for ((guard, step), events) in guards.iter().zip(steps).zip(decided) {
+        for (((guard, step), events), step_marks) in guards.iter().zip(steps).zip(decided).zip(&mut marks) {
             let loaded = loaded_ref(guard)?;
             for change in loaded.state.claims(events) {
-                let (claim, acquire) = match change {
-                    ClaimChange::Acquire(c) => (c, true),
-                    ClaimChange::Release(c) => (c, false),
+                let (claim, acquire, mark) = match change {
+                    ClaimChange::Acquire(c) => (c, true, false),
+                    ClaimChange::Release(c) => (c, false, false),
+                    ClaimChange::Mark(c) => (c, true, true),
                 };
                 let subject = self.store.claim_subject(claim.kind, &claim.value);
                 if messages.iter().any(|m| m.subject == subject) {
@@ -483,6 +505,14 @@ impl<A: Aggregate> Repository<A> {
                 }
                 let now = self.store.claim(claim.kind, &claim.value, leader).await?;
                 let released = match (&now.holder, acquire) {
+                    _ if mark => {
+                        step_marks.push(Marked {
+                            kind: claim.kind,
+                            previous: now.holder.clone(),
+                            sequence: now.sequence,
+                        });
+                        false
+                    }
                     (None, true) => false,
                     (Some(h), true) if *h == step.id => continue,
                     (Some(h), true) => return Err(CommandError::Claimed { kind: claim.kind, owner: h.clone() }),
@@ -523,7 +553,7 @@ impl<A: Aggregate> Repository<A> {
                 payload: commit.encode().into(),
             });
         }
-        Ok(Transaction { messages })
+        Ok((Transaction { messages }, marks))
     }
 
     /// Applies a stored transaction to the cached aggregates; `sequence` is
@@ -534,15 +564,16 @@ impl<A: Aggregate> Repository<A> {
         key: &str,
         meta: &CommandMeta,
         guards: &mut [Guard<A>],
-        decided: Vec<Vec<A::Event>>,
+        decided: Vec<(Vec<A::Event>, Vec<Marked>)>,
         mut sequence: u64,
     ) -> Vec<Outcome<A>> {
         let mut changed = Vec::new();
         let mut unchanged = Vec::new();
-        for ((guard, step), events) in guards.iter_mut().zip(steps).zip(decided) {
+        for ((guard, step), (events, marks)) in guards.iter_mut().zip(steps).zip(decided) {
             let Some(loaded) = guard.as_mut() else { continue };
             if events.is_empty() {
-                unchanged.push(Outcome { id: step.id.clone(), position: loaded.version, events, replayed: false });
+                let position = loaded.version;
+                unchanged.push(Outcome { id: step.id.clone(), position, events, replayed: false, marks });
                 continue;
             }
             for e in &events {
@@ -550,7 +581,7 @@ impl<A: Aggregate> Repository<A> {
             }
             loaded.version = sequence;
             loaded.requests.insert(key.to_owned(), RequestSeen { sequence, digest: meta.digest.clone() });
-            changed.push(Outcome { id: step.id.clone(), position: sequence, events, replayed: false });
+            changed.push(Outcome { id: step.id.clone(), position: sequence, events, replayed: false, marks });
             sequence += 1;
         }
         changed.extend(unchanged);
@@ -573,7 +604,13 @@ impl<A: Aggregate> Repository<A> {
             }
             let commit = self.store.get(seen.sequence).await?;
             let events = decode_events::<A>(&commit, step.codec)?;
-            out.push(Outcome { id: step.id.clone(), position: seen.sequence, events, replayed: true });
+            out.push(Outcome {
+                id: step.id.clone(),
+                position: seen.sequence,
+                events,
+                replayed: true,
+                marks: Vec::new(),
+            });
         }
         Ok(out)
     }
@@ -595,7 +632,13 @@ impl<A: Aggregate> Repository<A> {
         if record.subjects.is_empty() {
             // It changed nothing then.
             let id = steps.first().map(|s| s.id.clone()).unwrap_or_default();
-            return Ok(vec![Outcome { id, position: record.position, events: Vec::new(), replayed: true }]);
+            return Ok(vec![Outcome {
+                id,
+                position: record.position,
+                events: Vec::new(),
+                replayed: true,
+                marks: Vec::new(),
+            }]);
         }
         self.catch_up_all(steps, subjects, guards).await?;
         let mut out = Vec::new();
@@ -611,13 +654,13 @@ impl<A: Aggregate> Repository<A> {
                 };
                 let commit = self.store.get(seen.sequence).await?;
                 let events = decode_events::<A>(&commit, steps[i].codec)?;
-                out.push(Outcome { id, position: seen.sequence, events, replayed: true });
+                out.push(Outcome { id, position: seen.sequence, events, replayed: true, marks: Vec::new() });
             } else {
                 // Another attempt of this request created another aggregate:
                 // find its commit without decoding (its codec is not ours).
                 let commits = self.store.load(subject, 0).await?;
                 let position = commits.iter().find(|c| c.request_key == key).map(|c| c.sequence).unwrap_or(0);
-                out.push(Outcome { id, position, events: Vec::new(), replayed: true });
+                out.push(Outcome { id, position, events: Vec::new(), replayed: true, marks: Vec::new() });
             }
         }
         Ok(out)

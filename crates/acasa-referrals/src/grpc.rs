@@ -104,9 +104,10 @@ impl ReferralService {
     }
 
     /// The principal of a request with one of `roles`; a partner token's
-    /// partner must be registered and not suspended (a suspended partner
-    /// reads, answers and streams nothing until reactivated; nothing of its
-    /// referrals is lost meanwhile).
+    /// partner must not be suspended (a suspended partner reads, answers and
+    /// streams nothing until reactivated; nothing of its referrals is lost
+    /// meanwhile). Read from the read model (one indexed row; the suspension
+    /// applies once projected, milliseconds later, on every replica alike).
     pub(crate) async fn authorized<'r, T>(
         &self,
         request: &'r Request<T>,
@@ -117,11 +118,7 @@ impl ReferralService {
             return Ok(principal);
         }
         let partner = caller_partner(principal)?;
-        let (state, _) = self.partners.load(&partner.to_string()).await.map_err(acasa_runtime::ApiError::from)?;
-        if !state.registered {
-            return Err(Status::permission_denied("the partner token names no registered partner"));
-        }
-        if state.suspended {
+        if feed::FeedStreams::is_suspended(&self.pool, partner).await.map_err(acasa_runtime::ApiError::from)? {
             return Err(Status::permission_denied(
                 "the partner is suspended: nothing can be read or answered until the programme reactivates it",
             ));

@@ -110,29 +110,48 @@ impl RegistryService {
         } else {
             tracing::info!(person_id = %id, position = outcome.position, "person registered");
         }
-        // Others registered with these names and birth date: from the read
-        // model once it holds every commit up to this one (so a registration
-        // moments before is seen), waiting a bounded time for it.
+        // Others registered with these names and birth date. The registration
+        // marked them (`SIMILAR_MARK`): the last one before it is named by the
+        // mark; every earlier one was stored before that mark, so the read
+        // model holds them once it reaches the mark's position — usually at
+        // once (waited for at most DUPLICATES_WAIT). A replay waits for its
+        // own position instead.
+        let mark = outcome.marks.iter().find(|m| m.kind == crate::domain::SIMILAR_MARK);
+        let wait_to = match mark {
+            Some(m) => m.sequence,
+            None if outcome.replayed => outcome.position,
+            None => 0,
+        };
         let until = deadline.min(tokio::time::Instant::now() + DUPLICATES_WAIT);
         let stream = self.repo.store().stream_name();
-        let duplicates_checked = match self.positions.wait_for(crate::PROJECTION, stream, outcome.position, until).await
-        {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!(person_id = %id, error = %e, "duplicates looked up on a lagging read model");
-                false
-            }
-        };
-        let possible_duplicates = sqlx::query_scalar::<_, Uuid>(
-            "SELECT person_id FROM registry.people \
-             WHERE status = 'active' AND name_key = $1 AND birth_date = $2 AND person_id <> $3 \
-             ORDER BY person_id LIMIT 20",
+        let duplicates_checked = wait_to == 0
+            || match self.positions.wait_for(crate::PROJECTION, stream, wait_to, until).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(person_id = %id, error = %e, "duplicates looked up on a lagging read model");
+                    false
+                }
+            };
+        let previous = mark.and_then(|m| m.previous.as_deref()).and_then(|p| Uuid::parse_str(p).ok());
+        let rows = sqlx::query_as::<_, (Uuid, bool)>(
+            "SELECT person_id, status = 'active' AND name_key = $1 AND birth_date = $2 FROM registry.people \
+             WHERE (status = 'active' AND name_key = $1 AND birth_date = $2 AND person_id <> $3) OR person_id = $4 \
+             ORDER BY person_id LIMIT 21",
         )
         .bind(&name_key)
         .bind(birth_date)
         .bind(id)
+        .bind(previous)
         .fetch_all(&self.pool)
         .await?;
+        let mut possible_duplicates: Vec<Uuid> = rows.iter().filter(|(_, similar)| *similar).map(|(p, _)| *p).collect();
+        // The previous mark's person, not yet in the read model: registered
+        // moments ago (a person since changed, merged or erased is in it).
+        if let Some(p) = previous.filter(|p| *p != id && !rows.iter().any(|(r, _)| r == p)) {
+            possible_duplicates.push(p);
+            possible_duplicates.sort();
+        }
+        possible_duplicates.truncate(20);
         Ok(pb::RegisterPersonResponse {
             person_id: id.to_string(),
             position: outcome.position,

@@ -488,11 +488,23 @@ impl Aggregate for Person {
     /// One person per IDNP: registration takes it, a details update that
     /// changes it frees the old one and takes the new, erasure frees it. A
     /// merged record keeps it (it leads to the survivor).
+    ///
+    /// Names and birth date are a shared mark: a registration (or a change
+    /// of either) marks them, so it learns who registered them last before
+    /// (RegisterPerson's `possible_duplicates`).
     fn claims(&self, events: &[PersonEvent]) -> Vec<ClaimChange> {
         use PersonEvent as E;
         let mut held = self.details.as_ref().and_then(Details::idnp).map(str::to_owned);
+        let mut similar = self.details.as_ref().and_then(|d| similarity_key(&d.pb));
         let mut out = Vec::new();
         for event in events {
+            if let E::Registered { details, .. } | E::DetailsUpdated { details, .. } = event {
+                let next = details.open().and_then(similarity_key);
+                if next.is_some() && next != similar {
+                    out.extend(next.clone().map(|k| ClaimChange::Mark(Claim::new(SIMILAR_MARK, k))));
+                }
+                similar = next;
+            }
             let next = match event {
                 E::Registered { details, .. } | E::DetailsUpdated { details, .. } => {
                     details.open().map(|d| d.idnp.clone()).filter(|s| !s.is_empty())
@@ -516,6 +528,15 @@ impl Aggregate for Person {
 
 /// The claim kind of IDNPs: one person per national id.
 pub const IDNP_CLAIM: &str = "idnp";
+
+/// The mark kind of folded names and birth date (shared: a duplicate flag).
+pub const SIMILAR_MARK: &str = "similar";
+
+/// The folded names and birth date people are compared by.
+pub fn similarity_key(d: &pb::PersonDetails) -> Option<String> {
+    let birth = naive_date(d.birth_date.as_ref()?)?;
+    Some(format!("{}|{birth}", crate::validate::fold(&format!("{} {}", d.family_name, d.given_name))))
+}
 
 #[cfg(test)]
 mod tests {
@@ -588,6 +609,9 @@ mod tests {
 
     #[test]
     fn the_idnp_is_claimed_at_registration_moved_by_a_correction_and_freed_by_erasure() {
+        let idnp_claims_of = |history: &[PersonCommand], command: &PersonCommand| -> Vec<ClaimChange> {
+            claims_of(history, command).into_iter().filter(|c| !matches!(c, ClaimChange::Mark(_))).collect()
+        };
         let PersonCommand::Register { id, contacts, country, categories, interests, .. } = register() else {
             unreachable!()
         };
@@ -599,28 +623,44 @@ mod tests {
             categories,
             interests,
         };
-        assert_eq!(claims_of(&[], &registered), [ClaimChange::Acquire(idnp_claim("2000000000001"))]);
-        assert_eq!(claims_of(&[], &register()), [], "no IDNP, nothing to claim");
+        assert_eq!(idnp_claims_of(&[], &registered), [ClaimChange::Acquire(idnp_claim("2000000000001"))]);
+        assert_eq!(idnp_claims_of(&[], &register()), [], "no IDNP, nothing to claim");
         let update = |idnp: &str| PersonCommand::UpdateDetails { details: with_idnp(idnp), country: "IT".into() };
         assert_eq!(
-            claims_of(std::slice::from_ref(&registered), &update("2000000000002")),
+            idnp_claims_of(std::slice::from_ref(&registered), &update("2000000000002")),
             [ClaimChange::Release(idnp_claim("2000000000001")), ClaimChange::Acquire(idnp_claim("2000000000002"))]
         );
-        assert_eq!(claims_of(std::slice::from_ref(&registered), &update("2000000000001")), [], "unchanged");
+        assert_eq!(idnp_claims_of(std::slice::from_ref(&registered), &update("2000000000001")), [], "unchanged");
         assert_eq!(
-            claims_of(std::slice::from_ref(&registered), &update("")),
+            idnp_claims_of(std::slice::from_ref(&registered), &update("")),
             [ClaimChange::Release(idnp_claim("2000000000001"))]
         );
         assert_eq!(
-            claims_of(&[register()], &update("2000000000003")),
+            idnp_claims_of(&[register()], &update("2000000000003")),
             [ClaimChange::Acquire(idnp_claim("2000000000003"))]
         );
         assert_eq!(
-            claims_of(std::slice::from_ref(&registered), &erase()),
+            idnp_claims_of(std::slice::from_ref(&registered), &erase()),
             [ClaimChange::Release(idnp_claim("2000000000001"))]
         );
         // A merged record keeps its IDNP: it leads to the survivor.
-        assert_eq!(claims_of(std::slice::from_ref(&registered), &PersonCommand::MergeInto(Uuid::from_u128(9))), []);
+        assert_eq!(
+            idnp_claims_of(std::slice::from_ref(&registered), &PersonCommand::MergeInto(Uuid::from_u128(9))),
+            []
+        );
+    }
+
+    #[test]
+    fn names_and_birth_date_are_marked_at_registration_and_when_they_change() {
+        let mark = |key: &str| ClaimChange::Mark(Claim::new(SIMILAR_MARK, key));
+        assert_eq!(claims_of(&[], &register()), [mark("rusu ion|1990-05-17")]);
+        let update = |d: Details| PersonCommand::UpdateDetails { details: d, country: "IT".into() };
+        assert_eq!(claims_of(&[register()], &update(details(1990))), [], "unchanged");
+        assert_eq!(claims_of(&[register()], &update(details(1991))), [mark("rusu ion|1991-05-17")]);
+        let mut renamed = details(1990);
+        renamed.pb.given_name = "Ioan".into();
+        assert_eq!(claims_of(&[register()], &update(renamed)), [mark("rusu ioan|1990-05-17")]);
+        assert_eq!(claims_of(&[register()], &erase()), [], "an erasure marks nothing");
     }
 
     #[test]

@@ -463,10 +463,16 @@ impl Keys {
 
     /// A key for a subject about to get personal data sealed (see
     /// [`Vault::key_for_new`]).
-    /// Always asks the vault, so a subject erased by another replica (whose key
-    /// this one may still cache) is refused with [`VaultError::Erased`].
+    /// Always asks the vault, so a subject erased by another replica (whose
+    /// key this one may still cache) is refused with [`VaultError::Erased`]:
+    /// one read when the key is cached (it exists, or was destroyed), else
+    /// the insert of a new one (a new subject: one round trip).
     pub async fn create(&self, subject: Uuid) -> Result<DataKey, VaultError> {
-        let key = self.vault.key_for_new(subject).await?;
+        let key = if self.cache.get(subject).is_some() {
+            self.vault.key(subject).await?.ok_or(VaultError::Erased(subject))?
+        } else {
+            self.vault.key_for_new(subject).await?
+        };
         self.cache.put(subject, key.clone());
         Ok(key)
     }

@@ -1226,7 +1226,10 @@ async fn a_suspended_partner_reads_and_answers_nothing_until_reactivated() {
 
     let suspend =
         pb::SuspendPartnerRequest { request_id: "pause".into(), partner_id: bank.clone(), reason: "audit".into() };
-    s.client.suspend_partner(s.req(Role::Admin, suspend)).await.unwrap();
+    let pos = s.client.suspend_partner(s.req(Role::Admin, suspend)).await.unwrap().into_inner().position;
+    // Applies once projected (every replica reads it from the read model).
+    let get = pb::GetPartnerRequest { partner_id: bank.clone(), min_position: pos };
+    s.client.get_partner(s.req(Role::Admin, get)).await.unwrap();
     let e = s.get_as(&token, &r.referral_id, 0).await.unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     let e = s.accept(&bank, &r.referral_id, "acc-1").await.unwrap_err();
@@ -1235,7 +1238,9 @@ async fn a_suspended_partner_reads_and_answers_nothing_until_reactivated() {
     assert_eq!(s.client.list_inbox(inbox).await.unwrap_err().code(), Code::PermissionDenied);
 
     let reactivate = pb::ReactivatePartnerRequest { request_id: "resume".into(), partner_id: bank.clone() };
-    s.client.reactivate_partner(s.req(Role::Admin, reactivate)).await.unwrap();
+    let pos = s.client.reactivate_partner(s.req(Role::Admin, reactivate)).await.unwrap().into_inner().position;
+    let get = pb::GetPartnerRequest { partner_id: bank.clone(), min_position: pos };
+    s.client.get_partner(s.req(Role::Admin, get)).await.unwrap();
     assert!(s.get_as(&token, &r.referral_id, 0).await.unwrap().profile.is_some(), "nothing was lost");
     s.accept(&bank, &r.referral_id, "acc-1").await.unwrap();
     s.shutdown().await;
