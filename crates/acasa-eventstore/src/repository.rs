@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use acasa_domain::{Aggregate, ClaimChange, Codec, EventCodec, Plain, RequestId};
+use acasa_domain::{Aggregate, Claim, ClaimChange, Codec, EventCodec, Plain, RequestId};
 use acasa_proto::{
     Message as _,
     eventstore::v1::{ClaimRecord, RequestRecord},
@@ -491,42 +491,47 @@ impl<A: Aggregate> Repository<A> {
             headers: HeaderMap::new(),
             payload: record.encode_to_vec().into(),
         }];
-        for (((guard, step), events), step_marks) in guards.iter().zip(steps).zip(decided).zip(&mut marks) {
-            let loaded = loaded_ref(guard)?;
-            for change in loaded.state.claims(events) {
+        // Every claim the steps change, read at once (one round trip's wait
+        // for a registration's IDNP and names, not two).
+        let mut changes = Vec::new();
+        for (i, (guard, events)) in guards.iter().zip(decided).enumerate() {
+            for change in loaded_ref(guard)?.state.claims(events) {
                 let (claim, acquire, mark) = match change {
                     ClaimChange::Acquire(c) => (c, true, false),
                     ClaimChange::Release(c) => (c, false, false),
                     ClaimChange::Mark(c) => (c, true, true),
                 };
                 let subject = self.store.claim_subject(claim.kind, &claim.value);
-                if messages.iter().any(|m| m.subject == subject) {
+                if changes.iter().any(|(_, s, ..): &(usize, String, Claim, bool, bool)| *s == subject) {
                     return Err(CommandError::Store(StoreError::Encode("one claim changed twice in a command".into())));
                 }
-                let now = self.store.claim(claim.kind, &claim.value, leader).await?;
-                let released = match (&now.holder, acquire) {
-                    _ if mark => {
-                        step_marks.push(Marked {
-                            kind: claim.kind,
-                            previous: now.holder.clone(),
-                            sequence: now.sequence,
-                        });
-                        false
-                    }
-                    (None, true) => false,
-                    (Some(h), true) if *h == step.id => continue,
-                    (Some(h), true) => return Err(CommandError::Claimed { kind: claim.kind, owner: h.clone() }),
-                    (Some(h), false) if *h == step.id => true,
-                    (_, false) => continue,
-                };
-                let record = ClaimRecord { owner: step.id.clone(), released };
-                messages.push(OutMessage {
-                    subject,
-                    expected: now.sequence,
-                    headers: HeaderMap::new(),
-                    payload: record.encode_to_vec().into(),
-                });
+                changes.push((i, subject, claim, acquire, mark));
             }
+        }
+        let states = futures::future::try_join_all(
+            changes.iter().map(|(_, _, claim, ..)| self.store.claim(claim.kind, &claim.value, leader)),
+        )
+        .await?;
+        for ((i, subject, claim, acquire, mark), now) in changes.into_iter().zip(states) {
+            let step = &steps[i];
+            let released = match (&now.holder, acquire) {
+                _ if mark => {
+                    marks[i].push(Marked { kind: claim.kind, previous: now.holder.clone(), sequence: now.sequence });
+                    false
+                }
+                (None, true) => false,
+                (Some(h), true) if *h == step.id => continue,
+                (Some(h), true) => return Err(CommandError::Claimed { kind: claim.kind, owner: h.clone() }),
+                (Some(h), false) if *h == step.id => true,
+                (_, false) => continue,
+            };
+            let record = ClaimRecord { owner: step.id.clone(), released };
+            messages.push(OutMessage {
+                subject,
+                expected: now.sequence,
+                headers: HeaderMap::new(),
+                payload: record.encode_to_vec().into(),
+            });
         }
         for (((guard, step), subject), events) in guards.iter().zip(steps).zip(subjects).zip(decided) {
             if events.is_empty() {
