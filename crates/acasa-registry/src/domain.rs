@@ -651,6 +651,42 @@ mod tests {
     }
 
     #[test]
+    fn a_return_on_the_birth_day_is_allowed_a_day_before_is_not() {
+        let on = |y, m, d| {
+            Return::from_pb(pb::ReturnDetails {
+                return_date: Some(Date { year: y, month: m, day: d }),
+                district: "Cahul".into(),
+                locality: "Cahul".into(),
+            })
+            .unwrap()
+        };
+        // Registered born 1990-05-17.
+        let p = given(&[register()]);
+        assert!(p.decide(&PersonCommand::RecordReturn(on(1990, 5, 17))).is_ok());
+        assert_eq!(p.decide(&PersonCommand::RecordReturn(on(1990, 5, 16))), Err(PersonError::ReturnBeforeBirth));
+        // Returned on 1995-01-02: a birth date that day is allowed, a day later is not.
+        let returned = given(&[register(), PersonCommand::RecordReturn(ret(1995))]);
+        let born = |m, d| {
+            let mut details = details(1995);
+            details.pb.birth_date = Some(Date { year: 1995, month: m, day: d });
+            PersonCommand::UpdateDetails { details: Details::from_pb(details.pb).unwrap(), country: "MD".into() }
+        };
+        assert!(returned.decide(&born(1, 2)).is_ok());
+        assert_eq!(returned.decide(&born(1, 3)), Err(PersonError::BirthAfterReturn));
+    }
+
+    #[test]
+    fn rejections_name_their_field_and_dates_round_trip() {
+        assert_eq!(PersonError::ReturnBeforeBirth.field(), Some("return_details.return_date"));
+        assert_eq!(PersonError::BirthAfterReturn.field(), Some("details.birth_date"));
+        assert_eq!(PersonError::SamePerson.field(), Some("other_person_id"));
+        assert_eq!(PersonError::Erased.field(), None);
+        let d = NaiveDate::from_ymd_opt(1988, 3, 9).unwrap();
+        assert_eq!(proto_date(d), Date { year: 1988, month: 3, day: 9 });
+        assert_eq!(naive_date(&proto_date(d)), Some(d));
+    }
+
+    #[test]
     fn names_and_birth_date_are_marked_at_registration_and_when_they_change() {
         let mark = |key: &str| ClaimChange::Mark(Claim::new(SIMILAR_MARK, key));
         assert_eq!(claims_of(&[], &register()), [mark("rusu ion|1990-05-17")]);
