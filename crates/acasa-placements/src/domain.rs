@@ -583,8 +583,8 @@ impl Placement {
         use PlacementCommand as C;
         use PlacementEvent as E;
         Ok(match command {
+            // Only while started: nothing falls due before, or after the end.
             C::FallDue(today) if self.status == Status::Started => self.full_months_due(*today),
-            C::FallDue(_) => Vec::new(),
             C::ConfirmPresence { month, host } => {
                 if self.proposal.as_ref().map(|p| p.host) != Some(*host) {
                     return Err(PlacementError::NotHost);
