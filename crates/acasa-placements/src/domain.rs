@@ -30,6 +30,9 @@ use acasa_domain::{Aggregate, Claim, ClaimChange, Rejection, RejectionKind};
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use uuid::Uuid;
 
+pub mod host;
+pub mod offer;
+
 /// Claim kind of an offer's places.
 pub const OFFER_PLACE: &str = "offer-place";
 /// Claim kind of a person's one active placement.
