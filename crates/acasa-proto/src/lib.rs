@@ -40,6 +40,15 @@ pub mod registry {
     }
 }
 
+/// `acasa.placements.v1`: host institutions, offers, placements (the API
+/// contract; the service follows).
+pub mod placements {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/acasa.placements.v1.rs"));
+    }
+}
+
 /// `acasa.referrals.v1`: partners, referrals and their events.
 pub mod referrals {
     /// Version 1.
