@@ -9,6 +9,7 @@
 //! referral system.
 
 pub mod domain;
+pub mod validate;
 
 /// The service's name: stream `ACASA_PLACEMENTS`, subjects `acasa.placements.>`.
 pub const SERVICE: &str = "placements";
