@@ -480,6 +480,11 @@ fn status_name(s: Status) -> &'static str {
     }
 }
 
+/// The offer's place and the person's active placement a proposal holds.
+fn claims_of(p: &Proposal) -> (Claim, Claim) {
+    (Claim::new(OFFER_PLACE, format!("{}#{}", p.offer, p.slot)), Claim::new(ACTIVE_PLACEMENT, p.person.to_string()))
+}
+
 /// The first day of month `k` (from 1) of a placement started on `start`,
 /// and the first day after it (its due date).
 pub fn month_period(start: NaiveDate, k: u32) -> Option<(NaiveDate, NaiveDate)> {
@@ -697,11 +702,7 @@ impl Placement {
     }
 
     fn claims_of(&self) -> Option<(Claim, Claim)> {
-        let p = self.proposal.as_ref()?;
-        Some((
-            Claim::new(OFFER_PLACE, format!("{}#{}", p.offer, p.slot)),
-            Claim::new(ACTIVE_PLACEMENT, p.person.to_string()),
-        ))
+        self.proposal.as_ref().map(claims_of)
     }
 }
 
@@ -833,8 +834,9 @@ impl Aggregate for Placement {
         for event in events {
             match event {
                 E::Proposed(p, _) => {
-                    out.push(ClaimChange::Acquire(Claim::new(OFFER_PLACE, format!("{}#{}", p.offer, p.slot))));
-                    out.push(ClaimChange::Acquire(Claim::new(ACTIVE_PLACEMENT, p.person.to_string())));
+                    let (place, person) = claims_of(p);
+                    out.push(ClaimChange::Acquire(place));
+                    out.push(ClaimChange::Acquire(person));
                 }
                 E::Declined(..) | E::Withdrawn(..) => {
                     if let Some((place, person)) = self.claims_of() {

@@ -273,15 +273,17 @@ impl RegistryService {
             let group = self.merged_into(&root).await?;
             // Each record's command names the records merged into it, so an
             // erasure racing a merge is refused rather than missing one.
-            let mut members = Vec::with_capacity(group.len() + 1);
-            for (member, state) in std::iter::once((id, &root)).chain(group.iter().map(|(m, s)| (*m, s))) {
-                if member == id || state.status != PersonState::Erased {
-                    members.push((member, PersonCommand::Erase { at, with: state.absorbed.clone() }));
-                }
-            }
-            if root.status == PersonState::Erased && members.len() > 1 {
-                // Erased before erasure reached merged records: finish the job.
-                members.remove(0);
+            // Every record not erased yet (a survivor erased before erasure
+            // reached merged records gets them finished); none left: the root
+            // alone, which answers a replay or "already erased".
+            let erase = |state: &Person| PersonCommand::Erase { at, with: state.absorbed.clone() };
+            let mut members: Vec<(Uuid, PersonCommand)> = std::iter::once((id, &root))
+                .chain(group.iter().map(|(m, s)| (*m, s)))
+                .filter(|(_, state)| state.status != PersonState::Erased)
+                .map(|(member, state)| (member, erase(state)))
+                .collect();
+            if members.is_empty() {
+                members.push((id, erase(&root)));
             }
             let mut codecs = Vec::with_capacity(members.len());
             for (member, _) in &members {
