@@ -5,7 +5,8 @@
 //! names in a rotating key set — expiry, not-before, issuer, audience, a capped
 //! lifetime) and
 //! puts the caller's [`Principal`] into the request. Handlers then ask for
-//! the roles they need. Partner tokens carry the partner's id.
+//! the roles they need. Partner tokens carry the partner's id, host
+//! institutions' tokens the host's id ([`TokenScope`]).
 
 use std::{
     collections::HashMap,
@@ -37,11 +38,28 @@ pub enum Role {
     Partner,
     /// Edits information content.
     Editor,
+    /// A host institution of placements, acting on its own placements only
+    /// (its token carries its `host_id`).
+    Host,
+    /// Records allowance and travel payments.
+    Finance,
+    /// Another Acasă service's worker, e.g. a projection that opens the
+    /// registry's sealed person data for its own read model.
+    Service,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 5] = [Role::Admin, Role::Caseworker, Role::Viewer, Role::Partner, Role::Editor];
+    pub const ALL: [Role; 8] = [
+        Role::Admin,
+        Role::Caseworker,
+        Role::Viewer,
+        Role::Partner,
+        Role::Editor,
+        Role::Host,
+        Role::Finance,
+        Role::Service,
+    ];
 
     /// The role's name in tokens.
     pub fn as_str(self) -> &'static str {
@@ -51,6 +69,9 @@ impl Role {
             Role::Viewer => "viewer",
             Role::Partner => "partner",
             Role::Editor => "editor",
+            Role::Host => "host",
+            Role::Finance => "finance",
+            Role::Service => "service",
         }
     }
 
@@ -97,6 +118,9 @@ pub struct Claims {
     /// For partner tokens: the partner organisation's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partner_id: Option<String>,
+    /// For host tokens: the host institution's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_id: Option<String>,
     /// Issuer.
     pub iss: String,
     /// Audience: a string or an array of strings.
@@ -121,6 +145,8 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// For partners: the partner's id.
     pub partner_id: Option<String>,
+    /// For host institutions: the host's id.
+    pub host_id: Option<String>,
 }
 
 impl Principal {
@@ -145,13 +171,18 @@ impl Principal {
     }
 
     /// Whose request ids a call's are: `api:<subject>`, with `|partner:<id>`
-    /// for a partner token (two partners' tokens may share a subject). Never
-    /// a `system:` scope, which belongs to the workers.
+    /// for a partner token and `|host:<id>` for a host token (two partners'
+    /// or hosts' tokens may share a subject). Never a `system:` scope, which
+    /// belongs to the workers.
     pub fn scope(&self) -> String {
-        match &self.partner_id {
-            Some(p) => format!("api:{}|partner:{p}", self.subject),
-            None => format!("api:{}", self.subject),
+        let mut scope = format!("api:{}", self.subject);
+        if let Some(p) = &self.partner_id {
+            scope.push_str(&format!("|partner:{p}"));
         }
+        if let Some(h) = &self.host_id {
+            scope.push_str(&format!("|host:{h}"));
+        }
+        scope
     }
 
     /// The principal of a request, `PERMISSION_DENIED` unless it has one of `roles`.
@@ -464,6 +495,7 @@ impl Authenticator {
             subject: c.sub,
             roles: c.roles.iter().filter_map(|r| Role::parse(r)).collect(),
             partner_id: c.partner_id,
+            host_id: c.host_id,
         })
     }
 
@@ -487,6 +519,16 @@ impl Authenticator {
             Ok(req)
         }
     }
+}
+
+/// What a token is scoped to besides its roles: a partner organisation (role
+/// `partner`) or a host institution (role `host`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenScope<'a> {
+    /// The partner's id (`partner_id` claim).
+    pub partner_id: Option<&'a str>,
+    /// The host institution's id (`host_id` claim).
+    pub host_id: Option<&'a str>,
 }
 
 /// Issues HS256 tokens (the `token` subcommand, tests and benchmarks).
@@ -515,7 +557,8 @@ impl TokenIssuer {
         Ok(Self::hs256(&secret, &config.jwt_issuer, &config.jwt_audience))
     }
 
-    /// Signs a token for `subject` with `roles`, valid for `ttl`.
+    /// Signs a token for `subject` with `roles` (and a partner's id for
+    /// partner tokens), valid for `ttl`.
     pub fn issue(
         &self,
         subject: &str,
@@ -523,8 +566,20 @@ impl TokenIssuer {
         partner_id: Option<&str>,
         ttl: Duration,
     ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.issue_scoped(subject, roles, TokenScope { partner_id, host_id: None }, ttl)
+    }
+
+    /// Signs a token for `subject` with `roles` and `scope` (a partner's or a
+    /// host institution's id), valid for `ttl`.
+    pub fn issue_scoped(
+        &self,
+        subject: &str,
+        roles: &[Role],
+        scope: TokenScope<'_>,
+        ttl: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = jsonwebtoken::get_current_timestamp();
-        self.issue_at(subject, roles, partner_id, now, now + ttl.as_secs())
+        self.sign(subject, roles, scope, now, now + ttl.as_secs())
     }
 
     /// Signs a token with explicit times (tests make expired ones).
@@ -536,10 +591,22 @@ impl TokenIssuer {
         iat: u64,
         exp: u64,
     ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(subject, roles, TokenScope { partner_id, host_id: None }, iat, exp)
+    }
+
+    fn sign(
+        &self,
+        subject: &str,
+        roles: &[Role],
+        scope: TokenScope<'_>,
+        iat: u64,
+        exp: u64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let claims = Claims {
             sub: subject.into(),
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
-            partner_id: partner_id.map(str::to_owned),
+            partner_id: scope.partner_id.map(str::to_owned),
+            host_id: scope.host_id.map(str::to_owned),
             iss: self.issuer.clone(),
             aud: Audience::One(self.audience.clone()),
             exp,
@@ -584,6 +651,55 @@ mod tests {
     }
 
     #[test]
+    fn a_host_token_carries_its_host_id_and_scopes_request_ids_by_it() {
+        let issuer = TokenIssuer::hs256(KEY, "acasa", "acasa");
+        let auth = Authenticator::hs256(KEY, "acasa", "acasa");
+        let scope = TokenScope { partner_id: None, host_id: Some("h-1") };
+        let t = issuer.issue_scoped("clerk", &[Role::Host], scope, Duration::from_secs(60)).unwrap();
+        let p = call(&auth, Some(&format!("Bearer {t}"))).unwrap();
+        assert_eq!(p.roles, vec![Role::Host]);
+        assert_eq!((p.host_id.as_deref(), p.partner_id.as_deref()), (Some("h-1"), None));
+        assert_eq!(p.scope(), "api:clerk|host:h-1");
+        // Two hosts' tokens may share a subject; their request ids do not.
+        let other = TokenScope { partner_id: None, host_id: Some("h-2") };
+        let t2 = issuer.issue_scoped("clerk", &[Role::Host], other, Duration::from_secs(60)).unwrap();
+        assert_ne!(call(&auth, Some(&format!("Bearer {t2}"))).unwrap().scope(), p.scope());
+        // The claim is `host_id`, and absent from other tokens (and from their principals).
+        use base64::Engine as _;
+        let json = |t: &str| -> serde_json::Value {
+            let payload = t.split('.').nth(1).unwrap();
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+        };
+        assert_eq!(json(&t)["host_id"], serde_json::json!("h-1"));
+        assert!(json(&t).get("partner_id").is_none());
+        let partner = issuer.issue("bank", &[Role::Partner], Some("p-1"), Duration::from_secs(60)).unwrap();
+        assert!(json(&partner).get("host_id").is_none());
+        let p = call(&auth, Some(&format!("Bearer {partner}"))).unwrap();
+        assert_eq!((p.host_id, p.partner_id.as_deref()), (None, Some("p-1")));
+        // An IdP's token with the claim verifies the same way.
+        let mut c = claims(Some(now()), now() + 60);
+        c.host_id = Some("h-3".into());
+        c.roles = vec!["host".into(), "finance".into()];
+        let p = verify(&auth, &hs(&c)).unwrap();
+        assert_eq!(p.host_id.as_deref(), Some("h-3"));
+        assert_eq!(p.roles, vec![Role::Host, Role::Finance]);
+    }
+
+    #[test]
+    fn every_role_has_one_name() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert_eq!(r.to_string(), r.as_str());
+        }
+        let names: std::collections::HashSet<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), Role::ALL.len());
+        assert_eq!(Role::parse("host"), Some(Role::Host));
+        assert_eq!(Role::parse("finance"), Some(Role::Finance));
+        assert_eq!(Role::parse("service"), Some(Role::Service));
+        assert_eq!(Role::parse("Service"), None);
+    }
+
+    #[test]
     fn missing_forged_expired_and_foreign_tokens_are_refused() {
         let auth = Authenticator::hs256(KEY, "acasa", "acasa");
         assert_eq!(call(&auth, None).unwrap_err().code(), tonic::Code::Unauthenticated);
@@ -615,6 +731,7 @@ mod tests {
             sub: "u".into(),
             roles: vec!["viewer".into()],
             partner_id: None,
+            host_id: None,
             iss: "acasa".into(),
             aud: Audience::One("acasa".into()),
             exp,

@@ -14,7 +14,7 @@ pub mod request;
 pub mod server;
 pub mod telemetry;
 
-pub use auth::{Authenticator, KeySetRefresh, Principal, Role, TokenIssuer};
+pub use auth::{Authenticator, KeySetRefresh, Principal, Role, TokenIssuer, TokenScope};
 pub use config::Config;
 pub use error::ApiError;
 pub use kit::{ProjectionSpec, ServeContext, ServiceDef, WorkContext};

@@ -121,14 +121,15 @@ mod tests {
     fn system_scopes_are_out_of_reach_of_tokens() {
         let meta = system_meta("deadlines", RequestId::parse("sla-breach:x").unwrap(), "RecordSlaBreach");
         assert_eq!(meta.scope, "system:deadlines");
-        let caller = Principal { subject: "system:deadlines".into(), roles: vec![], partner_id: None };
+        let caller = Principal { subject: "system:deadlines".into(), roles: vec![], partner_id: None, host_id: None };
         assert_ne!(caller.scope(), meta.scope);
     }
 
     #[test]
     fn a_callers_request_becomes_metadata_scoped_by_the_caller() {
         use acasa_proto::registry::v1::GiveConsentRequest;
-        let partner = Principal { subject: "bank-7".into(), roles: vec![], partner_id: Some("p-1".into()) };
+        let partner =
+            Principal { subject: "bank-7".into(), roles: vec![], partner_id: Some("p-1".into()), host_id: None };
         let req = GiveConsentRequest { request_id: "r-1".into(), person_id: "x".into(), ..Default::default() };
         let mut v = Violations::new();
         let meta = meta_of(&partner, &mut v, &req).unwrap();

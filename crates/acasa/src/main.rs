@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::Duration;
 
-use acasa_runtime::{Config, Role, TokenIssuer};
+use acasa_runtime::{Config, Role, TokenIssuer, TokenScope};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -41,12 +41,16 @@ enum Command {
     Migrate,
     /// Print a development bearer token signed with the local key.
     Token {
-        /// The role (admin, caseworker, viewer, partner, editor); repeatable.
+        /// The role (admin, caseworker, viewer, partner, editor, host, finance,
+        /// service); repeatable.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// For partner tokens: the partner's id.
         #[arg(long)]
         partner: Option<String>,
+        /// For host tokens: the host institution's id.
+        #[arg(long)]
+        host: Option<String>,
         /// The token's subject.
         #[arg(long, default_value = "dev")]
         subject: String,
@@ -109,7 +113,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     match cli.command {
-        Command::Token { roles, partner, subject, ttl_seconds } => {
+        Command::Token { roles, partner, host, subject, ttl_seconds } => {
             let mut parsed = Vec::new();
             for r in &roles {
                 parsed.push(Role::parse(r).ok_or_else(|| anyhow::anyhow!("unknown role `{r}`"))?);
@@ -117,13 +121,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if parsed.contains(&Role::Partner) && partner.is_none() {
                 anyhow::bail!("a partner token needs --partner <partner id>");
             }
+            if parsed.contains(&Role::Host) && host.is_none() {
+                anyhow::bail!("a host token needs --host <host id>");
+            }
             anyhow::ensure!(
                 ttl_seconds <= config.jwt_max_lifetime.as_secs(),
                 "--ttl-seconds {ttl_seconds} is longer than the services accept (ACASA_JWT_MAX_LIFETIME_SECS, {})",
                 config.jwt_max_lifetime.as_secs()
             );
             let issuer = TokenIssuer::from_config(&config)?;
-            println!("{}", issuer.issue(&subject, &parsed, partner.as_deref(), Duration::from_secs(ttl_seconds))?);
+            let scope = TokenScope { partner_id: partner.as_deref(), host_id: host.as_deref() };
+            println!("{}", issuer.issue_scoped(&subject, &parsed, scope, Duration::from_secs(ttl_seconds))?);
             Ok(())
         }
         Command::Migrate => {

@@ -230,3 +230,36 @@ async fn reflection_lists_exactly_the_services_served_in_v1_and_v1alpha() {
     assert_eq!(v1alpha_names, expected, "grpcio-reflection speaks v1alpha only");
     assert!(!v1_names.iter().any(|n| n.contains("registry") || n.contains("referrals")));
 }
+
+/// `acasa token` with the development key in `dir`.
+fn token_command(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_acasa"))
+        .arg("token")
+        .args(args)
+        .env("ACASA_STATE_DIR", dir)
+        .env("ACASA_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_token_command_issues_host_tokens_with_their_host_and_the_new_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
+    std::fs::write(dir.path().join("secrets/jwt.key"), JWT_KEY_HEX).unwrap();
+    let auth = Authenticator::hs256(&hex::decode(JWT_KEY_HEX).unwrap(), "acasa", "acasa");
+    let principal = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        auth.verify(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+    };
+    let host = principal(token_command(dir.path(), &["--role", "host", "--host", "h-7", "--subject", "clerk"]));
+    assert_eq!((host.roles.as_slice(), host.host_id.as_deref()), ([Role::Host].as_slice(), Some("h-7")));
+    assert_eq!((host.subject.as_str(), host.partner_id.as_deref()), ("clerk", None));
+    let out = token_command(dir.path(), &["--role", "host"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a host token needs --host <host id>"));
+    let staff = principal(token_command(dir.path(), &["--role", "finance", "--role", "service"]));
+    assert_eq!((staff.roles.as_slice(), staff.host_id.as_deref()), ([Role::Finance, Role::Service].as_slice(), None));
+    let partner = principal(token_command(dir.path(), &["--role", "partner", "--partner", "p-1"]));
+    assert_eq!((partner.partner_id.as_deref(), partner.host_id.as_deref()), (Some("p-1"), None));
+}
