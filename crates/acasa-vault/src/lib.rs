@@ -97,6 +97,17 @@ pub enum VaultError {
     Erased(Uuid),
 }
 
+/// What the vault holds for a subject ([`Vault::key_states`]).
+#[derive(Debug)]
+pub enum KeyState {
+    /// Its key.
+    Live(DataKey),
+    /// Its key was destroyed (a tombstone): it was erased.
+    Erased,
+    /// It never had a key here.
+    Absent,
+}
+
 /// The master key that wraps the data keys: 32 bytes, zeroized on drop, never printed.
 pub struct MasterKey([u8; KEY_LEN]);
 
@@ -300,6 +311,26 @@ impl Vault {
         Ok(sqlx::query_scalar(AssertSqlSafe(sql)).bind(subject).fetch_optional(&self.pool).await?.unwrap_or(false))
     }
 
+    /// What the table holds for each of `subjects` now (one query with `= ANY($1)`): its
+    /// key, a tombstone, or nothing. Every subject asked for is in the map.
+    pub async fn key_states(&self, subjects: &[Uuid]) -> Result<HashMap<Uuid, KeyState>, VaultError> {
+        let mut states: HashMap<Uuid, KeyState> = subjects.iter().map(|s| (*s, KeyState::Absent)).collect();
+        if subjects.is_empty() {
+            return Ok(states);
+        }
+        let sql = format!("SELECT subject_id, wrapped, master_key_id FROM {} WHERE subject_id = ANY($1)", self.table);
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(subjects).fetch_all(&self.pool).await?;
+        for r in rows {
+            let subject: Uuid = r.try_get(0)?;
+            let state = match r.try_get::<Option<Vec<u8>>, _>(1)? {
+                Some(wrapped) => KeyState::Live(self.unwrap_key(subject, &wrapped, r.try_get(2)?)?),
+                None => KeyState::Erased,
+            };
+            states.insert(subject, state);
+        }
+        Ok(states)
+    }
+
     /// Keys of many subjects on a given connection (e.g. inside a projection's transaction): one
     /// query with `= ANY($1)`. Subjects without a key are absent from the map.
     pub async fn keys_on(
@@ -459,6 +490,14 @@ impl Keys {
             self.cache.put(subject, key.clone());
         }
         Ok(key)
+    }
+
+    /// What the vault holds for each of `subjects` ([`Vault::key_states`]),
+    /// always read from the vault, never the cache: for opening data on
+    /// another's behalf, where a key erased a moment ago by another replica
+    /// must not serve any more. One query for them all.
+    pub async fn current_states(&self, subjects: &[Uuid]) -> Result<HashMap<Uuid, KeyState>, VaultError> {
+        self.vault.key_states(subjects).await
     }
 
     /// A key for a subject about to get personal data sealed (see

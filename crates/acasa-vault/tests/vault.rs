@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use acasa_testkit::PostgresServer;
-use acasa_vault::{DataKey, MasterKey, Vault, VaultError, create_table_sql};
+use acasa_vault::{DataKey, KeyState, Keys, MasterKey, Vault, VaultError, create_table_sql};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, PgPool};
 use uuid::Uuid;
@@ -208,6 +208,27 @@ async fn vault_against_postgres() {
     let mut conn = pool.acquire().await.unwrap();
     assert!(vault.keys_on(&mut conn, &[never, a, many[2]]).await.unwrap().keys().eq([&many[2]]));
     drop(conn);
+
+    // key_states tells a key, a tombstone and nothing apart, in one query for all.
+    let live = many[2];
+    let states = vault.key_states(&[never, a, live, absent, live]).await.unwrap();
+    assert_eq!(states.len(), 4);
+    assert!(matches!(states[&never], KeyState::Erased));
+    assert!(matches!(states[&a], KeyState::Erased));
+    assert!(matches!(&states[&live], KeyState::Live(k) if same_key(k, &vault.key(live).await.unwrap().unwrap())));
+    assert!(matches!(states[&absent], KeyState::Absent));
+    assert!(vault.key_states(&[]).await.unwrap().is_empty());
+    // Keys::current_states reads the vault, not the cache: a key destroyed by
+    // another replica (here: the vault directly) is erased at once.
+    let keys = Keys::new(vault.clone());
+    let cached = many[3];
+    assert!(keys.get(cached).await.unwrap().is_some());
+    assert!(matches!(keys.current_states(&[cached]).await.unwrap()[&cached], KeyState::Live(_)));
+    assert!(vault.destroy(cached).await.unwrap());
+    assert!(keys.get(cached).await.unwrap().is_some(), "the cache still holds it (Keys::TTL)");
+    assert!(matches!(keys.current_states(&[cached]).await.unwrap()[&cached], KeyState::Erased));
+    // A key that does not unwrap fails the whole lookup rather than reading as absent.
+    assert!(matches!(wrong.key_states(&[live]).await, Err(VaultError::Crypto)));
 
     pool.close().await;
 }
