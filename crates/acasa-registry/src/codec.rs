@@ -47,6 +47,42 @@ pub mod types {
     pub const ERASED: &str = "acasa.registry.v1.PersonErased";
 }
 
+/// The associated data of a person's sealed field:
+/// `"<person id>|<event type name>|<field name>"`.
+pub(crate) fn aad(person: Uuid, type_name: &str, field: &str) -> Vec<u8> {
+    format!("{person}|{type_name}|{field}").into_bytes()
+}
+
+/// Why a sealed field did not open.
+#[derive(Debug)]
+pub(crate) enum Unopened {
+    /// A sealing scheme this version does not know.
+    Scheme(u32),
+    /// Not with this key under this associated data: tampered with, another
+    /// person's key, or another person, event or field than it was sealed for.
+    Key,
+    /// It opened, but is not the message it should be.
+    Payload(String),
+}
+
+/// Opens `person`'s sealed field `field` of an event of type `type_name` with
+/// their `key`, into the message it seals: what [`PersonCodec`] does for
+/// every sealed field it decodes, and the registry for other services
+/// ([`crate::person_data`]).
+pub(crate) fn open_sealed<M: Message + Default>(
+    key: &DataKey,
+    person: Uuid,
+    type_name: &str,
+    field: &str,
+    sealed: &pb::Sealed,
+) -> Result<M, Unopened> {
+    if sealed.scheme != SCHEME {
+        return Err(Unopened::Scheme(sealed.scheme));
+    }
+    let plain = key.open(&aad(person, type_name, field), &sealed.ciphertext).map_err(|_| Unopened::Key)?;
+    M::decode(plain.as_slice()).map_err(|e| Unopened::Payload(e.to_string()))
+}
+
 /// Encodes and decodes one person's events.
 pub struct PersonCodec {
     person: Uuid,
@@ -65,10 +101,6 @@ impl PersonCodec {
         Self { person, key }
     }
 
-    fn aad(&self, type_name: &str, field: &str) -> Vec<u8> {
-        format!("{}|{type_name}|{field}", self.person).into_bytes()
-    }
-
     fn seal<M: Message>(
         &self,
         type_name: &str,
@@ -80,7 +112,7 @@ impl PersonCodec {
         };
         let key = self.key.as_ref().ok_or_else(|| EncodeError("the person's data key is gone".into()))?;
         let ciphertext = key
-            .seal(&self.aad(type_name, field), &m.encode_to_vec())
+            .seal(&aad(self.person, type_name, field), &m.encode_to_vec())
             .map_err(|e| EncodeError(format!("sealing {type_name}.{field}: {e}")))?;
         Ok(Some(pb::Sealed { scheme: SCHEME, ciphertext }))
     }
@@ -96,10 +128,11 @@ impl PersonCodec {
             return Err(DecodeError::new(e, format!("{field}: unknown sealing scheme {}", sealed.scheme)));
         }
         let Some(key) = &self.key else { return Ok(Personal::Shredded) };
-        let plain = key
-            .open(&self.aad(&e.type_name, field), &sealed.ciphertext)
-            .map_err(|_| DecodeError::new(e, format!("{field} does not open with the person's key")))?;
-        M::decode(plain.as_slice()).map(Personal::Open).map_err(|err| DecodeError::new(e, format!("{field}: {err}")))
+        open_sealed(key, self.person, &e.type_name, field, sealed).map(Personal::Open).map_err(|u| match u {
+            Unopened::Scheme(s) => DecodeError::new(e, format!("{field}: unknown sealing scheme {s}")),
+            Unopened::Key => DecodeError::new(e, format!("{field} does not open with the person's key")),
+            Unopened::Payload(err) => DecodeError::new(e, format!("{field}: {err}")),
+        })
     }
 }
 
@@ -369,6 +402,28 @@ mod tests {
         let stored = PersonCodec::new(person(), Some(key.clone())).encode(&registered()).unwrap();
         assert!(PersonCodec::new(Uuid::from_u128(8), Some(key)).decode(&stored).is_err());
         assert!(PersonCodec::new(person(), Some(DataKey::generate())).decode(&stored).is_err());
+    }
+
+    #[test]
+    fn the_associated_data_binds_person_event_type_and_field() {
+        assert_eq!(
+            aad(person(), types::REGISTERED, "details"),
+            b"00000000-0000-0000-0000-000000000007|acasa.registry.v1.PersonRegistered|details"
+        );
+        // What the codec seals, open_sealed opens under the same label only.
+        let key = DataKey::generate();
+        let stored = PersonCodec::new(person(), Some(key.clone())).encode(&registered()).unwrap();
+        let m: pb::PersonRegistered = Message::decode(stored.data.as_slice()).unwrap();
+        let contacts = m.contacts.unwrap();
+        let opened: pb::Contacts = open_sealed(&key, person(), types::REGISTERED, "contacts", &contacts).unwrap();
+        assert_eq!(opened.email, "maria@example.md");
+        let wrong = open_sealed::<pb::Contacts>(&key, person(), types::CONTACTS_UPDATED, "contacts", &contacts);
+        assert!(matches!(wrong, Err(Unopened::Key)));
+        let unknown = pb::Sealed { scheme: 9, ..contacts };
+        assert!(matches!(
+            open_sealed::<pb::Contacts>(&key, person(), types::REGISTERED, "contacts", &unknown),
+            Err(Unopened::Scheme(9))
+        ));
     }
 
     #[test]

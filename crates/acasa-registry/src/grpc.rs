@@ -1,17 +1,22 @@
 //! The transport glue of `acasa.registry.v1.RegistryService`: who may call
 //! what, then the command ([`crate::commands`]) or the query
-//! ([`crate::queries`]). Nothing else happens here.
+//! ([`crate::queries`]); and of `acasa.registry.v1.PersonDataService`: who
+//! may open sealed person data, then [`crate::person_data`]. Nothing else
+//! happens here.
 
 use std::collections::BTreeSet;
 
 use acasa_eventstore::Repository;
 use acasa_projection::Positions;
-use acasa_proto::registry::v1::{self as pb, registry_service_server::RegistryServiceServer};
+use acasa_proto::registry::v1::{
+    self as pb, person_data_service_server::PersonDataServiceServer, registry_service_server::RegistryServiceServer,
+};
 use acasa_runtime::{Authenticator, Principal, Role, request};
 use acasa_vault::{Keys, Vault};
 use chrono::Utc;
 use sqlx::PgPool;
 use tonic::{Request, Response, Status, service::Routes};
+use tracing::Instrument as _;
 
 use crate::commands::today;
 use crate::{
@@ -22,6 +27,8 @@ use crate::{
 pub(crate) const WRITERS: &[Role] = &[Role::Admin, Role::Caseworker];
 pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer];
 pub(crate) const ADMINS: &[Role] = &[Role::Admin];
+/// Who may have sealed person data opened: other services' workers, and admins.
+pub(crate) const OPENERS: &[Role] = &[Role::Admin, Role::Service];
 
 /// The service's dependencies.
 #[derive(Clone)]
@@ -276,5 +283,42 @@ impl pb::registry_service_server::RegistryService for RegistryService {
         Principal::authorized(&request, READERS)?;
         let deadline = request::deadline(&request);
         Ok(Response::new(self.counts(request.get_ref(), deadline).await?))
+    }
+}
+
+/// `acasa.registry.v1.PersonDataService`: opens people's sealed fields for
+/// other Acasă services with the registry's own data keys
+/// ([`crate::person_data`]).
+#[derive(Clone, Debug)]
+pub struct PersonDataService {
+    pub(crate) keys: Keys,
+}
+
+impl PersonDataService {
+    /// The service over the registry's data keys (the same [`Keys`] the
+    /// registry's codec uses; opening always reads the vault, never their cache).
+    pub fn new(keys: Keys) -> Self {
+        Self { keys }
+    }
+
+    /// `routes` with this service added, behind bearer authentication.
+    pub fn add_to(self, routes: Routes, auth: &Authenticator) -> Routes {
+        routes.add_service(PersonDataServiceServer::with_interceptor(self, auth.interceptor()))
+    }
+
+    /// The gRPC service name, for health.
+    pub const NAME: &'static str = "acasa.registry.v1.PersonDataService";
+}
+
+#[tonic::async_trait]
+impl pb::person_data_service_server::PersonDataService for PersonDataService {
+    async fn open_person_data(
+        &self,
+        request: Request<pb::OpenPersonDataRequest>,
+    ) -> Result<Response<pb::OpenPersonDataResponse>, Status> {
+        Principal::authorized(&request, OPENERS)?;
+        // The number of items only: nothing of what is opened is logged.
+        let span = tracing::info_span!("registry.open_person_data", items = request.get_ref().items.len());
+        Ok(Response::new(self.open(request.get_ref()).instrument(span).await?))
     }
 }

@@ -5,11 +5,15 @@
 //! key lives in a vault table outside the log and erasure destroys it. The
 //! `registry.people` read model ([`projection`]) opens what it can and drops
 //! the personal columns of erased people; queries ([`queries`]) read it only.
+//! Other services' workers have the sealed fields they read from the log
+//! opened by `PersonDataService` ([`grpc::PersonDataService`]): the key never
+//! leaves the registry.
 
 pub mod codec;
 mod commands;
 pub mod domain;
 pub mod grpc;
+mod person_data;
 pub mod projection;
 mod queries;
 pub mod validate;
@@ -27,6 +31,7 @@ use acasa_domain::Aggregate as _;
 use acasa_eventstore::{Repository, RepositoryConfig};
 use acasa_projection::Projection;
 use acasa_runtime::kit::{self, ProjectionSpec, ServeContext, ServiceDef, WorkContext};
+use acasa_vault::Keys;
 use futures::future::BoxFuture;
 use tonic::service::Routes;
 
@@ -51,7 +56,7 @@ impl ServiceDef for Registry {
     }
 
     fn apis(&self) -> &'static [&'static str] {
-        &[grpc::RegistryService::NAME]
+        &[grpc::RegistryService::NAME, grpc::PersonDataService::NAME]
     }
 
     fn migrations(&self) -> sqlx::migrate::Migrator {
@@ -69,8 +74,12 @@ impl ServiceDef for Registry {
     fn routes<'a>(&'a self, ctx: ServeContext<'a>) -> BoxFuture<'a, anyhow::Result<Routes>> {
         Box::pin(async move {
             let vault = kit::vault(ctx.config, ctx.pool.clone(), VAULT_TABLE)?;
+            let keys = Keys::new(vault.clone());
             let repo = Repository::new(ctx.store, RepositoryConfig::default());
-            Ok(grpc::RegistryService::new(repo, vault, ctx.positions, ctx.pool).routes(ctx.auth))
+            let registry = grpc::RegistryService::new(repo, vault, ctx.positions, ctx.pool)
+                .with_keys(keys.clone())
+                .routes(ctx.auth);
+            Ok(grpc::PersonDataService::new(keys).add_to(registry, ctx.auth))
         })
     }
 }

@@ -9,6 +9,7 @@ use chrono::{Datelike as _, NaiveDate};
 use uuid::Uuid;
 
 use crate::domain::{Category, Channel, ConsentKey, ConsentPurpose, Details, Interest, Return, proto_date};
+use crate::person_data::{OpenedField, SealedItem};
 
 /// Longest name.
 pub const NAME_MAX: usize = 100;
@@ -288,6 +289,52 @@ pub fn consent(v: &mut Violations, purpose: i32, partner_id: &str, channel: i32)
         }
     };
     Some((ConsentKey { purpose: purpose?, partner: partner? }, channel?))
+}
+
+/// Most items of one `OpenPersonData` call.
+pub const OPEN_ITEMS_MAX: usize = 500;
+
+/// The items of an `OpenPersonData` request: 1 to [`OPEN_ITEMS_MAX`], each
+/// a person id, a sealed field the registry opens for other services
+/// (`details` or `contacts`) of an event type that carries it, and the
+/// sealed value. Each bad field is named by its item (`items[3].field`).
+pub(crate) fn sealed_items<'a>(v: &mut Violations, items: &'a [pb::SealedItem]) -> Option<Vec<SealedItem<'a>>> {
+    if items.is_empty() || items.len() > OPEN_ITEMS_MAX {
+        v.add("items", format!("must hold 1 to {OPEN_ITEMS_MAX} items"));
+        return None;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = |f: &str| format!("items[{i}].{f}");
+        let person = id(v, &at("person_id"), &item.person_id);
+        let field = match item.field.as_str() {
+            "details" => Some(OpenedField::Details),
+            "contacts" => Some(OpenedField::Contacts),
+            _ => {
+                v.add(at("field"), "must be `details` or `contacts` (the sealed fields opened for other services)");
+                None
+            }
+        };
+        let event_type = field.and_then(|f| {
+            let carrying = f.event_types();
+            let found = carrying.iter().copied().find(|t| *t == item.event_type);
+            if found.is_none() {
+                v.add(
+                    at("event_type"),
+                    format!("must be an event type carrying `{}`: {}", f.name(), carrying.join(" or ")),
+                );
+            }
+            found
+        });
+        let sealed = item.sealed.as_ref();
+        if sealed.is_none() {
+            v.add(at("sealed"), "is required");
+        }
+        if let (Some(person), Some(field), Some(event_type), Some(sealed)) = (person, field, event_type, sealed) {
+            out.push(SealedItem { person, event_type, field, sealed });
+        }
+    }
+    (out.len() == items.len()).then_some(out)
 }
 
 pub use acasa_domain::formats::fold;

@@ -1,0 +1,305 @@
+//! Opening people's sealed registry data for other Acasă services
+//! (`acasa.registry.v1.PersonDataService`, person_data.proto).
+//!
+//! Another service keeps its own projection of the registry's events; their
+//! personal fields are sealed with each person's data key, which never leaves
+//! the registry. Like a key management service's decrypt, the service hands
+//! the sealed values back and the registry opens them with the key as the
+//! vault holds it *now* (never a cached one: an erasure by any replica holds
+//! at once), with the same associated data as [`crate::codec::PersonCodec`]
+//! (its [`open_sealed`]), and answers only what a programme needs of them.
+//! An erased person's values open for no one, a consumer's rebuild included.
+
+use acasa_domain::Violations;
+use acasa_proto::registry::v1::{self as pb, opened_item::Result as Opened, unavailable::Reason};
+use acasa_runtime::ApiError;
+use acasa_vault::KeyState;
+use uuid::Uuid;
+
+use crate::codec::{open_sealed, types};
+use crate::grpc::PersonDataService;
+use crate::validate;
+
+/// A sealed field the registry opens for other services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpenedField {
+    /// `details`: a `PersonDetails`, answered as a `ProgrammeProfile`.
+    Details,
+    /// `contacts`: a `Contacts`, answered as `ContactPoints`.
+    Contacts,
+}
+
+impl OpenedField {
+    /// The field's name in the events (part of the associated data).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OpenedField::Details => "details",
+            OpenedField::Contacts => "contacts",
+        }
+    }
+
+    /// The event types that carry the field.
+    pub(crate) fn event_types(self) -> &'static [&'static str] {
+        match self {
+            OpenedField::Details => &[types::REGISTERED, types::DETAILS_UPDATED],
+            OpenedField::Contacts => &[types::REGISTERED, types::CONTACTS_UPDATED],
+        }
+    }
+}
+
+/// One item of a request, validated.
+#[derive(Debug)]
+pub(crate) struct SealedItem<'a> {
+    /// Whose.
+    pub(crate) person: Uuid,
+    /// The event's type name (one of the field's [`OpenedField::event_types`]).
+    pub(crate) event_type: &'static str,
+    /// Which field.
+    pub(crate) field: OpenedField,
+    /// The sealed value.
+    pub(crate) sealed: &'a pb::Sealed,
+}
+
+impl PersonDataService {
+    /// Opens every item with its person's key, read from the vault once per
+    /// distinct person (one query for all).
+    pub(crate) async fn open(&self, req: &pb::OpenPersonDataRequest) -> Result<pb::OpenPersonDataResponse, ApiError> {
+        let mut v = Violations::new();
+        let Some(items) = validate::sealed_items(&mut v, &req.items) else { return Err(v.into()) };
+        let mut people: Vec<Uuid> = items.iter().map(|i| i.person).collect();
+        people.sort_unstable();
+        people.dedup();
+        let keys = self.keys.current_states(&people).await?;
+        Ok(pb::OpenPersonDataResponse { items: items.iter().map(|i| opened(i, keys.get(&i.person))).collect() })
+    }
+}
+
+/// One item's answer, by what the vault holds for its person.
+fn opened(item: &SealedItem<'_>, key: Option<&KeyState>) -> pb::OpenedItem {
+    let unavailable = |reason: Reason| Opened::Unavailable(pb::Unavailable { reason: reason as i32 });
+    let result = match key {
+        Some(KeyState::Live(key)) => {
+            let (person, event_type, field) = (item.person, item.event_type, item.field.name());
+            let opened = match item.field {
+                OpenedField::Details => open_sealed(key, person, event_type, field, item.sealed).map(profile),
+                OpenedField::Contacts => open_sealed(key, person, event_type, field, item.sealed).map(contact_points),
+            };
+            opened.unwrap_or_else(|_| unavailable(Reason::NotOpenable))
+        }
+        Some(KeyState::Erased) => unavailable(Reason::Erased),
+        Some(KeyState::Absent) | None => unavailable(Reason::UnknownPerson),
+    };
+    pb::OpenedItem { person_id: item.person.to_string(), result: Some(result) }
+}
+
+/// What a programme needs of a person's details. Every field is named, so
+/// that a field added to `PersonDetails` is a decision here, not a leak.
+fn profile(details: pb::PersonDetails) -> Opened {
+    let pb::PersonDetails {
+        given_name,
+        family_name,
+        languages,
+        education,
+        profession,
+        scientific_field,
+        skills,
+        birth_date: _,
+        sex: _,
+        idnp: _,
+        home_district: _,
+        home_locality: _,
+    } = details;
+    Opened::Profile(pb::ProgrammeProfile {
+        given_name,
+        family_name,
+        languages,
+        profession,
+        scientific_field,
+        skills,
+        education,
+    })
+}
+
+fn contact_points(contacts: pb::Contacts) -> Opened {
+    let pb::Contacts { email, phone } = contacts;
+    Opened::Contacts(pb::ContactPoints { email, phone })
+}
+
+#[cfg(test)]
+mod tests {
+    use acasa_domain::Codec as _;
+    use acasa_proto::r#type::v1::Date;
+    use acasa_vault::DataKey;
+
+    use super::*;
+    use crate::codec::PersonCodec;
+    use crate::domain::{Category, PersonEvent, Personal};
+
+    fn person() -> Uuid {
+        Uuid::from_u128(41)
+    }
+
+    fn details() -> pb::PersonDetails {
+        pb::PersonDetails {
+            given_name: "Ana".into(),
+            family_name: "Moraru".into(),
+            birth_date: Some(Date { year: 1990, month: 5, day: 17 }),
+            sex: pb::Sex::Female as i32,
+            idnp: "2002001234563".into(),
+            home_district: "Ungheni".into(),
+            home_locality: "Sculeni".into(),
+            languages: vec!["ro".into(), "it".into()],
+            education: vec![pb::Education {
+                level: pb::EducationLevel::Master as i32,
+                field: "Agronomy".into(),
+                institution: "Università di Bologna".into(),
+                country: "IT".into(),
+                year: 2014,
+            }],
+            profession: "agronomist".into(),
+            scientific_field: "plant genetics".into(),
+            skills: vec!["irrigation".into()],
+        }
+    }
+
+    /// The sealed details and contacts of a registration, as the codec stores them.
+    fn sealed(key: &DataKey) -> (pb::Sealed, pb::Sealed) {
+        let codec = PersonCodec::new(person(), Some(key.clone()));
+        let event = PersonEvent::Registered {
+            id: person(),
+            categories: vec![Category::Returnee],
+            country: "MD".into(),
+            interests: vec![],
+            details: Personal::Open(details()),
+            contacts: Personal::Open(pb::Contacts { email: "ana@example.md".into(), phone: "+37369123456".into() }),
+        };
+        let stored = codec.encode(&event).unwrap();
+        let m: pb::PersonRegistered = acasa_proto::Message::decode(stored.data.as_slice()).unwrap();
+        (m.details.unwrap(), m.contacts.unwrap())
+    }
+
+    fn item<'a>(field: OpenedField, event_type: &'static str, sealed: &'a pb::Sealed) -> SealedItem<'a> {
+        SealedItem { person: person(), event_type, field, sealed }
+    }
+
+    #[test]
+    fn details_open_to_the_programme_profile_only_and_contacts_to_contact_points() {
+        let key = DataKey::generate();
+        let (d, c) = sealed(&key);
+        let live = KeyState::Live(key);
+        let profile = opened(&item(OpenedField::Details, types::REGISTERED, &d), Some(&live));
+        assert_eq!(profile.person_id, person().to_string());
+        let Some(Opened::Profile(p)) = profile.result else { panic!("{profile:?}") };
+        let full = details();
+        assert_eq!(
+            p,
+            pb::ProgrammeProfile {
+                given_name: full.given_name,
+                family_name: full.family_name,
+                languages: full.languages,
+                profession: full.profession,
+                scientific_field: full.scientific_field,
+                skills: full.skills,
+                education: full.education,
+            }
+        );
+        let contacts = opened(&item(OpenedField::Contacts, types::REGISTERED, &c), Some(&live));
+        assert_eq!(
+            contacts.result,
+            Some(Opened::Contacts(pb::ContactPoints { email: "ana@example.md".into(), phone: "+37369123456".into() }))
+        );
+    }
+
+    #[test]
+    fn a_value_under_another_label_or_key_does_not_open_and_a_missing_key_says_why() {
+        let key = DataKey::generate();
+        let (d, c) = sealed(&key);
+        let live = KeyState::Live(key);
+        let not_openable = Some(Opened::Unavailable(pb::Unavailable { reason: Reason::NotOpenable as i32 }));
+        // Another event type, another field, another person, another key, a flipped bit, another scheme.
+        assert_eq!(opened(&item(OpenedField::Details, types::DETAILS_UPDATED, &d), Some(&live)).result, not_openable);
+        assert_eq!(opened(&item(OpenedField::Contacts, types::REGISTERED, &d), Some(&live)).result, not_openable);
+        let other = SealedItem { person: Uuid::from_u128(42), ..item(OpenedField::Details, types::REGISTERED, &d) };
+        assert_eq!(opened(&other, Some(&live)).result, not_openable);
+        let stranger = KeyState::Live(DataKey::generate());
+        assert_eq!(opened(&item(OpenedField::Contacts, types::REGISTERED, &c), Some(&stranger)).result, not_openable);
+        let mut flipped = c.clone();
+        flipped.ciphertext[20] ^= 1;
+        assert_eq!(opened(&item(OpenedField::Contacts, types::REGISTERED, &flipped), Some(&live)).result, not_openable);
+        let scheme = pb::Sealed { scheme: 2, ..c.clone() };
+        assert_eq!(opened(&item(OpenedField::Contacts, types::REGISTERED, &scheme), Some(&live)).result, not_openable);
+        // A key destroyed, or never made.
+        let why = |k: Option<&KeyState>| opened(&item(OpenedField::Details, types::REGISTERED, &d), k).result;
+        assert_eq!(
+            why(Some(&KeyState::Erased)),
+            Some(Opened::Unavailable(pb::Unavailable { reason: Reason::Erased as i32 }))
+        );
+        let unknown = Some(Opened::Unavailable(pb::Unavailable { reason: Reason::UnknownPerson as i32 }));
+        assert_eq!(why(Some(&KeyState::Absent)), unknown);
+        assert_eq!(why(None), unknown);
+    }
+
+    #[test]
+    fn items_are_validated_each_bad_field_named() {
+        let sealed = pb::Sealed { scheme: 1, ciphertext: vec![0; 40] };
+        let good = |field: &str, event_type: &str| pb::SealedItem {
+            person_id: person().to_string(),
+            event_type: event_type.into(),
+            field: field.into(),
+            sealed: Some(sealed.clone()),
+        };
+        let fields = |items: &[pb::SealedItem]| {
+            let mut v = Violations::new();
+            let out = validate::sealed_items(&mut v, items);
+            assert_eq!(out.is_some(), v.is_empty());
+            v.iter().map(|f| f.field.clone()).collect::<Vec<_>>()
+        };
+        let ok = [
+            good("details", types::REGISTERED),
+            good("details", types::DETAILS_UPDATED),
+            good("contacts", types::REGISTERED),
+            good("contacts", types::CONTACTS_UPDATED),
+        ];
+        assert!(fields(&ok).is_empty());
+        let mut v = Violations::new();
+        let items = validate::sealed_items(&mut v, &ok).unwrap();
+        assert_eq!(
+            items.iter().map(|i| (i.field, i.event_type)).collect::<Vec<_>>(),
+            [
+                (OpenedField::Details, types::REGISTERED),
+                (OpenedField::Details, types::DETAILS_UPDATED),
+                (OpenedField::Contacts, types::REGISTERED),
+                (OpenedField::Contacts, types::CONTACTS_UPDATED),
+            ]
+        );
+        assert_eq!(fields(&[]), ["items"]);
+        assert_eq!(fields(&vec![good("details", types::REGISTERED); validate::OPEN_ITEMS_MAX + 1]), ["items"]);
+        assert!(fields(&vec![good("details", types::REGISTERED); validate::OPEN_ITEMS_MAX]).is_empty());
+        let bad = [
+            good("details", types::REGISTERED),
+            good("return_details", types::RETURN_RECORDED),
+            good("details", types::CONTACTS_UPDATED),
+            good("contacts", types::DETAILS_UPDATED),
+            good("contacts", "PersonRegistered"),
+            pb::SealedItem { person_id: "nope".into(), ..good("details", types::REGISTERED) },
+            pb::SealedItem { person_id: String::new(), ..good("details", types::REGISTERED) },
+            pb::SealedItem { sealed: None, ..good("contacts", types::REGISTERED) },
+            pb::SealedItem { person_id: "x".into(), field: "idnp".into(), event_type: String::new(), sealed: None },
+        ];
+        assert_eq!(
+            fields(&bad),
+            [
+                "items[1].field",
+                "items[2].event_type",
+                "items[3].event_type",
+                "items[4].event_type",
+                "items[5].person_id",
+                "items[6].person_id",
+                "items[7].sealed",
+                "items[8].person_id",
+                "items[8].field",
+                "items[8].sealed",
+            ]
+        );
+    }
+}
