@@ -188,7 +188,7 @@ async fn read_your_writes_idempotency_and_one_trace_into_the_projection() {
 }
 
 /// The services a server lists over reflection, in v1 and in v1alpha.
-async fn reflected(channel: &Channel) -> (Vec<String>, Vec<String>) {
+pub(crate) async fn reflected(channel: &Channel) -> (Vec<String>, Vec<String>) {
     use tonic_reflection::pb::{v1, v1alpha};
     let request = v1::ServerReflectionRequest {
         message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),

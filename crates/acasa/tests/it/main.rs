@@ -10,6 +10,7 @@ mod grpc;
 mod harness;
 mod nats_permissions;
 mod operations;
+mod person_data;
 mod projection;
 mod referrals;
 mod registry;
