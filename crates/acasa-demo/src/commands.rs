@@ -32,6 +32,7 @@ impl CounterService {
             acasa_eventstore::CommandError::Claimed { owner, .. } => ApiError::Rejected {
                 kind: acasa_domain::RejectionKind::AlreadyExists,
                 message: format!("a counter with this name already exists: {owner}"),
+                rule: None,
             },
             e => e.into(),
         })?;

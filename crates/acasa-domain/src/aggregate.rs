@@ -94,6 +94,13 @@ pub trait Rejection: fmt::Display {
     fn field(&self) -> Option<&'static str> {
         None
     }
+
+    /// For [`RejectionKind::FailedPrecondition`]: the rule that refused, a
+    /// stable upper-case name (`TRAVEL_OVER_CAP`), so a client can act on it
+    /// without parsing the message.
+    fn rule(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// An event-sourced aggregate: its state, the commands it decides and the

@@ -31,6 +31,7 @@ use chrono::{DateTime, Months, NaiveDate, Utc};
 use uuid::Uuid;
 
 pub mod host;
+pub mod matching;
 pub mod offer;
 
 /// Claim kind of an offer's places.
@@ -99,6 +100,60 @@ pub struct Proposal {
     pub slot: u32,
     /// The offer's terms.
     pub terms: Terms,
+    /// The offer's earliest start.
+    pub start_from: NaiveDate,
+    /// The offer's latest start.
+    pub start_until: NaiveDate,
+}
+
+/// What the command gathered about the person, from this service's own
+/// projection of the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersonFact {
+    /// Not (yet) seen in the registry's log.
+    Unknown,
+    /// Erased.
+    Erased,
+    /// Merged into the survivor.
+    Merged(Uuid),
+    /// Active.
+    Active {
+        /// Consented to programme participation.
+        consent: bool,
+        /// In the offer kind's category (overseas graduate for placements,
+        /// diaspora scientist for assignments).
+        category: bool,
+    },
+}
+
+/// The outside facts a proposal is decided on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProposalFacts {
+    /// The offer takes proposals (published, not closed).
+    pub offer_open: bool,
+    /// The host exists and is not suspended.
+    pub host_active: bool,
+    /// The person.
+    pub person: PersonFact,
+}
+
+impl ProposalFacts {
+    fn check(&self) -> Result<(), PlacementError> {
+        if !self.offer_open {
+            return Err(PlacementError::OfferClosed);
+        }
+        if !self.host_active {
+            return Err(PlacementError::HostNotActive);
+        }
+        match self.person {
+            PersonFact::Unknown => Err(PlacementError::PersonUnknown),
+            PersonFact::Erased => Err(PlacementError::PersonErased),
+            PersonFact::Merged(survivor) => Err(PlacementError::PersonMerged(survivor)),
+            PersonFact::Active { consent: false, .. } => Err(PlacementError::NoConsent),
+            PersonFact::Active { category: false, .. } => Err(PlacementError::NotEligible),
+            PersonFact::Active { .. } => Ok(()),
+        }
+    }
 }
 
 /// What became of the person.
@@ -197,8 +252,8 @@ pub struct Placement {
 /// What can be asked of a placement.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlacementCommand {
-    /// Propose a candidate.
-    Propose(Proposal, DateTime<Utc>),
+    /// Propose a candidate, on the facts gathered.
+    Propose(Proposal, ProposalFacts, DateTime<Utc>),
     /// The candidate accepts.
     Accept(DateTime<Utc>),
     /// The candidate declines.
@@ -245,6 +300,8 @@ pub enum PlacementCommand {
         kind: String,
         /// How much.
         amount: Money,
+        /// The receipt's reference.
+        receipt: String,
     },
     /// Approve a travel claim for `amount` (at most what was asked and what
     /// is left of the cap).
@@ -332,6 +389,8 @@ pub enum PlacementEvent {
         kind: String,
         /// How much.
         amount: Money,
+        /// The receipt's reference.
+        receipt: String,
     },
     /// Approved.
     TravelApproved {
@@ -380,8 +439,8 @@ pub enum PlacementError {
     /// Not in a state that allows it.
     #[error("a placement that is {0} cannot be {1}")]
     Transition(&'static str, &'static str),
-    /// Another host's token.
-    #[error("only the placement's host may confirm presence")]
+    /// Another host's token: to it, the placement does not exist.
+    #[error("no such placement for this host institution")]
     NotHost,
     /// The month did not fall due (yet, or ever).
     #[error("month {0} has not fallen due")]
@@ -446,13 +505,39 @@ pub enum PlacementError {
     /// The follow-up before it is due.
     #[error("the follow-up is due from {0}")]
     FollowUpNotYet(NaiveDate),
+    /// The offer takes no proposals.
+    #[error("the offer is closed to proposals")]
+    OfferClosed,
+    /// The host is unknown or suspended.
+    #[error("the host institution is suspended")]
+    HostNotActive,
+    /// The registry has no such person (as far as this service has seen).
+    #[error("the person is not in the registry (or not yet seen here: pass min_registry_position)")]
+    PersonUnknown,
+    /// Erased.
+    #[error("the person was erased")]
+    PersonErased,
+    /// Merged.
+    #[error("the person was merged into {0}: propose the survivor")]
+    PersonMerged(Uuid),
+    /// No programme consent.
+    #[error("the person has not consented to programme participation")]
+    NoConsent,
+    /// Not in the category the offer is for.
+    #[error(
+        "the person is not in the offer's category (overseas graduate for placements, diaspora scientist for assignments)"
+    )]
+    NotEligible,
+    /// A start outside the offer's window.
+    #[error("the start must be within the offer's window ({0} to {1})")]
+    OutsideStartWindow(NaiveDate, NaiveDate),
 }
 
 impl Rejection for PlacementError {
     fn kind(&self) -> RejectionKind {
         match self {
             Self::AlreadyExists => RejectionKind::AlreadyExists,
-            Self::NotFound | Self::NoSuchClaim => RejectionKind::NotFound,
+            Self::NotFound | Self::NoSuchClaim | Self::NotHost => RejectionKind::NotFound,
             Self::Currency(_) | Self::NotPositive => RejectionKind::InvalidArgument,
             _ => RejectionKind::FailedPrecondition,
         }
@@ -463,6 +548,42 @@ impl Rejection for PlacementError {
             Self::Currency(_) | Self::NotPositive => Some("amount"),
             _ => None,
         }
+    }
+
+    fn rule(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Transition(..) => "PLACEMENT_STATE",
+            Self::NotDue(_) => "MONTH_NOT_DUE",
+            Self::AlreadyConfirmed(_) => "PRESENCE_ALREADY_CONFIRMED",
+            Self::PresenceNotConfirmed(_) => "PRESENCE_NOT_CONFIRMED",
+            Self::AlreadyPaid(_) => "MONTH_ALREADY_PAID",
+            Self::AboveDue { .. } => "PAYMENT_ABOVE_DUE",
+            Self::ClaimDecided => "TRAVEL_CLAIM_DECIDED",
+            Self::OverCap { .. } => "TRAVEL_OVER_CAP",
+            Self::AboveClaim => "TRAVEL_ABOVE_CLAIM",
+            Self::ClaimNotApproved => "TRAVEL_CLAIM_NOT_APPROVED",
+            Self::ClaimPaid => "TRAVEL_CLAIM_PAID",
+            Self::TermNotOver(_) => "TERM_NOT_OVER",
+            Self::OutsideTerm(..) => "OUTSIDE_TERM",
+            Self::BeforeSignature(_) => "START_BEFORE_SIGNATURE",
+            Self::OutcomeRecorded => "OUTCOME_RECORDED",
+            Self::FollowUpNotYet(_) => "FOLLOW_UP_NOT_YET",
+            Self::OfferClosed => "OFFER_CLOSED",
+            Self::HostNotActive => "HOST_SUSPENDED",
+            Self::PersonUnknown => "PERSON_UNKNOWN",
+            Self::PersonErased => "PERSON_ERASED",
+            Self::PersonMerged(_) => "PERSON_MERGED",
+            Self::NoConsent => "PROGRAMME_CONSENT",
+            Self::NotEligible => "CATEGORY",
+            Self::OutsideStartWindow(..) => "START_WINDOW",
+            Self::AlreadyExists
+            | Self::NotFound
+            | Self::NotHost
+            | Self::Currency(_)
+            | Self::NotPositive
+            | Self::NoSuchClaim
+            | Self::ClaimExists => return None,
+        })
     }
 }
 
@@ -541,12 +662,17 @@ impl Placement {
         }
         let cap = &self.terms()?.travel_cap;
         Ok(match command {
-            C::SubmitTravel { claim, kind, amount } => {
+            C::SubmitTravel { claim, kind, amount, receipt } => {
                 if self.travel.contains_key(claim) {
                     return Err(PlacementError::ClaimExists);
                 }
                 self.money(amount, cap)?;
-                vec![E::TravelSubmitted { claim: *claim, kind: kind.clone(), amount: amount.clone() }]
+                vec![E::TravelSubmitted {
+                    claim: *claim,
+                    kind: kind.clone(),
+                    amount: amount.clone(),
+                    receipt: receipt.clone(),
+                }]
             }
             C::ApproveTravel { claim, amount } => {
                 let c = self.travel.get(claim).ok_or(PlacementError::NoSuchClaim)?;
@@ -716,13 +842,14 @@ impl Aggregate for Placement {
         use PlacementCommand as C;
         use PlacementEvent as E;
         use Status as S;
-        if let C::Propose(proposal, at) = command {
+        if let C::Propose(proposal, facts, at) = command {
             if self.exists() {
                 return Err(PlacementError::AlreadyExists);
             }
             if proposal.terms.months == 0 || proposal.slot == 0 {
                 return Err(PlacementError::NotPositive);
             }
+            facts.check()?;
             return Ok(vec![E::Proposed(proposal.clone(), *at)]);
         }
         if !self.exists() {
@@ -741,6 +868,11 @@ impl Aggregate for Placement {
             C::SignAgreement { signed_on, start_on, reference } if self.status == S::Accepted => {
                 if start_on < signed_on {
                     return Err(PlacementError::BeforeSignature(*signed_on));
+                }
+                if let Some(p) = &self.proposal
+                    && !(p.start_from..=p.start_until).contains(start_on)
+                {
+                    return Err(PlacementError::OutsideStartWindow(p.start_from, p.start_until));
                 }
                 vec![E::AgreementSigned { signed_on: *signed_on, start_on: *start_on, reference: reference.clone() }]
             }

@@ -28,6 +28,18 @@ pub const PLACES_MAX: i32 = 1_000;
 pub const AMOUNT_MAX: i64 = 10_000_000_000;
 /// Longest free text (reasons, references, notes).
 pub const NOTE_MAX: usize = 500;
+/// Most working languages of an offer.
+pub const LANGUAGES_MAX: usize = 10;
+
+/// An id (a UUID).
+pub fn id(v: &mut Violations, field: &str, s: &str) -> Option<uuid::Uuid> {
+    v.id(field, s)
+}
+
+/// A required text of at most `max` characters.
+pub fn text(v: &mut Violations, field: &str, s: &str, max: usize) -> Option<String> {
+    v.check(field, formats::text(s, max))
+}
 
 /// A host's IDNO (13 digits, check digit).
 pub fn idno(v: &mut Violations, field: &str, s: &str) -> Option<String> {
@@ -132,6 +144,8 @@ pub struct OfferTerms {
     pub places: u32,
     /// Kind, term, allowance, travel cap.
     pub terms: Terms,
+    /// Working languages (canonical BCP 47 tags, none repeated).
+    pub languages: Vec<String>,
     /// The earliest start.
     pub start_from: NaiveDate,
     /// The latest start.
@@ -176,13 +190,34 @@ pub fn offer_terms(v: &mut Violations, field: &str, t: Option<&pb::OfferTerms>) 
     }
     let start_from = date(v, &format!("{field}.start_from"), t.start_from.as_ref());
     let start_until = date(v, &format!("{field}.start_until"), t.start_until.as_ref());
+    let languages = languages(v, &format!("{field}.languages"), &t.languages);
     Some(OfferTerms {
         subject: subject?,
         places: places?,
         terms: Terms { kind: kind?, months: months?, allowance: allowance?, travel_cap: travel_cap? },
+        languages: languages?,
         start_from: start_from?,
         start_until: start_until?,
     })
+}
+
+/// Languages: BCP 47 tags in canonical case, none repeated, at most
+/// [`LANGUAGES_MAX`] (may be none).
+pub fn languages(v: &mut Violations, field: &str, list: &[String]) -> Option<Vec<String>> {
+    v.check(field, formats::list_len(list.len(), LANGUAGES_MAX))?;
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    let mut ok = true;
+    for (i, l) in list.iter().enumerate() {
+        match formats::language_tag(l) {
+            Ok(tag) if !out.contains(&tag) => out.push(tag),
+            Ok(_) => {}
+            Err(e) => {
+                v.add(format!("{field}[{i}]"), e.to_string());
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// A month of the term (from 1).
@@ -256,6 +291,7 @@ mod tests {
             travel_cap: Some(PbMoney { amount_minor: 0, currency: "MDL".into() }),
             start_from: Some(Date { year: 2027, month: 1, day: 1 }),
             start_until: Some(Date { year: 2027, month: 3, day: 1 }),
+            languages: vec!["ro".into(), "EN".into(), "ro".into()],
         }
     }
 

@@ -224,6 +224,7 @@ impl ReferralService {
                     return Err(ApiError::Rejected {
                         kind: acasa_domain::RejectionKind::NotFound,
                         message: "a partner token reads its own inbox only".into(),
+                        rule: None,
                     });
                 }
                 Some(_) => Some(own),

@@ -221,12 +221,14 @@ impl RegistryService {
                 return Err(ApiError::Rejected {
                     kind: RejectionKind::FailedPrecondition,
                     message: format!("the survivor was itself merged into {into}"),
+                    rule: None,
                 });
             }
             PersonState::Erased => {
                 return Err(ApiError::Rejected {
                     kind: RejectionKind::FailedPrecondition,
                     message: "the survivor was erased".into(),
+                    rule: None,
                 });
             }
         }
@@ -268,6 +270,7 @@ impl RegistryService {
                     message: format!(
                         "the record was merged into {survivor}; erase {survivor}, which erases every record merged into it"
                     ),
+                    rule: None,
                 });
             }
             let group = self.merged_into(&root).await?;

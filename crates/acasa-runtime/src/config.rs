@@ -113,6 +113,25 @@ pub struct Config {
     /// `ACASA_FEED_STREAMS_PER_CONNECTION`: open feed streams on one client
     /// connection, whichever partners they are for (default 8).
     pub feed_streams_per_connection: usize,
+    /// `ACASA_REGISTRY_URL`: the registry's gRPC endpoint, for services
+    /// that open a person's sealed registry data through it (default
+    /// `http://127.0.0.1:50051`).
+    pub registry_url: String,
+    /// `ACASA_SERVICE_TOKEN_FILE`: a bearer token (role `service`) for
+    /// calls to other services, re-read on every use so an identity
+    /// provider's sidecar can refresh it. Unset: the process signs its own
+    /// short-lived tokens with the HS256 key (`ACASA_JWT_SECRET_FILE`).
+    pub service_token_file: Option<PathBuf>,
+    /// `ACASA_PLACEMENTS_TARGET_GRADUATES`: the programme's target of
+    /// graduate placements (default 43).
+    pub placements_target_graduates: u32,
+    /// `ACASA_PLACEMENTS_TARGET_SCIENTISTS`: the programme's target of
+    /// scientific assignments (default 31).
+    pub placements_target_scientists: u32,
+    /// `ACASA_PLACEMENTS_SWEEP_MS`: how often the placements deadline
+    /// worker records allowances fallen due and overdue follow-ups
+    /// (default 60000).
+    pub placements_sweep_interval: Duration,
     /// `ACASA_LOG`: a tracing filter (default `info`).
     pub log: String,
     /// `ACASA_LOG_FORMAT`: `text` or `json`.
@@ -173,6 +192,11 @@ impl Config {
             probe_addr,
             feed_streams_per_partner: parse(&get, "ACASA_FEED_STREAMS_PER_PARTNER", 4)?,
             feed_streams_per_connection: parse(&get, "ACASA_FEED_STREAMS_PER_CONNECTION", 8)?,
+            registry_url: get("ACASA_REGISTRY_URL").unwrap_or_else(|| "http://127.0.0.1:50051".into()),
+            service_token_file: get("ACASA_SERVICE_TOKEN_FILE").map(PathBuf::from),
+            placements_target_graduates: parse(&get, "ACASA_PLACEMENTS_TARGET_GRADUATES", 43)?,
+            placements_target_scientists: parse(&get, "ACASA_PLACEMENTS_TARGET_SCIENTISTS", 31)?,
+            placements_sweep_interval: Duration::from_millis(parse(&get, "ACASA_PLACEMENTS_SWEEP_MS", 60_000)?.max(10)),
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             state_dir,

@@ -25,6 +25,9 @@ pub enum ApiError {
         kind: RejectionKind,
         /// The domain's message.
         message: String,
+        /// The rule that refused (a FAILED_PRECONDITION's
+        /// `google.rpc.PreconditionFailure` violation type), if named.
+        rule: Option<&'static str>,
     },
     /// The command would create a second record of something unique; names
     /// the existing record's id (also as `existing_id` in an ErrorInfo detail).
@@ -98,7 +101,7 @@ impl<E: Rejection> From<CommandError<E>> for ApiError {
                     v.add(field, r.to_string());
                     Self::Invalid(v)
                 }
-                (kind, _) => Self::Rejected { kind, message: r.to_string() },
+                (kind, _) => Self::Rejected { kind, message: r.to_string(), rule: r.rule() },
             },
             CommandError::Contention => Self::Contention,
             CommandError::RequestIdReused => Self::RequestIdReused,
@@ -149,9 +152,11 @@ impl From<acasa_vault::VaultError> for ApiError {
     fn from(e: acasa_vault::VaultError) -> Self {
         match e {
             acasa_vault::VaultError::Database(d) => d.into(),
-            acasa_vault::VaultError::Erased(_) => {
-                Self::Rejected { kind: RejectionKind::FailedPrecondition, message: "the person was erased".into() }
-            }
+            acasa_vault::VaultError::Erased(_) => Self::Rejected {
+                kind: RejectionKind::FailedPrecondition,
+                message: "the person was erased".into(),
+                rule: Some("PERSON_ERASED"),
+            },
             other => Self::Internal(format!("vault: {other}")),
         }
     }
@@ -167,8 +172,15 @@ impl From<ApiError> for Status {
                 }
                 Status::with_error_details(Code::InvalidArgument, format!("invalid request: {v}"), details)
             }
-            ApiError::Rejected { kind, message } => match kind {
-                RejectionKind::FailedPrecondition => Status::failed_precondition(message),
+            ApiError::Rejected { kind, message, rule } => match kind {
+                RejectionKind::FailedPrecondition => match rule {
+                    Some(rule) => {
+                        let mut details = ErrorDetails::new();
+                        details.add_precondition_failure_violation(rule, "", message.clone());
+                        Status::with_error_details(Code::FailedPrecondition, message, details)
+                    }
+                    None => Status::failed_precondition(message),
+                },
                 RejectionKind::NotFound => Status::not_found(message),
                 RejectionKind::AlreadyExists => Status::already_exists(message),
                 RejectionKind::InvalidArgument => Status::invalid_argument(message),

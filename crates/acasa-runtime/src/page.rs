@@ -59,6 +59,32 @@ impl Cursor for (DateTime<Utc>, Uuid) {
     }
 }
 
+impl Cursor for (i32, Uuid) {
+    fn to_text(&self) -> String {
+        format!("{}/{}", self.0, self.1)
+    }
+
+    fn from_text(text: &str) -> Option<Self> {
+        let (n, id) = text.split_once('/')?;
+        Some((n.parse().ok()?, Uuid::parse_str(id).ok()?))
+    }
+}
+
+impl Cursor for (chrono::NaiveDate, Uuid, i32) {
+    fn to_text(&self) -> String {
+        format!("{}/{}/{}", self.0.format("%Y-%m-%d"), self.1, self.2)
+    }
+
+    /// Only dates Postgres can compare with (years 1 to 9999).
+    fn from_text(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '/');
+        let date = chrono::NaiveDate::parse_from_str(parts.next()?, "%Y-%m-%d").ok()?;
+        (1..=9999).contains(&date.year()).then_some(())?;
+        let id = Uuid::parse_str(parts.next()?).ok()?;
+        Some((date, id, parts.next()?.parse().ok()?))
+    }
+}
+
 /// A validated page request: how many rows, after which key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageRequest<C> {
@@ -127,6 +153,19 @@ pub fn token<C: Cursor>(last: &C) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn score_and_date_keys_round_trip_and_refuse_forgeries() {
+        let id = Uuid::from_u128(5);
+        let key = (-3, id);
+        assert_eq!(<(i32, Uuid)>::from_text(&key.to_text()), Some(key));
+        let day = chrono::NaiveDate::from_ymd_opt(2027, 2, 15).unwrap();
+        let key = (day, id, 4);
+        assert_eq!(<(chrono::NaiveDate, Uuid, i32)>::from_text(&key.to_text()), Some(key));
+        assert_eq!(<(chrono::NaiveDate, Uuid, i32)>::from_text(&format!("10000-01-01/{id}/1")), None);
+        assert_eq!(<(chrono::NaiveDate, Uuid, i32)>::from_text(&format!("2027-02-15/{id}")), None);
+        assert_eq!(<(i32, Uuid)>::from_text("x/y"), None);
+    }
 
     #[test]
     fn tokens_round_trip_for_every_key_shape() {

@@ -28,6 +28,8 @@ pub struct NewOffer {
     pub places: u32,
     /// Kind, term, allowance and travel cap.
     pub terms: Terms,
+    /// Working languages (BCP 47, canonical case).
+    pub languages: Vec<String>,
     /// The earliest start.
     pub start_from: NaiveDate,
     /// The latest start.
@@ -204,6 +206,7 @@ mod tests {
                 allowance: Money::new(600_000, "MDL"),
                 travel_cap: Money::new(0, "MDL"),
             },
+            languages: vec!["ro".into()],
             start_from: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
             start_until: NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
         }

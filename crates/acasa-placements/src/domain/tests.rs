@@ -1,5 +1,6 @@
 //! Given/when/then for every placement rule.
 
+use acasa_domain::Rejection as _;
 use acasa_domain::testing::{given, when};
 
 use super::*;
@@ -29,11 +30,17 @@ fn proposal() -> Proposal {
         host: host(),
         slot: 2,
         terms: Terms { kind: Kind::GraduatePlacement, months: 6, allowance: mdl(600_000), travel_cap: mdl(100_000) },
+        start_from: d(2027, 1, 1),
+        start_until: d(2027, 2, 1),
     }
 }
 
+fn facts() -> ProposalFacts {
+    ProposalFacts { offer_open: true, host_active: true, person: PersonFact::Active { consent: true, category: true } }
+}
+
 fn propose() -> PlacementCommand {
-    PlacementCommand::Propose(proposal(), at())
+    PlacementCommand::Propose(proposal(), facts(), at())
 }
 
 fn sign() -> PlacementCommand {
@@ -100,13 +107,13 @@ fn a_proposal_is_made_once_with_a_term_and_a_place() {
     let mut none = proposal();
     none.terms.months = 0;
     assert_eq!(
-        when(&given::<Placement>(&[]), &PlacementCommand::Propose(none, at())).refused(),
+        when(&given::<Placement>(&[]), &PlacementCommand::Propose(none, facts(), at())).refused(),
         PlacementError::NotPositive
     );
     let mut slotless = proposal();
     slotless.slot = 0;
     assert_eq!(
-        when(&given::<Placement>(&[]), &PlacementCommand::Propose(slotless, at())).refused(),
+        when(&given::<Placement>(&[]), &PlacementCommand::Propose(slotless, facts(), at())).refused(),
         PlacementError::NotPositive
     );
     assert_eq!(when(&given::<Placement>(&[]), &PlacementCommand::Accept(at())).refused(), PlacementError::NotFound);
@@ -291,8 +298,12 @@ fn outcomes_come_at_completion_and_at_the_follow_up_six_months_later_once_each()
 #[test]
 fn travel_is_approved_up_to_the_remaining_cap_and_paid_once() {
     let claim = |n: u128| Uuid::from_u128(0x70 + n);
-    let submit =
-        |n, minor| PlacementCommand::SubmitTravel { claim: claim(n), kind: "flight".into(), amount: mdl(minor) };
+    let submit = |n, minor| PlacementCommand::SubmitTravel {
+        claim: claim(n),
+        kind: "flight".into(),
+        amount: mdl(minor),
+        receipt: format!("R-{n}"),
+    };
     let approve = |n, minor| PlacementCommand::ApproveTravel { claim: claim(n), amount: mdl(minor) };
     let proposed = given::<Placement>(&[propose()]);
     assert_eq!(when(&proposed, &submit(1, 10)).refused(), PlacementError::Transition("proposed", "claimed travel for"));
@@ -339,4 +350,43 @@ fn rejections_map_to_statuses() {
     assert_eq!(PlacementError::NotPositive.kind(), RejectionKind::InvalidArgument);
     assert_eq!(PlacementError::OverCap { remaining: 1 }.kind(), RejectionKind::FailedPrecondition);
     assert_eq!(PlacementError::OverCap { remaining: 1 }.field(), None);
+}
+
+#[test]
+fn a_proposal_needs_an_open_offer_an_active_host_and_a_consenting_person_of_the_offers_category() {
+    let refused =
+        |f: ProposalFacts| when(&given::<Placement>(&[]), &PlacementCommand::Propose(proposal(), f, at())).refused();
+    assert_eq!(refused(ProposalFacts { offer_open: false, ..facts() }), PlacementError::OfferClosed);
+    assert_eq!(refused(ProposalFacts { host_active: false, ..facts() }), PlacementError::HostNotActive);
+    assert_eq!(refused(ProposalFacts { person: PersonFact::Unknown, ..facts() }), PlacementError::PersonUnknown);
+    assert_eq!(refused(ProposalFacts { person: PersonFact::Erased, ..facts() }), PlacementError::PersonErased);
+    let survivor = Uuid::from_u128(0xa2);
+    assert_eq!(
+        refused(ProposalFacts { person: PersonFact::Merged(survivor), ..facts() }),
+        PlacementError::PersonMerged(survivor)
+    );
+    assert_eq!(
+        refused(ProposalFacts { person: PersonFact::Active { consent: false, category: true }, ..facts() }),
+        PlacementError::NoConsent
+    );
+    assert_eq!(
+        refused(ProposalFacts { person: PersonFact::Active { consent: true, category: false }, ..facts() }),
+        PlacementError::NotEligible
+    );
+    for rule in [PlacementError::OfferClosed, PlacementError::NoConsent, PlacementError::NotEligible] {
+        assert_eq!(rule.kind(), RejectionKind::FailedPrecondition);
+        assert!(rule.rule().is_some(), "{rule}");
+    }
+}
+
+#[test]
+fn the_agreed_start_lies_within_the_offers_window() {
+    let history = vec![propose(), PlacementCommand::Accept(at())];
+    let sign_for =
+        |start_on| PlacementCommand::SignAgreement { signed_on: d(2026, 12, 1), start_on, reference: "AG-1".into() };
+    let window = PlacementError::OutsideStartWindow(d(2027, 1, 1), d(2027, 2, 1));
+    assert_eq!(when(&given::<Placement>(&history), &sign_for(d(2026, 12, 31))).refused(), window);
+    assert_eq!(when(&given::<Placement>(&history), &sign_for(d(2027, 2, 2))).refused(), window);
+    when(&given::<Placement>(&history), &sign_for(d(2027, 1, 1))).event();
+    when(&given::<Placement>(&history), &sign_for(d(2027, 2, 1))).event();
 }

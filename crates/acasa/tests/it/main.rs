@@ -11,6 +11,7 @@ mod harness;
 mod nats_permissions;
 mod operations;
 mod person_data;
+mod placements;
 mod projection;
 mod referrals;
 mod registry;
