@@ -536,7 +536,7 @@ pub enum PlacementError {
 impl Rejection for PlacementError {
     fn kind(&self) -> RejectionKind {
         match self {
-            Self::AlreadyExists => RejectionKind::AlreadyExists,
+            Self::AlreadyExists | Self::ClaimExists => RejectionKind::AlreadyExists,
             Self::NotFound | Self::NoSuchClaim | Self::NotHost => RejectionKind::NotFound,
             Self::Currency(_) | Self::NotPositive => RejectionKind::InvalidArgument,
             _ => RejectionKind::FailedPrecondition,

@@ -348,6 +348,7 @@ mod tests {
         assert!(v.is_empty(), "{v}");
         assert_eq!((t.subject.as_str(), t.places, t.terms.months), ("agronomist", 3, 6));
         assert_eq!(t.terms.travel_cap, Money::new(0, "MDL"), "a zero cap is allowed");
+        assert_eq!(t.languages, ["ro", "en"], "canonical case, none repeated");
         let mut bad = terms();
         bad.kind = 9;
         bad.places = 0;
@@ -414,6 +415,29 @@ mod tests {
             assert_eq!(outcome(&mut v, stage, k as i32, "").map(|(_, o)| o), Some(want));
         }
         assert!(v.is_empty(), "{v}");
+    }
+
+    #[test]
+    fn ids_and_texts_name_their_field() {
+        let mut v = Violations::new();
+        let id = uuid::Uuid::from_u128(7);
+        assert_eq!(self::id(&mut v, "offer_id", &id.to_string()), Some(id));
+        assert_eq!(text(&mut v, "kind", " flight ", 10), Some("flight".into()));
+        assert!(v.is_empty());
+        assert_eq!(self::id(&mut v, "offer_id", "nope"), None);
+        assert_eq!(text(&mut v, "kind", "", 10), None);
+        assert_eq!(text(&mut v, "kind2", "elevenchars", 10), None);
+        assert_eq!(fields(&v), ["offer_id", "kind", "kind2"]);
+    }
+
+    #[test]
+    fn languages_are_tags_at_most_ten_and_may_be_none() {
+        let mut v = Violations::new();
+        assert_eq!(languages(&mut v, "languages", &[]), Some(vec![]));
+        let eleven: Vec<String> = (0..11).map(|i| format!("x{i}")).collect();
+        assert_eq!(languages(&mut v, "languages", &eleven), None);
+        assert_eq!(languages(&mut v, "l", &["ro".into(), "1!".into()]), None);
+        assert_eq!(fields(&v), ["languages", "l[1]"]);
     }
 
     #[test]

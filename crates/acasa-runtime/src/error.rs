@@ -251,6 +251,37 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_rule_is_named_in_a_precondition_failure() {
+        #[derive(Debug)]
+        struct Full;
+        impl std::fmt::Display for Full {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("every place is taken")
+            }
+        }
+        impl acasa_domain::Rejection for Full {
+            fn kind(&self) -> RejectionKind {
+                RejectionKind::FailedPrecondition
+            }
+            fn rule(&self) -> Option<&'static str> {
+                Some("OFFER_FULL")
+            }
+        }
+        let s: Status = ApiError::from(CommandError::Rejected(Full)).into();
+        assert_eq!((s.code(), s.message()), (Code::FailedPrecondition, "every place is taken"));
+        let pf = s.get_error_details().precondition_failure().cloned().unwrap();
+        assert_eq!(pf.violations.len(), 1);
+        assert_eq!(
+            (pf.violations[0].r#type.as_str(), pf.violations[0].description.as_str()),
+            ("OFFER_FULL", "every place is taken")
+        );
+        // Without a rule: the code and the message only.
+        let s: Status =
+            ApiError::Rejected { kind: RejectionKind::FailedPrecondition, message: "no".into(), rule: None }.into();
+        assert!(s.get_error_details().precondition_failure().is_none());
+    }
+
+    #[test]
     fn internal_errors_hide_their_detail() {
         let s: Status = ApiError::Internal("secret detail".into()).into();
         assert_eq!(s.code(), Code::Internal);

@@ -222,6 +222,9 @@ mod tests {
         assert_eq!(r.matching_languages, ["ro", "en"]);
         assert_eq!(r.score, 2 * LANGUAGE_POINTS + INTEREST_POINTS);
         assert_eq!(r.reason(), "no profession or field match; speaks ro, en; interested");
+        // A language the offer does not use matches nothing.
+        p.languages = vec!["fr".into()];
+        assert!(rank_one(&wanted(), &p).matching_languages.is_empty());
     }
 
     #[test]

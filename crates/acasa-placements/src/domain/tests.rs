@@ -390,3 +390,51 @@ fn the_agreed_start_lies_within_the_offers_window() {
     when(&given::<Placement>(&history), &sign_for(d(2027, 1, 1))).event();
     when(&given::<Placement>(&history), &sign_for(d(2027, 2, 1))).event();
 }
+
+#[test]
+fn every_broken_rule_is_named_and_the_names_are_the_contract() {
+    let day = d(2027, 1, 1);
+    let named = [
+        (PlacementError::Transition("proposed", "started"), "PLACEMENT_STATE"),
+        (PlacementError::NotDue(1), "MONTH_NOT_DUE"),
+        (PlacementError::AlreadyConfirmed(1), "PRESENCE_ALREADY_CONFIRMED"),
+        (PlacementError::PresenceNotConfirmed(1), "PRESENCE_NOT_CONFIRMED"),
+        (PlacementError::AlreadyPaid(1), "MONTH_ALREADY_PAID"),
+        (PlacementError::AboveDue { due: 1 }, "PAYMENT_ABOVE_DUE"),
+        (PlacementError::ClaimDecided, "TRAVEL_CLAIM_DECIDED"),
+        (PlacementError::OverCap { remaining: 1 }, "TRAVEL_OVER_CAP"),
+        (PlacementError::AboveClaim, "TRAVEL_ABOVE_CLAIM"),
+        (PlacementError::ClaimNotApproved, "TRAVEL_CLAIM_NOT_APPROVED"),
+        (PlacementError::ClaimPaid, "TRAVEL_CLAIM_PAID"),
+        (PlacementError::TermNotOver(day), "TERM_NOT_OVER"),
+        (PlacementError::OutsideTerm(day, day), "OUTSIDE_TERM"),
+        (PlacementError::BeforeSignature(day), "START_BEFORE_SIGNATURE"),
+        (PlacementError::OutcomeRecorded, "OUTCOME_RECORDED"),
+        (PlacementError::FollowUpNotYet(day), "FOLLOW_UP_NOT_YET"),
+        (PlacementError::OfferClosed, "OFFER_CLOSED"),
+        (PlacementError::HostNotActive, "HOST_SUSPENDED"),
+        (PlacementError::PersonUnknown, "PERSON_UNKNOWN"),
+        (PlacementError::PersonErased, "PERSON_ERASED"),
+        (PlacementError::PersonMerged(Uuid::nil()), "PERSON_MERGED"),
+        (PlacementError::NoConsent, "PROGRAMME_CONSENT"),
+        (PlacementError::NotEligible, "CATEGORY"),
+        (PlacementError::OutsideStartWindow(day, day), "START_WINDOW"),
+    ];
+    for (e, name) in named {
+        assert_eq!(e.kind(), RejectionKind::FailedPrecondition, "{e}");
+        assert_eq!(e.rule(), Some(name), "{e}");
+    }
+    // Not broken rules: not found, already there, bad amounts.
+    for e in [
+        PlacementError::AlreadyExists,
+        PlacementError::NotFound,
+        PlacementError::NotHost,
+        PlacementError::Currency("MDL".into()),
+        PlacementError::NotPositive,
+        PlacementError::NoSuchClaim,
+        PlacementError::ClaimExists,
+    ] {
+        assert_ne!(e.kind(), RejectionKind::FailedPrecondition, "{e}");
+        assert_eq!(e.rule(), None, "{e}");
+    }
+}
