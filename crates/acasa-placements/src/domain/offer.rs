@@ -105,6 +105,10 @@ impl Rejection for OfferError {
         }
     }
 
+    fn rule(&self) -> Option<&'static str> {
+        matches!(self, Self::HostNotActive).then_some("HOST_SUSPENDED")
+    }
+
     fn field(&self) -> Option<&'static str> {
         match self {
             Self::NoPlaces => Some("places"),

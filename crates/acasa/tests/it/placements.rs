@@ -726,6 +726,48 @@ async fn a_placed_persons_erasure_reaches_the_placements_view_and_a_rebuild_equa
     s.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_suspended_host_takes_no_new_offers_or_proposals_while_its_running_placements_go_on() {
+    let env = Env::new().await;
+    let mut s = start(&env).await;
+    let (host, _) = s.host("Fabrica de Sticlă").await;
+    let offer = s.offer(&host, 2, 0).await;
+    let (ion, min) = s.person(Graduate::default()).await;
+    let (ana, min2) = s.person(Graduate { tag: "ana", ..Graduate::default() }).await;
+    let id = s.running(&offer, &ion, min, day(2027, 1, 15)).await;
+    let r = s.req(
+        Role::Caseworker,
+        pb::SuspendHostRequest { request_id: rid(), host_id: host.clone(), reason: "audit".into() },
+    );
+    s.client.suspend_host(r).await.unwrap();
+    let r = s.req(
+        Role::Caseworker,
+        pb::PublishOfferRequest { request_id: rid(), host_id: host.clone(), terms: Some(Stack::terms(1, 0)) },
+    );
+    assert_eq!(rule(&s.client.publish_offer(r).await.unwrap_err()), "HOST_SUSPENDED");
+    assert_eq!(rule(&s.propose(&offer, &ana, min2).await.unwrap_err()), "HOST_SUSPENDED");
+    // The running placement goes on: its month falls due and the host confirms it.
+    assert_eq!(s.sweep(day(2027, 2, 15)).await.months_due, 1);
+    let confirm = pb::ConfirmPresenceRequest { request_id: rid(), placement_id: id.clone(), month: 1 };
+    s.client.confirm_presence(s.as_host(&host, confirm)).await.unwrap();
+    // Reactivated, it takes proposals again.
+    let r = s.req(Role::Caseworker, pb::ReactivateHostRequest { request_id: rid(), host_id: host.clone() });
+    s.client.reactivate_host(r).await.unwrap();
+    s.propose(&offer, &ana, min2).await.unwrap();
+    // A second host with the same IDNO is refused, naming the first.
+    let r = s.req(Role::Viewer, pb::GetHostRequest { host_id: host.clone(), min_position: s.last().await });
+    let existing = s.client.get_host(r).await.unwrap().into_inner().host.unwrap();
+    assert_eq!((existing.open_offers, existing.active_placements), (1, 1));
+    let r = s.req(
+        Role::Caseworker,
+        pb::RegisterHostRequest { request_id: rid(), idno: existing.idno.clone(), details: existing.details.clone() },
+    );
+    let e = s.client.register_host(r).await.unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists);
+    assert!(e.message().contains(&host), "{}", e.message());
+    s.shutdown().await;
+}
+
 /// A full rebuild of both projections (inside a transaction that is rolled
 /// back, so the running workers are undisturbed) equals the live tables.
 async fn rebuild_equals_live(env: &Env, s: &Stack) {
