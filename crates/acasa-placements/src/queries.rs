@@ -7,6 +7,7 @@ use acasa_domain::{Violations, formats::fold};
 use acasa_proto::{placements::v1 as pb, r#type::v1::Money as PbMoney};
 use acasa_runtime::{ApiError, page};
 use chrono::{Datelike as _, NaiveDate, Utc};
+use futures::TryStreamExt as _;
 use sqlx::{Row as _, postgres::PgRow};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -17,9 +18,6 @@ use crate::{
     grpc::{PlacementService, Reader},
     validate,
 };
-
-/// Most eligible people ranked for one offer (the best of them are paged).
-pub const CANDIDATES_MAX: i64 = 5_000;
 
 fn money(minor: i64, currency: &str) -> Option<PbMoney> {
     Some(PbMoney { amount_minor: minor, currency: currency.to_owned() })
@@ -284,6 +282,7 @@ impl PlacementService {
         let id = validate::id(&mut v, "offer_id", &req.offer_id);
         let page = page::request::<(i32, Uuid)>(&mut v, req.page_size, &req.page_token);
         let (Some(id), Some(page)) = (id, page) else { return Err(v.into()) };
+        self.at(req.min_position, deadline).await?;
         if req.min_registry_position > 0 {
             let registry = acasa_eventstore::stream_name_of("registry");
             self.positions
@@ -307,25 +306,27 @@ impl PlacementService {
             Kind::GraduatePlacement
         };
         let interest = crate::interest_of(kind);
-        // Eligible: active, consented to programme participation, in the
-        // kind's category, holding no active placement.
-        let rows = sqlx::query(
+        let wanted = matching::Wanted { kind: Some(kind), subject, host_fields, languages };
+        let limit = usize::try_from(page.limit()).unwrap_or(usize::MAX);
+        // Every eligible person is ranked (active, consented to programme
+        // participation, in the kind's category, no active placement),
+        // streamed: only the page's best after the cursor are kept.
+        let mut rows = sqlx::query(
             "SELECT person_id, profession, scientific_field, COALESCE(education_fields, '{}') AS education_fields, \
              COALESCE(skills, '{}') AS skills, COALESCE(languages, '{}') AS languages, \
              $2 = ANY(interests) AS interested FROM placements.people p \
              WHERE p.status = 1 AND p.programme_consent AND $1 = ANY(p.categories) \
              AND NOT EXISTS (SELECT 1 FROM placements.placements x WHERE x.person_id = p.person_id \
-             AND x.status IN (1, 2, 5, 6)) ORDER BY person_id LIMIT $3",
+             AND x.status IN (1, 2, 5, 6))",
         )
         .bind(crate::category_of(kind))
         .bind(interest)
-        .bind(CANDIDATES_MAX)
-        .fetch_all(&self.pool)
-        .await?;
-        let profiles = rows
-            .iter()
-            .map(|r| {
-                Ok(matching::Profile {
+        .fetch(&self.pool);
+        let mut best = matching::Best::new(limit, page.after);
+        while let Some(r) = rows.try_next().await? {
+            best.offer(matching::rank_one(
+                &wanted,
+                &matching::Profile {
                     person: r.try_get("person_id")?,
                     profession: r.try_get("profession")?,
                     scientific_field: r.try_get("scientific_field")?,
@@ -333,21 +334,10 @@ impl PlacementService {
                     skills: r.try_get("skills")?,
                     languages: r.try_get("languages")?,
                     interested: r.try_get::<Option<bool>, _>("interested")?.unwrap_or(false),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let wanted = matching::Wanted { kind: Some(kind), subject, host_fields, languages };
-        let ranked = matching::rank(&wanted, &profiles);
-        let after = page.after;
-        let rest: Vec<matching::Ranked> = ranked
-            .into_iter()
-            .filter(|r| match after {
-                Some((score, person)) => r.score < score || (r.score == score && r.person > person),
-                None => true,
-            })
-            .take(usize::try_from(page.limit()).unwrap_or(usize::MAX))
-            .collect();
-        let (rest, next_page_token) = page.cut(rest, |r| (r.score, r.person));
+                },
+            ));
+        }
+        let (rest, next_page_token) = page.cut(best.into_sorted(), |r| (r.score, r.person));
         let candidates = rest
             .into_iter()
             .map(|r| pb::Candidate {

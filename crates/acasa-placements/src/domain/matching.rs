@@ -148,6 +148,68 @@ pub fn rank_one(wanted: &Wanted, p: &Profile) -> Ranked {
     Ranked { person: p.person, score, subject_match, matching_skills, matching_languages, interested: p.interested }
 }
 
+/// `a` ranks before `b`: higher score first, then the lower person id.
+fn before(a: &Ranked, b: &Ranked) -> bool {
+    a.score > b.score || (a.score == b.score && a.person < b.person)
+}
+
+/// The best `n` candidates ranked after a cursor `(score, person)` (the
+/// last of the previous page), kept while every candidate is offered once:
+/// memory for `n`, whatever the number of people.
+#[derive(Debug)]
+pub struct Best {
+    n: usize,
+    after: Option<(i32, Uuid)>,
+    kept: Vec<Ranked>,
+}
+
+impl Best {
+    /// Keeps the best `n` after `after`.
+    pub fn new(n: usize, after: Option<(i32, Uuid)>) -> Self {
+        Self { n, after, kept: Vec::with_capacity(n.min(1024) + 1) }
+    }
+
+    /// Offers one ranked candidate.
+    pub fn offer(&mut self, r: Ranked) {
+        if let Some((score, person)) = self.after
+            && !before(&Ranked { score, person, ..Ranked::empty() }, &r)
+        {
+            return;
+        }
+        if self.n == 0 {
+            return;
+        }
+        if self.kept.len() == self.n {
+            match self.kept.last() {
+                Some(worst) if before(&r, worst) => {
+                    self.kept.pop();
+                }
+                _ => return,
+            }
+        }
+        let at = self.kept.partition_point(|k| before(k, &r));
+        self.kept.insert(at, r);
+    }
+
+    /// The kept candidates, best first.
+    pub fn into_sorted(self) -> Vec<Ranked> {
+        self.kept
+    }
+}
+
+impl Ranked {
+    fn empty() -> Self {
+        Self {
+            person: Uuid::nil(),
+            score: 0,
+            subject_match: None,
+            matching_skills: Vec::new(),
+            matching_languages: Vec::new(),
+            interested: false,
+        }
+    }
+}
+
 /// Ranks candidates, best first; ties by person id.
 pub fn rank(wanted: &Wanted, candidates: &[Profile]) -> Vec<Ranked> {
     let mut ranked: Vec<Ranked> = candidates.iter().map(|p| rank_one(wanted, p)).collect();
@@ -225,6 +287,26 @@ mod tests {
         // A language the offer does not use matches nothing.
         p.languages = vec!["fr".into()];
         assert!(rank_one(&wanted(), &p).matching_languages.is_empty());
+    }
+
+    #[test]
+    fn the_best_after_a_cursor_are_kept_in_order_whatever_the_order_offered() {
+        let ranked = |score, n| Ranked { score, person: Uuid::from_u128(n), ..Ranked::empty() };
+        let all = [ranked(5, 9), ranked(50, 3), ranked(5, 1), ranked(20, 7), ranked(50, 2), ranked(0, 4)];
+        let order = |best: Best| best.into_sorted().iter().map(|r| (r.score, r.person.as_u128())).collect::<Vec<_>>();
+        let mut best = Best::new(3, None);
+        all.iter().cloned().for_each(|r| best.offer(r));
+        assert_eq!(order(best), [(50, 2), (50, 3), (20, 7)]);
+        // The next page starts after the last one kept.
+        let mut best = Best::new(3, Some((20, Uuid::from_u128(7))));
+        all.iter().rev().cloned().for_each(|r| best.offer(r));
+        assert_eq!(order(best), [(5, 1), (5, 9), (0, 4)]);
+        let mut best = Best::new(2, Some((50, Uuid::from_u128(2))));
+        all.iter().cloned().for_each(|r| best.offer(r));
+        assert_eq!(order(best), [(50, 3), (20, 7)]);
+        let mut none = Best::new(0, None);
+        none.offer(ranked(1, 1));
+        assert!(none.into_sorted().is_empty());
     }
 
     #[test]

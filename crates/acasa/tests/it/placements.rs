@@ -358,7 +358,12 @@ async fn a_graduates_placement_runs_from_offer_to_paid_months_with_the_host_conf
     // Candidates: graduates with programme consent, best fit first, with why.
     let r = s.req(
         Role::Caseworker,
-        pb::ListCandidatesRequest { offer_id: offer.clone(), min_registry_position: min, ..Default::default() },
+        pb::ListCandidatesRequest {
+            offer_id: offer.clone(),
+            min_registry_position: min,
+            min_position: s.last().await,
+            ..Default::default()
+        },
     );
     let candidates = s.client.list_candidates(r).await.unwrap().into_inner().candidates;
     assert_eq!(candidates.len(), 2, "{candidates:?}");
@@ -368,6 +373,18 @@ async fn a_graduates_placement_runs_from_offer_to_paid_months_with_the_host_conf
     assert_eq!(candidates[0].matching_languages, ["ro", "en"]);
     assert!(candidates[0].reason.contains("profession civil engineering matches"), "{}", candidates[0].reason);
     assert!(candidates[1].score < candidates[0].score);
+    // Paged one at a time, the same order.
+    let page = |page_token: String| pb::ListCandidatesRequest {
+        offer_id: offer.clone(),
+        page_size: 1,
+        page_token,
+        ..Default::default()
+    };
+    let first = s.client.list_candidates(s.req(Role::Caseworker, page(String::new()))).await.unwrap().into_inner();
+    assert_eq!(first.candidates, candidates[..1]);
+    let second =
+        s.client.list_candidates(s.req(Role::Caseworker, page(first.next_page_token))).await.unwrap().into_inner();
+    assert_eq!((second.candidates.as_slice(), second.next_page_token.as_str()), (&candidates[1..], ""));
 
     let id = s.running(&offer, &ion, min, day(2027, 1, 15)).await;
 
