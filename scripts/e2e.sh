@@ -11,9 +11,12 @@
 # each run), starts nats-server (JetStream) and Postgres 15 on free ports with data in a temp
 # directory, runs `acasa migrate`, starts the watcher that keeps the partners' NATS users
 # up to date, starts `acasa serve S` and `acasa project S` for every service S that
-# `acasa services` lists (each on a free port, passed to the tests as E2E_<S>_ADDR), waits
-# for the gRPC ports, then runs every tests/e2e/test_*.py and prints one closing line for
-# all, "e2e: N passed, M failed". A new service's e2e file is picked up by its name.
+# `acasa services` lists (each on a free port, passed to the tests as E2E_<S>_ADDR; every
+# process gets ACASA_REGISTRY_URL=http://$E2E_REGISTRY_ADDR, where the placements worker
+# opens the registry's sealed person data, and the placements deadline worker sweeps every
+# 200 ms), waits for the gRPC ports, then runs every tests/e2e/test_*.py and prints one
+# closing line for all, "e2e: N passed, M failed". A new service's e2e file is picked up by
+# its name.
 # Everything it started is stopped on exit, success or failure (Ctrl-C too), and the temp
 # directory is removed; the servers' logs are copied to target/e2e/logs first. Never
 # touches .state/.
@@ -22,6 +25,8 @@
 #   SKIP_BUILD=1        use the existing target/debug/acasa without running cargo build
 #   KEEP_E2E_DIR=1      keep the temp directory (data and logs) afterwards
 #   E2E_TIMEOUT=SECS    upper bound for each test file's run (default 600)
+#   ACASA_PLACEMENTS_SWEEP_MS=MS  how often the placements deadline worker sweeps (default
+#                       200 here, 60000 in the binary)
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
 source "$(dirname "${BASH_SOURCE[0]}")/stack.sh"
@@ -178,7 +183,8 @@ main() {
     export ACASA_MASTER_KEY_FILE="$E2E_DIR/secrets/master.key"
     export ACASA_LOG="${ACASA_LOG:-info}"
     export NO_COLOR=1
-    unset ACASA_JWT_PUBLIC_KEY_FILE ACASA_JWT_ISSUER ACASA_JWT_AUDIENCE
+    # Tokens here are signed with this run's fresh HS256 key, the placements worker's too.
+    unset ACASA_JWT_PUBLIC_KEY_FILE ACASA_JWT_ISSUER ACASA_JWT_AUDIENCE ACASA_SERVICE_TOKEN_FILE
     local logs="$E2E_DIR/logs"
 
     info "acasa migrate"
@@ -193,15 +199,28 @@ main() {
     nats_users_watch_start "$ACASA_BIN"
 
     local svc port var i serve_pids=() serve_ports=()
+    # Every service's port first, so that each process can be told where the others are.
     for svc in "${services[@]}"; do
         port="$(free_port)"
+        while [[ " ${serve_ports[*]} " == *" $port "* ]]; do port="$(free_port)"; done
+        serve_ports+=("$port")
         var="E2E_$(tr '[:lower:]-' '[:upper:]_' <<<"$svc")_ADDR"
         export "$var=127.0.0.1:$port"
+    done
+    # The placements worker opens the registry's sealed person data through the registry's
+    # PersonDataService (signing its own `service` token with the HS256 key above).
+    if [[ -n "${E2E_REGISTRY_ADDR:-}" ]]; then
+        export ACASA_REGISTRY_URL="http://$E2E_REGISTRY_ADDR"
+    fi
+    # The placements deadline worker sweeps often, so that months fall due within the test.
+    export ACASA_PLACEMENTS_SWEEP_MS="${ACASA_PLACEMENTS_SWEEP_MS:-200}"
+    for i in "${!services[@]}"; do
+        svc="${services[i]}"
+        port="${serve_ports[i]}"
         info "starting acasa serve $svc on 127.0.0.1:$port and acasa project $svc"
         ACASA_GRPC_ADDR="127.0.0.1:$port" start_child "acasa serve $svc" "$logs/$svc.log" \
             "$ACASA_BIN" serve "$svc"
         serve_pids+=("${CHILD_PIDS[-1]}")
-        serve_ports+=("$port")
         start_child "acasa project $svc" "$logs/$svc-project.log" "$ACASA_BIN" project "$svc"
     done
     for i in "${!services[@]}"; do

@@ -4,7 +4,9 @@
 # Installs missing tools, builds target/debug/acasa, then starts nats-server and
 # Postgres 15 under .state/ (kept between runs), applies migrations, starts the watcher that
 # gives every registered partner its NATS user (scripts/stack.sh nats_users_watch_start), and
-# starts `acasa serve <svc>` and `acasa project <svc>` for every service in $ACASA_SERVICES.
+# starts `acasa serve <svc>` and `acasa project <svc>` for every service in $ACASA_SERVICES
+# (every process told where the registry started here is, ACASA_REGISTRY_URL: the placements
+# worker opens sealed person data through it).
 # Ctrl-C (or SIGTERM) stops everything it started: services, then Postgres, then NATS.
 #
 # Settings (environment):
@@ -42,6 +44,16 @@ grpc_addr() {
     var="ACASA_$(tr '[:lower:]-' '[:upper:]_' <<<"$1")_GRPC_ADDR"
     port="$(default_grpc_port "$1")"
     echo "${!var:-127.0.0.1:$port}"
+}
+
+# client_addr SERVICE — where a client on this machine reaches it: its gRPC address with a
+# wildcard host (0.0.0.0, [::], none) replaced by 127.0.0.1.
+client_addr() {
+    local addr host
+    addr="$(grpc_addr "$1")"
+    host="${addr%:*}"
+    [[ "$host" == 0.0.0.0 || "$host" == "[::]" || -z "$host" ]] && host=127.0.0.1
+    echo "$host:${addr##*:}"
 }
 
 CHILD_PIDS=()
@@ -145,6 +157,13 @@ main() {
     export ACASA_HASH_KEY_FILE="$STATE_DIR/secrets/hash.key"
     export ACASA_MASTER_KEY_FILE="$STATE_DIR/secrets/master.key"
     export ACASA_LOG="${ACASA_LOG:-info}"
+    # The placements worker opens the registry's sealed person data through the registry's
+    # PersonDataService: the registry started here (its `service` token it signs itself with
+    # the jwt.key above).
+    if has_service registry; then
+        export ACASA_REGISTRY_URL
+        ACASA_REGISTRY_URL="http://$(client_addr registry)"
+    fi
     # Their output goes to log files: no ANSI colour codes there (tracing honours NO_COLOR).
     export NO_COLOR="${NO_COLOR:-1}"
 
@@ -175,10 +194,9 @@ main() {
         [[ "${CHILD_NAMES[i]}" == serve\ * ]] || continue
         svc="${CHILD_NAMES[i]#serve }"
         addr="$(grpc_addr "$svc")"
-        port="${addr##*:}"
-        local host="${addr%:*}"
-        [[ "$host" == 0.0.0.0 || "$host" == "[::]" || -z "$host" ]] && host=127.0.0.1
-        if ! wait_for_port "$host" "$port" 60 "${CHILD_PIDS[i]}"; then
+        local client
+        client="$(client_addr "$svc")"
+        if ! wait_for_port "${client%:*}" "${client##*:}" 60 "${CHILD_PIDS[i]}"; then
             tail -n 30 "$LOG_DIR/$svc.log" >&2 || true
             die "acasa serve $svc did not open $addr (log: $LOG_DIR/$svc.log)"
         fi
@@ -218,7 +236,8 @@ EOF
     done
     cat <<EOF
 
-A dev token (roles: admin caseworker viewer partner editor):
+A dev token (roles: admin caseworker viewer finance partner host editor; a partner's token
+names its partner, --partner <partner id>, a host institution's its host, --host <host id>):
   TOKEN=\$(target/debug/acasa token --role caseworker)
 
 Partner feeds over NATS (stream ACASA_PARTNER_FEED): each registered partner gets a NATS account
@@ -231,7 +250,7 @@ Example calls (grpcurl is not installed by this project; any gRPC client works):
 EOF
     local addr
     if has_service demo; then
-        addr="$(grpc_addr demo)"
+        addr="$(client_addr demo)"
         cat <<EOF
   grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
     -d '{"request_id":"r1","name":"visitors"}' \\
@@ -243,7 +262,7 @@ EOF
 EOF
     fi
     if has_service registry; then
-        addr="$(grpc_addr registry)"
+        addr="$(client_addr registry)"
         cat <<EOF
   # register a person (caseworker or admin token), then read them back the same way:
   grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
@@ -254,6 +273,30 @@ EOF
   grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
     -d '{"person_id":"<person id>","min_position":<position>}' \\
     $addr acasa.registry.v1.RegistryService/GetPerson
+EOF
+    fi
+    if has_service placements; then
+        addr="$(client_addr placements)"
+        cat <<EOF
+  # placements: a host institution and its graduate offer (caseworker), then the offer's
+  # candidates: graduates with programme consent in the registry, best fit first, with why
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
+    -d '{"request_id":"h1","idno":"1003600123459","details":{"kind":"HOST_KIND_PUBLIC_EMPLOYER",
+         "name":"Apele Moldovei","district":"Cahul","contact":{"name":"HR","email":"hr@apele.md"},
+         "hosts":["Hydrotechnics"]}}' \\
+    $addr acasa.placements.v1.PlacementService/RegisterHost
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
+    -d '{"request_id":"o1","host_id":"<host id>","terms":{"kind":"PLACEMENT_KIND_GRADUATE_PLACEMENT",
+         "subject":"Hydrotechnics","places":2,"term_months":6,
+         "allowance":{"amount_minor":600000,"currency":"MDL"},
+         "travel_cap":{"amount_minor":200000,"currency":"MDL"},
+         "start_from":{"year":2027,"month":1,"day":1},"start_until":{"year":2027,"month":3,"day":1},
+         "languages":["ro","en"]}}' \\
+    $addr acasa.placements.v1.PlacementService/PublishOffer
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" -d '{"offer_id":"<offer id>"}' \\
+    $addr acasa.placements.v1.PlacementService/ListCandidates
+  # the host confirms each month's presence with its own token (--role host --host <host id>),
+  # finance pays it (--role finance); README.md shows a placement end to end
 EOF
     fi
     echo

@@ -1,5 +1,6 @@
-"""What both end-to-end tests share: ids, tokens, a stub wrapper with deadlines, polling, and
-the runner that prints the closing "e2e: N passed, M failed" line.
+"""What the end-to-end tests share: ids, tokens, a stub wrapper with deadlines, polling, the
+google.rpc details of an error, and the runner that prints the closing "e2e: N passed, M
+failed" line.
 
 Imported by tests/e2e/test_*.py (the script's own folder is on sys.path).
 """
@@ -13,6 +14,9 @@ import sys
 import time
 import unittest
 import uuid
+
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 TIMEOUT = 10.0  # seconds, for every unary call
 ACASA_BIN = os.environ.get("E2E_ACASA_BIN", "target/debug/acasa")
@@ -51,11 +55,14 @@ def uuid7():
     return str(uuid.UUID(int=value))
 
 
-def mint_token(role, subject, partner=None):
-    """A bearer token from `acasa token` (the dev issuer, same secret as the services)."""
+def mint_token(role, subject, partner=None, host=None):
+    """A bearer token from `acasa token` (the dev issuer, same secret as the services); a
+    partner's token carries its partner id, a host institution's its host id."""
     cmd = [ACASA_BIN, "token", "--role", role, "--subject", subject, "--ttl-seconds", "3600"]
     if partner:
         cmd += ["--partner", partner]
+    if host:
+        cmd += ["--host", host]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=30)
     token = out.stdout.strip().splitlines()[-1].strip()
     if token.lower().startswith("bearer "):
@@ -78,6 +85,32 @@ def poll(what, fn, deadline_s, interval=0.2):
             raise AssertionError(f"timed out after {deadline_s:.0f}s waiting for {what}"
                                  + (f"; last error: {last!r}" if last else ""))
         time.sleep(interval)
+
+
+def error_details(err, detail_type):
+    """The google.rpc details of type `detail_type` (e.g. error_details_pb2.BadRequest) that a
+    failed call carries in grpc-status-details-bin, unpacked."""
+    status = rpc_status.from_call(err)
+    if status is None:
+        return []
+    found = []
+    for detail in status.details:
+        if detail.Is(detail_type.DESCRIPTOR):
+            message = detail_type()
+            detail.Unpack(message)
+            found.append(message)
+    return found
+
+
+def bad_fields(err):
+    """The fields an INVALID_ARGUMENT's google.rpc.BadRequest names, in its order."""
+    return [v.field for bad in error_details(err, error_details_pb2.BadRequest) for v in bad.field_violations]
+
+
+def precondition_rules(err):
+    """The rules (violation types) a FAILED_PRECONDITION's google.rpc.PreconditionFailure names."""
+    return [v.type for failure in error_details(err, error_details_pb2.PreconditionFailure)
+            for v in failure.violations]
 
 
 class Client:
