@@ -116,6 +116,14 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
     /// The aggregate's name in subjects (`acasa.<service>.<KIND>.<id>`).
     const KIND: &'static str;
 
+    /// The kind in the subject a command addresses: [`Self::KIND`]; a
+    /// [`crate::pair::Pair`] answers its sides' kinds, so one command can
+    /// hold an aggregate of each.
+    fn subject_kind(command: &Self::Command) -> &'static str {
+        let _ = command;
+        Self::KIND
+    }
+
     /// Decides which events a command produces in the current state.
     fn decide(&self, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error>;
 

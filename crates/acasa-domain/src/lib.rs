@@ -6,6 +6,7 @@
 
 mod aggregate;
 pub mod formats;
+pub mod pair;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod validate;

@@ -310,7 +310,9 @@ impl<A: Aggregate> Repository<A> {
         meta: &CommandMeta,
     ) -> Result<Vec<Outcome<A>>, CommandError<A::Error>> {
         let key = self.request_key(meta);
-        let subjects: Vec<String> = steps.iter().map(|s| self.store.subject(A::KIND, &s.id)).collect();
+        // Each step's subject kind comes from its command (a `Pair` holds two kinds).
+        let subjects: Vec<String> =
+            steps.iter().map(|s| self.store.subject(A::subject_kind(s.command), &s.id)).collect();
         let mut order: Vec<usize> = (0..steps.len()).collect();
         order.sort_by(|a, b| subjects[*a].cmp(&subjects[*b]));
         if order.windows(2).any(|w| subjects[w[0]] == subjects[w[1]]) {

@@ -492,3 +492,174 @@ async fn a_retried_creation_that_missed_its_record_answers_the_first_attempt() {
     assert!(replay.replayed);
     assert_eq!((replay.id, replay.position), (first.to_string(), done.position));
 }
+
+/// Two aggregates of two kinds in one command: a budget and an
+/// application (the grants approval's shape).
+mod pair {
+    use acasa_domain::{
+        Aggregate, DecodeError, EncodedEvent, EventCodec, Rejection, RejectionKind,
+        pair::{Either, Pair},
+    };
+
+    #[derive(Clone, Debug, Default)]
+    pub struct Budget {
+        pub left: Option<i64>,
+    }
+
+    #[derive(Clone, Debug, Default)]
+    pub struct Application {
+        pub approved: Option<i64>,
+    }
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct Moved(pub &'static str, pub i64);
+
+    impl EventCodec for Moved {
+        fn encode(&self) -> EncodedEvent {
+            EncodedEvent { type_name: self.0.into(), schema_version: 1, data: self.1.to_be_bytes().to_vec() }
+        }
+
+        fn decode(e: &EncodedEvent) -> Result<Self, DecodeError> {
+            let bytes: [u8; 8] = e.data.as_slice().try_into().map_err(|_| DecodeError::new(e, "not 8 bytes"))?;
+            let n = i64::from_be_bytes(bytes);
+            match e.type_name.as_str() {
+                "test.Opened" => Ok(Moved("test.Opened", n)),
+                "test.Spent" => Ok(Moved("test.Spent", n)),
+                "test.Approved" => Ok(Moved("test.Approved", n)),
+                _ => Err(DecodeError::new(e, "unknown")),
+            }
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    pub enum Refused {
+        OverBudget,
+        Twice,
+    }
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(if *self == Self::OverBudget { "over budget" } else { "approved before" })
+        }
+    }
+
+    impl std::error::Error for Refused {}
+
+    impl Rejection for Refused {
+        fn kind(&self) -> RejectionKind {
+            RejectionKind::FailedPrecondition
+        }
+    }
+
+    impl Aggregate for Budget {
+        type Command = Moved;
+        type Event = Moved;
+        type Error = Refused;
+        const KIND: &'static str = "budget";
+
+        fn decide(&self, c: &Moved) -> Result<Vec<Moved>, Refused> {
+            match (self.left, c.0) {
+                (None, "test.Opened") => Ok(vec![c.clone()]),
+                (Some(left), "test.Spent") if left >= c.1 => Ok(vec![c.clone()]),
+                _ => Err(Refused::OverBudget),
+            }
+        }
+
+        fn evolve(&mut self, e: &Moved) {
+            self.left = Some(if e.0 == "test.Opened" { e.1 } else { self.left.unwrap_or(0) - e.1 });
+        }
+
+        fn exists(&self) -> bool {
+            self.left.is_some()
+        }
+    }
+
+    impl Aggregate for Application {
+        type Command = Moved;
+        type Event = Moved;
+        type Error = Refused;
+        const KIND: &'static str = "application";
+
+        fn decide(&self, c: &Moved) -> Result<Vec<Moved>, Refused> {
+            if self.approved.is_some() { Err(Refused::Twice) } else { Ok(vec![c.clone()]) }
+        }
+
+        fn evolve(&mut self, e: &Moved) {
+            self.approved = Some(e.1);
+        }
+
+        fn exists(&self) -> bool {
+            self.approved.is_some()
+        }
+    }
+
+    pub type Grant = Pair<Budget, Application>;
+
+    pub fn spend(n: i64) -> Either<Moved, Moved> {
+        Either::First(Moved("test.Spent", n))
+    }
+
+    pub fn approve(n: i64) -> Either<Moved, Moved> {
+        Either::Second(Moved("test.Approved", n))
+    }
+}
+
+#[tokio::test]
+async fn a_budget_and_an_application_commit_together_or_not_at_all_under_racing_approvals() {
+    use acasa_domain::pair::Either;
+    use acasa_eventstore::Step;
+    use pair::{Grant, Moved, Refused, approve, spend};
+
+    let env = Env::new().await;
+    let store = env.store().await;
+    let repo: Repository<Grant> = Repository::new(store.clone(), RepositoryConfig::default());
+    let budget = Uuid::now_v7().to_string();
+    let open = Either::First(Moved("test.Opened", 100));
+    repo.execute(&budget, &open, &meta("open")).await.unwrap();
+    // Ten approvals of 30 race for a budget of 100: three win, both sides
+    // written; the others write nothing at all.
+    let apps: Vec<String> = (0..10).map(|_| Uuid::now_v7().to_string()).collect();
+    let answers = futures::future::join_all(apps.iter().enumerate().map(|(i, app)| {
+        let repo = repo.clone();
+        let budget = budget.clone();
+        let app = app.clone();
+        async move {
+            let (s, a) = (spend(30), approve(30));
+            let steps = [
+                Step { id: budget, command: &s, codec: &acasa_domain::Plain, new: false },
+                Step { id: app, command: &a, codec: &acasa_domain::Plain, new: true },
+            ];
+            repo.execute_all(&steps, &meta(&format!("approve-{i}"))).await
+        }
+    }))
+    .await;
+    let won: Vec<usize> = answers.iter().enumerate().filter(|(_, a)| a.is_ok()).map(|(i, _)| i).collect();
+    assert_eq!(won.len(), 3, "{answers:?}");
+    for a in answers.iter().filter_map(|a| a.as_ref().err()) {
+        assert!(matches!(a, CommandError::Rejected(Either::First(Refused::OverBudget))), "{a:?}");
+    }
+    for (i, app) in apps.iter().enumerate() {
+        let written = store.load(&store.subject("application", app), 0).await.unwrap();
+        assert_eq!(written.len(), usize::from(won.contains(&i)), "application {i}");
+    }
+    let spent = store.load(&store.subject("budget", &budget), 0).await.unwrap();
+    assert_eq!(spent.len(), 4, "opened, then three spends");
+    // The application refuses (approved before): the budget is not touched.
+    let (s, a) = (spend(5), approve(5));
+    let steps = [
+        Step { id: budget.clone(), command: &s, codec: &acasa_domain::Plain, new: false },
+        Step { id: apps[won[0]].clone(), command: &a, codec: &acasa_domain::Plain, new: false },
+    ];
+    let e = repo.execute_all(&steps, &meta("again")).await.unwrap_err();
+    assert!(matches!(e, CommandError::Rejected(Either::Second(Refused::Twice))), "{e:?}");
+    assert_eq!(store.load(&store.subject("budget", &budget), 0).await.unwrap().len(), 4);
+    // A retry of a winning approval answers the first, however late.
+    let (s, a) = (spend(30), approve(30));
+    let steps = [
+        Step { id: budget.clone(), command: &s, codec: &acasa_domain::Plain, new: false },
+        Step { id: apps[won[0]].clone(), command: &a, codec: &acasa_domain::Plain, new: false },
+    ];
+    let replay = repo.execute_all(&steps, &meta(&format!("approve-{}", won[0]))).await.unwrap();
+    assert!(replay.iter().all(|o| o.replayed), "{replay:?}");
+    assert_eq!(store.load(&store.subject("budget", &budget), 0).await.unwrap().len(), 4);
+}
