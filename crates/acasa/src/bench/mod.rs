@@ -34,7 +34,7 @@ mod stats;
 
 pub use referrals::ReferralsReport;
 pub use registry::RegistryReport;
-pub use stats::Rate;
+pub use stats::{Rate, StepRate};
 use stats::{concurrently, rate};
 
 /// Benchmark arguments.
