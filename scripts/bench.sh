@@ -6,9 +6,13 @@
 # Builds the release binary, starts a fresh nats-server (JetStream, sync_interval: always)
 # and Postgres 15 on free ports with data in a temp directory, runs `acasa migrate`, then
 # `acasa serve registry` and `acasa project registry`, `acasa serve referrals` and
-# `acasa project referrals` as their own processes, and `target/release/acasa bench ARGS`
-# against all of it (`scripts/bench.sh --referrals-only`: only the raw JetStream ceiling
-# and the referrals service with its partner feed). Everything, temp data included, is removed on exit.
+# `acasa project referrals`, `acasa serve placements` and `acasa project placements` as their
+# own processes, and `target/release/acasa bench ARGS` against all of it
+# (`scripts/bench.sh --referrals-only`: only the raw JetStream ceiling and the referrals service
+# with its partner feed; `--placements-only`: the raw ceiling and the placements service).
+# The placements worker (which projects the registry's log, opening every registration through
+# the registry) starts only when the bench reaches the placements part, so it does not load the
+# registry and referrals measurements. Everything, temp data included, is removed on exit.
 # Never touches .state/. Set KEEP_BENCH_DIR=1 to keep the temp directory (logs) afterwards.
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
@@ -21,6 +25,8 @@ REGISTRY_PID=""
 REGISTRY_WORKER_PID=""
 REFERRALS_PID=""
 REFERRALS_WORKER_PID=""
+PLACEMENTS_PID=""
+PLACEMENTS_WORKER_PID=""
 
 cleanup() {
     local rc=$?
@@ -29,6 +35,8 @@ cleanup() {
     [[ -n "$REGISTRY_WORKER_PID" ]] && stop_pid "$REGISTRY_WORKER_PID" "registry projection worker"
     [[ -n "$REFERRALS_PID" ]] && stop_pid "$REFERRALS_PID" "referrals service"
     [[ -n "$REFERRALS_WORKER_PID" ]] && stop_pid "$REFERRALS_WORKER_PID" "referrals worker"
+    [[ -n "$PLACEMENTS_PID" ]] && stop_pid "$PLACEMENTS_PID" "placements service"
+    [[ -n "$PLACEMENTS_WORKER_PID" ]] && stop_pid "$PLACEMENTS_WORKER_PID" "placements worker"
     if [[ -n "$BENCH_DIR" ]]; then
         stack_stop
         if [[ "${KEEP_BENCH_DIR:-}" == 1 ]]; then
@@ -112,12 +120,37 @@ main() {
         die "the referrals service did not start"
     }
 
+    # The placements service, and its worker (read model, its projection of the registry's
+    # people — sealed fields opened by the registry's PersonDataService with a service token it
+    # signs itself with ACASA_JWT_SECRET_FILE — and the deadline worker, sweeping every 500 ms
+    # instead of every minute). The worker waits for the gate file the bench creates when it
+    # reaches the placements part; `exec` keeps its pid.
+    local placements_port placements_gate
+    placements_port="$(free_port)"
+    placements_gate="$BENCH_DIR/placements-worker.go"
+    info "acasa serve placements (127.0.0.1:$placements_port) and acasa project placements (from the placements part)"
+    ACASA_GRPC_ADDR="127.0.0.1:$placements_port" "$ACASA_BIN" serve placements >>"$BENCH_DIR/logs/placements.log" 2>&1 &
+    PLACEMENTS_PID=$!
+    (
+        while [[ ! -e "$placements_gate" ]]; do sleep 0.2; done
+        ACASA_REGISTRY_URL="http://127.0.0.1:$registry_port" ACASA_PLACEMENTS_SWEEP_MS=500 \
+            exec "$ACASA_BIN" project placements
+    ) >>"$BENCH_DIR/logs/placements-project.log" 2>&1 &
+    PLACEMENTS_WORKER_PID=$!
+    wait_for_port 127.0.0.1 "$placements_port" 60 "$PLACEMENTS_PID" || {
+        tail -n 30 "$BENCH_DIR/logs/placements.log" >&2 || true
+        die "the placements service did not start"
+    }
+
     info "acasa bench $*"
     # Not exec: the EXIT trap must still tear the servers down.
     "$ACASA_BIN" bench --registry-addr "127.0.0.1:$registry_port" \
         --registry-service-pid "$REGISTRY_PID" --registry-worker-pid "$REGISTRY_WORKER_PID" \
         --referrals-addr "127.0.0.1:$referrals_port" \
-        --referrals-service-pid "$REFERRALS_PID" --referrals-worker-pid "$REFERRALS_WORKER_PID" "$@"
+        --referrals-service-pid "$REFERRALS_PID" --referrals-worker-pid "$REFERRALS_WORKER_PID" \
+        --placements-addr "127.0.0.1:$placements_port" \
+        --placements-service-pid "$PLACEMENTS_PID" --placements-worker-pid "$PLACEMENTS_WORKER_PID" \
+        --placements-worker-gate "$placements_gate" "$@"
 }
 
 main "$@"

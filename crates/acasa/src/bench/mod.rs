@@ -9,9 +9,11 @@
 //!    500 per transaction on one connection (the projection ceiling).
 //! 4. Projection catch-up: the demo projection replaying the stream from 2.
 //!
-//! Then, when their addresses are given, the registry ([`registry`]) and
-//! the referrals service with its partner feed ([`referrals`]) over gRPC;
-//! `--referrals-only` measures just the raw ceiling and the referrals.
+//! Then, when their addresses are given, the registry ([`registry`]), the
+//! referrals service with its partner feed ([`referrals`]) and the
+//! placements service with its deadline worker ([`placements`]) over gRPC;
+//! `--referrals-only` and `--placements-only` measure just the raw ceiling
+//! and that one service.
 //!
 //! It writes to the `demo` stream and schema: run it on throwaway servers
 //! (`make bench` does), never on a deployment with real data.
@@ -28,13 +30,15 @@ use uuid::Uuid;
 
 use crate::app;
 
+mod placements;
 mod referrals;
 mod registry;
 mod stats;
 
+pub use placements::PlacementsReport;
 pub use referrals::ReferralsReport;
 pub use registry::RegistryReport;
-pub use stats::Rate;
+pub use stats::{Rate, StepRate};
 use stats::{concurrently, rate};
 
 /// Benchmark arguments.
@@ -91,6 +95,33 @@ pub struct Args {
     /// Measure only the raw JetStream ceiling and the referrals service (skips the demo, Postgres and registry parts).
     #[arg(long)]
     pub referrals_only: bool,
+    /// A running placements service (`host:port`) to measure over gRPC (needs `--registry-addr`).
+    #[arg(long)]
+    pub placements_addr: Option<String>,
+    /// The placements service's pid (for its peak RSS).
+    #[arg(long)]
+    pub placements_service_pid: Option<u32>,
+    /// The placements worker's pid (for its peak RSS).
+    #[arg(long)]
+    pub placements_worker_pid: Option<u32>,
+    /// A file to create when the placements part starts (`make bench` starts the placements worker only then, so
+    /// its projection of the registry's log does not run during the other parts).
+    #[arg(long)]
+    pub placements_worker_gate: Option<std::path::PathBuf>,
+    /// Running placements to set up and measure (one registry person each).
+    #[arg(long, default_value_t = 10_000)]
+    pub placements_active: usize,
+    /// Places per offer (at most 1,000; the placements spread round-robin over as many offers as they need, two
+    /// offers per host).
+    #[arg(long, default_value_t = 100)]
+    pub placements_places_per_offer: usize,
+    /// ListPaymentsDue queries to measure.
+    #[arg(long, default_value_t = 4_000)]
+    pub placements_queries: usize,
+    /// Measure only the raw JetStream ceiling and the placements service (skips the demo, Postgres, registry and
+    /// referrals parts).
+    #[arg(long)]
+    pub placements_only: bool,
 }
 
 /// The whole report.
@@ -120,6 +151,8 @@ pub struct Report {
     pub registry: Option<registry::RegistryReport>,
     /// The referrals service over gRPC, when `--referrals-addr` was given.
     pub referrals: Option<referrals::ReferralsReport>,
+    /// The placements service over gRPC, when `--placements-addr` was given.
+    pub placements: Option<placements::PlacementsReport>,
 }
 
 /// The report of `--referrals-only`.
@@ -133,6 +166,46 @@ pub struct ReferralsOnlyReport {
     pub raw_jetstream_publish: Rate,
     /// The referrals service over gRPC.
     pub referrals: referrals::ReferralsReport,
+}
+
+/// The report of `--placements-only`.
+#[derive(Debug, Serialize)]
+pub struct PlacementsOnlyReport {
+    /// Writers in flight.
+    pub writers: usize,
+    /// Size of one commit message in bytes.
+    pub message_bytes: usize,
+    /// Raw acknowledged JetStream publishes (ceiling).
+    pub raw_jetstream_publish: Rate,
+    /// The placements service over gRPC.
+    pub placements: placements::PlacementsReport,
+}
+
+/// The placements part, when `--placements-addr` was given; `registry_mixed_ratio`
+/// is the registry's of this run, when measured.
+async fn placements(
+    config: &Config,
+    pool: &sqlx::PgPool,
+    args: &Args,
+    raw_per_second: f64,
+    registry_mixed_ratio: Option<f64>,
+) -> anyhow::Result<Option<placements::PlacementsReport>> {
+    let Some(addr) = &args.placements_addr else { return Ok(None) };
+    let registry_addr = args.registry_addr.clone().context("--placements-addr needs --registry-addr")?;
+    let target = placements::Target {
+        addr: addr.clone(),
+        registry_addr,
+        placements: args.placements_active,
+        places_per_offer: args.placements_places_per_offer,
+        clients: args.writers.max(1),
+        readers: 4,
+        queries: args.placements_queries,
+        service_pid: args.placements_service_pid,
+        worker_pid: args.placements_worker_pid,
+        worker_gate: args.placements_worker_gate.clone(),
+        registry_mixed_ratio,
+    };
+    Ok(Some(placements::run(config, pool, &target, raw_per_second).await?))
 }
 
 /// The referrals part, when `--referrals-addr` was given.
@@ -191,6 +264,29 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     eprintln!("bench: raw JetStream publishes ({} with {writers} in flight)…", args.commands);
     let raw_js = raw_publish(&client, args.commands, writers, message_bytes).await?;
 
+    anyhow::ensure!(
+        !(args.referrals_only && args.placements_only),
+        "--referrals-only and --placements-only exclude each other"
+    );
+    if args.placements_only {
+        let placements = placements(config, &pool, &args, raw_js.per_second, None)
+            .await?
+            .context("--placements-only needs --placements-addr and --registry-addr")?;
+        let report = PlacementsOnlyReport { writers, message_bytes, raw_jetstream_publish: raw_js, placements };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("Acasă placements benchmark — {} in flight, {}-byte commits", writers, message_bytes);
+            println!(
+                "  raw JetStream publish      {:>10.0} /s  p50 {:6.2} ms  p99 {:6.2} ms",
+                report.raw_jetstream_publish.per_second,
+                report.raw_jetstream_publish.p50_ms.unwrap_or(f64::NAN),
+                report.raw_jetstream_publish.p99_ms.unwrap_or(f64::NAN)
+            );
+            placements::print_table(&report.placements);
+        }
+        return Ok(());
+    }
     if args.referrals_only {
         let referrals = referrals(config, &args, raw_js.per_second)
             .await?
@@ -253,6 +349,8 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         }
     };
     let referrals = referrals(config, &args, raw_js.per_second).await?;
+    let registry_mixed_ratio = registry.as_ref().map(|r| r.mixed_ratio);
+    let placements = placements(config, &pool, &args, raw_js.per_second, registry_mixed_ratio).await?;
 
     let report = Report {
         writers,
@@ -267,6 +365,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         projection_catch_up: catch_up,
         registry,
         referrals,
+        placements,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -274,6 +373,9 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         print_table(&report);
         if let Some(f) = &report.referrals {
             referrals::print_table(f);
+        }
+        if let Some(p) = &report.placements {
+            placements::print_table(p);
         }
     }
     Ok(())

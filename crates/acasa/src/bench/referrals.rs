@@ -55,7 +55,7 @@ use tonic::{
     transport::Channel,
 };
 
-use super::stats::{Rate, rate};
+use super::stats::{Rate, StepRate, peak_rss_mib, rate};
 use acasa_referrals::FEED_STREAM;
 
 /// Commands in one referral's life.
@@ -114,15 +114,6 @@ pub struct Target {
     pub service_pid: Option<u32>,
     /// The worker's pid.
     pub worker_pid: Option<u32>,
-}
-
-/// Latencies of one step of the referral life.
-#[derive(Debug, Serialize)]
-pub struct StepRate {
-    /// The command (create, accept, progress, outcome, close).
-    pub command: &'static str,
-    /// Its rate and latencies.
-    pub rate: Rate,
 }
 
 /// Delivery latencies from the feed.
@@ -429,13 +420,6 @@ impl Tracker {
 
 fn max_ms(xs: &[Duration]) -> Option<f64> {
     xs.iter().max().map(|d| d.as_secs_f64() * 1000.0)
-}
-
-fn peak_rss_mib(pid: Option<u32>) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 fn bearer(token: &str) -> anyhow::Result<MetadataValue<Ascii>> {

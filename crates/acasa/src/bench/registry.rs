@@ -31,7 +31,7 @@ use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use serde::Serialize;
 use tonic::{Request, transport::Channel};
 
-use super::stats::{Rate, concurrently, rate};
+use super::stats::{Rate, concurrently, peak_rss_mib, rate};
 
 /// Where the registry runs, for the benchmark.
 #[derive(Clone, Debug)]
@@ -358,13 +358,6 @@ impl Client {
             }
         })
     }
-}
-
-fn peak_rss_mib(pid: Option<u32>) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }
 
 /// Runs the registry benchmark; `raw_per_second` is the raw JetStream ceiling of this run.

@@ -23,6 +23,23 @@ pub struct Rate {
     pub p99_ms: Option<f64>,
 }
 
+/// The rate and latencies of one step of a mix.
+#[derive(Debug, Serialize)]
+pub struct StepRate {
+    /// The command.
+    pub command: &'static str,
+    /// Its rate and latencies.
+    pub rate: Rate,
+}
+
+/// Peak resident set size (VmHWM) of process `pid`, MiB.
+pub(crate) fn peak_rss_mib(pid: Option<u32>) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 pub(crate) fn rate(ops: usize, elapsed: Duration, mut latencies: Vec<Duration>) -> Rate {
     let seconds = elapsed.as_secs_f64();
     latencies.sort_unstable();
