@@ -19,6 +19,7 @@ use crate::{
         ACTIVE_PLACEMENT, OFFER_PLACE, PersonFact, PlacementCommand, Proposal, ProposalFacts,
         host::{HOST_IDNO, HostCommand},
         offer::{NewOffer, OfferCommand},
+        slot_order,
     },
     grpc::{PlacementService, STAFF, caller_host},
     now, validate,
@@ -236,19 +237,16 @@ impl PlacementService {
         })
     }
 
-    /// The offer's places in the order to try: those free in the read
-    /// model first, then the rest (the read model may lag behind a freed
-    /// place). The claims decide; this only saves attempts.
-    async fn slots(&self, offer: Uuid, places: u32) -> Result<Vec<u32>, ApiError> {
+    /// The offer's places in the order to try ([`slot_order`]): the read
+    /// model's free ones first, from a point that differs per placement.
+    async fn slots(&self, offer: Uuid, places: u32, placement: Uuid) -> Result<Vec<u32>, ApiError> {
         let taken: Vec<i32> =
             sqlx::query_scalar("SELECT slot FROM placements.placements WHERE offer_id = $1 AND status NOT IN (3, 4)")
                 .bind(offer)
                 .fetch_all(&self.pool)
                 .await?;
         let taken: Vec<u32> = taken.into_iter().filter_map(|s| u32::try_from(s).ok()).collect();
-        let (mut free, used): (Vec<u32>, Vec<u32>) = (1..=places).partition(|s| !taken.contains(s));
-        free.extend(used);
-        Ok(free)
+        Ok(slot_order(places, &taken, placement.as_u128()))
     }
 
     pub(crate) async fn propose(
@@ -280,7 +278,7 @@ impl PlacementService {
                 self.person_fact(person, new.terms.kind, req.min_registry_position, deadline).await?
             },
         };
-        let slots = if replay { vec![1] } else { self.slots(offer_id, new.places).await? };
+        let slots = if replay { vec![1] } else { self.slots(offer_id, new.places, id).await? };
         for slot in slots {
             let proposal = Proposal {
                 id,

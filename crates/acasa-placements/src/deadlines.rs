@@ -9,6 +9,7 @@ use std::time::Duration;
 use acasa_domain::RequestId;
 use acasa_eventstore::{CommandError, Repository};
 use chrono::{NaiveDate, Utc};
+use futures::StreamExt as _;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -17,6 +18,8 @@ use crate::domain::{FOLLOW_UP_GRACE_DAYS, Placement, PlacementCommand, Placement
 
 /// Most placements looked at per sweep and kind.
 const SWEEP_LIMIT: i64 = 1_000;
+/// Placements recorded at once.
+const IN_FLIGHT: usize = 16;
 /// The actor the events are recorded by.
 pub const ACTOR: &str = "placements-deadline-worker";
 
@@ -106,16 +109,18 @@ impl Deadlines {
         .fetch_all(&self.pool)
         .await?;
         let mut sweep = Sweep { candidates: due.len() + follow_ups.len(), ..Sweep::default() };
-        for placement in due {
-            let (months, _) = self
-                .record(placement, &format!("fall-due:{placement}:{today}"), PlacementCommand::FallDue(today))
-                .await;
+        // Different placements at once (each its own aggregate), a bounded few.
+        let work =
+            due.into_iter().map(|p| (p, format!("fall-due:{p}:{today}"), PlacementCommand::FallDue(today))).chain(
+                follow_ups
+                    .into_iter()
+                    .map(|p| (p, format!("follow-up:{p}:{today}"), PlacementCommand::CheckFollowUp(today))),
+            );
+        let mut done = futures::stream::iter(work)
+            .map(|(placement, request_id, command)| async move { self.record(placement, &request_id, command).await })
+            .buffer_unordered(IN_FLIGHT);
+        while let Some((months, overdue)) = done.next().await {
             sweep.months_due += months;
-        }
-        for placement in follow_ups {
-            let (_, overdue) = self
-                .record(placement, &format!("follow-up:{placement}:{today}"), PlacementCommand::CheckFollowUp(today))
-                .await;
             sweep.follow_ups_overdue += overdue;
         }
         self.dues.add(u64::try_from(sweep.months_due).unwrap_or(0), &[]);

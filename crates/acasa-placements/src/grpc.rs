@@ -21,6 +21,13 @@ pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewe
 /// Read, including a host institution (its own only).
 pub(crate) const ANYONE: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewer, Role::Finance, Role::Host];
 
+/// Hosts kept loaded per process.
+pub const HOSTS_CACHED: usize = 500;
+/// Offers kept loaded per process.
+pub const OFFERS_CACHED: usize = 1_000;
+/// Placements kept loaded per process.
+pub const PLACEMENTS_CACHED: usize = 2_000;
+
 /// The programme's targets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Targets {
@@ -94,11 +101,15 @@ pub(crate) fn reader(principal: &Principal) -> Result<Reader, Status> {
 impl PlacementService {
     /// The service over its repositories and read models.
     pub fn new(store: acasa_eventstore::EventStore, positions: Positions, pool: PgPool) -> Self {
-        let config = RepositoryConfig::default();
+        // A programme runs tens to thousands of placements: a cache of a few
+        // thousand holds the working set without holding the service's
+        // memory (each cached placement keeps its months, claims and the
+        // request ids it has seen).
+        let config = |cache_capacity| RepositoryConfig { cache_capacity, ..RepositoryConfig::default() };
         Self {
-            hosts: Repository::new(store.clone(), config),
-            offers: Repository::new(store.clone(), config),
-            placements: Repository::new(store, config),
+            hosts: Repository::new(store.clone(), config(HOSTS_CACHED)),
+            offers: Repository::new(store.clone(), config(OFFERS_CACHED)),
+            placements: Repository::new(store, config(PLACEMENTS_CACHED)),
             positions,
             pool,
             targets: Targets::default(),

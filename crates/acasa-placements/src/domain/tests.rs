@@ -438,3 +438,19 @@ fn every_broken_rule_is_named_and_the_names_are_the_contract() {
         assert_eq!(e.rule(), None, "{e}");
     }
 }
+
+#[test]
+fn proposals_try_the_free_places_first_each_from_its_own_point() {
+    assert_eq!(slot_order(5, &[2, 4], 0), [1, 3, 5, 2, 4]);
+    assert_eq!(slot_order(5, &[2, 4], 1), [3, 5, 1, 4, 2]);
+    assert_eq!(slot_order(5, &[2, 4], 5), [5, 1, 3, 4, 2]);
+    assert_eq!(slot_order(3, &[1, 2, 3], 7), [2, 3, 1]);
+    assert_eq!(slot_order(3, &[], 7), [2, 3, 1]);
+    assert_eq!(slot_order(0, &[], 7), Vec::<u32>::new());
+    // Every place once, whatever the seed.
+    for seed in 0..20 {
+        let mut all = slot_order(7, &[3, 9], seed);
+        all.sort_unstable();
+        assert_eq!(all, [1, 2, 3, 4, 5, 6, 7]);
+    }
+}

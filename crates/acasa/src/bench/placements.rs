@@ -571,6 +571,7 @@ async fn wait_for_people(fx: &Fixture, offer_id: &str) -> anyhow::Result<f64> {
             page_size: 1,
             page_token: String::new(),
             min_registry_position: fx.min_registry_position,
+            min_position: 0,
         };
         match fx.grpc(0).list_candidates(req(&fx.staff, msg, Duration::from_secs(30))).await {
             Ok(_) => return Ok(waited.elapsed().as_secs_f64()),
