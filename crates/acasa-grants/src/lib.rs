@@ -7,5 +7,8 @@
 //! - [`domain`]: the call, application, course, session, official and
 //!   support aggregates, eligibility and scoring; pure, given/when/then
 //!   tested.
+//! - [`validate`]: requests of `acasa.grants.v1` into domain values, every
+//!   bad field named.
 
 pub mod domain;
+pub mod validate;

@@ -202,11 +202,19 @@ pub enum CallError {
     #[error("{0}")]
     Evaluation(EvaluationError),
     /// Another currency than the call's.
-    #[error("must be in {0}")]
-    Currency(String),
+    #[error("must be in {currency}")]
+    Currency {
+        /// The request field.
+        field: &'static str,
+        /// The call's currency.
+        currency: String,
+    },
     /// Not a positive amount.
     #[error("must be more than zero")]
-    NotPositive,
+    NotPositive {
+        /// The request field.
+        field: &'static str,
+    },
     /// Over the per-grant cap.
     #[error("the amount is over the call's per-grant cap ({cap})")]
     OverCap {
@@ -253,8 +261,8 @@ impl Rejection for CallError {
             | Self::TrainingPlaces
             | Self::AgeRange
             | Self::Evaluation(_)
-            | Self::Currency(_)
-            | Self::NotPositive => RejectionKind::InvalidArgument,
+            | Self::Currency { .. }
+            | Self::NotPositive { .. } => RejectionKind::InvalidArgument,
             _ => RejectionKind::FailedPrecondition,
         }
     }
@@ -270,7 +278,7 @@ impl Rejection for CallError {
             Self::Evaluation(EvaluationError::Scale) => "terms.evaluation.scale_max",
             Self::Evaluation(EvaluationError::MinEvaluators) => "terms.evaluation.min_evaluators",
             Self::Evaluation(EvaluationError::PassScore) => "terms.evaluation.pass_score",
-            Self::Currency(_) | Self::NotPositive => "amount",
+            Self::Currency { field, .. } | Self::NotPositive { field } => field,
             _ => return None,
         })
     }
@@ -312,13 +320,13 @@ impl Call {
         self.terms.as_ref().ok_or(CallError::NotFound)
     }
 
-    fn money(&self, amount: &Money) -> Result<(), CallError> {
+    fn money(&self, amount: &Money, field: &'static str) -> Result<(), CallError> {
         let currency = &self.new_call()?.budget.currency;
         if &amount.currency != currency {
-            return Err(CallError::Currency(currency.clone()));
+            return Err(CallError::Currency { field, currency: currency.clone() });
         }
         if amount.minor <= 0 {
-            return Err(CallError::NotPositive);
+            return Err(CallError::NotPositive { field });
         }
         Ok(())
     }
@@ -361,7 +369,7 @@ impl Aggregate for Call {
             C::Close { .. } if self.closed => Vec::new(),
             C::Close { reason, stamp } => vec![E::Closed { reason: reason.clone(), stamp: stamp.clone() }],
             C::ChangeBudget { budget, reason, stamp } => {
-                self.money(budget)?;
+                self.money(budget, "budget")?;
                 if budget.minor == self.budget {
                     return Ok(Vec::new());
                 }
@@ -372,7 +380,7 @@ impl Aggregate for Call {
                 vec![E::BudgetChanged { budget: budget.clone(), reason: reason.clone(), stamp: stamp.clone() }]
             }
             C::Commit { application, amount, stamp } => {
-                self.money(amount)?;
+                self.money(amount, "amount")?;
                 if let Some(c) = self.commitments.get(application) {
                     // The same commit again (a retried approval) changes nothing.
                     if c.committed == amount.minor && c.released == 0 {
@@ -390,7 +398,7 @@ impl Aggregate for Call {
                 vec![E::Committed { application: *application, amount: amount.clone(), stamp: stamp.clone() }]
             }
             C::Release { application, amount, reason, stamp } => {
-                self.money(amount)?;
+                self.money(amount, "amount")?;
                 let c = self.commitments.get(application).ok_or(CallError::NotCommitted)?;
                 if amount.minor > c.held() {
                     return Err(CallError::ReleaseOverCommitted { held: c.held() });
@@ -527,8 +535,8 @@ mod tests {
             (CallError::Evaluation(EvaluationError::Scale), "terms.evaluation.scale_max"),
             (CallError::Evaluation(EvaluationError::MinEvaluators), "terms.evaluation.min_evaluators"),
             (CallError::Evaluation(EvaluationError::PassScore), "terms.evaluation.pass_score"),
-            (CallError::Currency("EUR".into()), "amount"),
-            (CallError::NotPositive, "amount"),
+            (CallError::Currency { field: "amount", currency: "EUR".into() }, "amount"),
+            (CallError::NotPositive { field: "budget" }, "budget"),
         ] {
             assert_eq!((e.kind(), e.field(), e.rule()), (RejectionKind::InvalidArgument, Some(field), None), "{e}");
         }
@@ -570,11 +578,11 @@ mod tests {
         let fresh = given::<Call>(&[open()]);
         assert_eq!(when(&fresh, &commit(1, 200_000)).state().remaining(), 300_000, "exactly the cap");
         assert_eq!(when(&fresh, &commit(1, 200_001)).refused(), CallError::OverCap { cap: 200_000 });
-        assert_eq!(when(&fresh, &commit(1, 0)).refused(), CallError::NotPositive);
+        assert_eq!(when(&fresh, &commit(1, 0)).refused(), CallError::NotPositive { field: "amount" });
         assert_eq!(
             when(&fresh, &CallCommand::Commit { application: app(1), amount: Money::new(5, "MDL"), stamp: stamp() })
                 .refused(),
-            CallError::Currency("EUR".into())
+            CallError::Currency { field: "amount", currency: "EUR".into() }
         );
         let over = CallError::OverBudget { remaining: 100_000 };
         assert_eq!((over.kind(), over.rule()), (RejectionKind::FailedPrecondition, Some("OVER_BUDGET")));
@@ -607,7 +615,7 @@ mod tests {
         let all = when(&part, &release(1, 120_000)).state();
         assert_eq!(all.remaining(), 300_000);
         assert_eq!(when(&call, &release(3, 1)).refused(), CallError::NotCommitted);
-        assert_eq!(when(&call, &release(1, 0)).refused(), CallError::NotPositive);
+        assert_eq!(when(&call, &release(1, 0)).refused(), CallError::NotPositive { field: "amount" });
         assert_eq!(CallError::NotCommitted.rule(), Some("NOT_COMMITTED"));
         assert_eq!(CallError::ReleaseOverCommitted { held: 1 }.rule(), Some("RELEASE_OVER_COMMITTED"));
         // What was given back can be committed to another application.
@@ -621,7 +629,15 @@ mod tests {
         assert_eq!(when(&call, &budget(700_000)).state().remaining(), 500_000);
         assert_eq!(when(&call, &budget(200_000)).state().remaining(), 0, "down to exactly the commitments");
         assert_eq!(when(&call, &budget(199_999)).refused(), CallError::BudgetBelowCommitted { committed: 200_000 });
-        assert_eq!(when(&call, &budget(0)).refused(), CallError::NotPositive);
+        assert_eq!(when(&call, &budget(0)).refused(), CallError::NotPositive { field: "budget" });
+        assert_eq!(
+            when(
+                &call,
+                &CallCommand::ChangeBudget { budget: Money::new(1, "MDL"), reason: "x".into(), stamp: stamp() }
+            )
+            .refused(),
+            CallError::Currency { field: "budget", currency: "EUR".into() }
+        );
         assert_eq!(CallError::BudgetBelowCommitted { committed: 1 }.rule(), Some("BUDGET_BELOW_COMMITTED"));
         // A smaller budget is what commits are checked against.
         let smaller = given::<Call>(&[open(), commit(1, 200_000), budget(300_000)]);
