@@ -248,7 +248,7 @@ mod tests {
         let none = given::<Support>(&[]);
         assert!(!none.exists());
         let s = when(&none, &record(service(1, Source::Recorded))).state();
-        assert_eq!((s.person, s.services.len()), (Some(person()), 1));
+        assert_eq!((s.exists(), s.person, s.services.len()), (true, Some(person()), 1));
         let staff = Service {
             kind: SupportKind::BusinessPlanning,
             provider: Provider::Staff("caseworker-1".into()),

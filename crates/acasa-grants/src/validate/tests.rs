@@ -139,7 +139,18 @@ fn call_terms_are_checked_across_fields() {
         check(|t| t.eligibility.as_mut().unwrap().age = Some(pb::AgeRange { min_age: 36, max_age: 35 })),
         ["terms.eligibility.age.max_age"]
     );
+    assert_eq!(
+        check(|t| t.eligibility.as_mut().unwrap().age = Some(pb::AgeRange { min_age: 35, max_age: 35 })),
+        Vec::<String>::new(),
+        "a one-year range"
+    );
     assert_eq!(check(|t| t.training_places = 10_001), ["terms.training_places"]);
+    let mut twice = terms();
+    twice.eligibility.as_mut().unwrap().categories =
+        vec![reg::Category::Returnee as i32, reg::Category::Returnee as i32];
+    let mut v = Violations::new();
+    let call = call_terms(&mut v, "terms", Some(&twice)).unwrap().with_id(Uuid::nil());
+    assert_eq!(call.eligibility.categories, [Category::Returnee], "none twice");
     assert_eq!(check(|t| t.districts = vec!["d".into(); 41]), ["terms.districts"]);
     assert_eq!(check(|t| t.evaluation = None), ["terms.evaluation"]);
     assert_eq!(check(|t| t.evaluation.as_mut().unwrap().criteria.clear()), ["terms.evaluation.criteria"]);
@@ -150,6 +161,15 @@ fn call_terms_are_checked_across_fields() {
                 (0..21).map(|i| pb::Criterion { key: format!("k{i}"), ..c.clone() }).collect();
         }),
         ["terms.evaluation.criteria"]
+    );
+    assert_eq!(
+        check(|t| {
+            let c = t.evaluation.as_ref().unwrap().criteria[0].clone();
+            t.evaluation.as_mut().unwrap().criteria =
+                (0..20).map(|i| pb::Criterion { key: format!("k{i}"), ..c.clone() }).collect();
+        }),
+        Vec::<String>::new(),
+        "twenty criteria"
     );
     assert_eq!(check(|t| t.evaluation.as_mut().unwrap().pass_score = 1_001), ["terms.evaluation.pass_score"]);
     assert_eq!(check(|t| t.evaluation.as_mut().unwrap().pass_score = 1_000), Vec::<String>::new());
@@ -253,6 +273,9 @@ fn session_days_are_sorted_and_each_once() {
     let mut none = details.clone();
     none.days.clear();
     assert!(session_details(&mut v, "details", Some(&none)).is_none());
+    let mut sixty = details.clone();
+    sixty.days = (0..60).map(|i| Date { year: 2027, month: 1 + i / 28, day: 1 + i % 28 }).collect();
+    assert_eq!(session_details(&mut v, "details", Some(&sixty)).map(|d| d.days.len()), Some(60));
     let mut many = details;
     many.days = (0..61).map(|i| Date { year: 2027, month: 1 + i / 28, day: 1 + i % 28 }).collect();
     assert!(session_details(&mut v, "details", Some(&many)).is_none());
@@ -420,6 +443,9 @@ fn a_plan_names_its_sector_and_items_worth_the_request() {
     let mut empty = plan();
     empty.items.clear();
     assert!(plan_of(&mut v, Some(&empty)).is_none());
+    let mut fifty = plan();
+    fifty.items = vec![fifty.items[0].clone(); 50];
+    assert_eq!(plan_of(&mut v, Some(&fifty)).map(|p| p.items.len()), Some(50));
     let mut many = plan();
     many.items = vec![many.items[0].clone(); 51];
     assert!(plan_of(&mut v, Some(&many)).is_none());
@@ -441,9 +467,13 @@ fn scores_name_each_criterion_once() {
     );
     assert!(v.is_empty());
     assert_eq!(scores(&mut v, "scores", &[]), None);
+    assert_eq!(scores(&mut v, "scores", &[s("jobs", 1), s("Bad", 1)]), None, "a bad key alone");
     assert_eq!(scores(&mut v, "scores", &[s("Bad", 1), s("jobs", 101), s("jobs", 1), s("jobs", 1)]), None);
     assert_eq!(scores(&mut v, "scores", &vec![s("a", 1); 21]), None);
-    assert_eq!(fields(&v), ["scores", "scores[0].key", "scores[1].score", "scores[2].key", "scores[3].key", "scores"]);
+    assert_eq!(
+        fields(&v),
+        ["scores", "scores[1].key", "scores[0].key", "scores[1].score", "scores[2].key", "scores[3].key", "scores"]
+    );
 }
 
 fn item() -> pb::ProcurementItem {
@@ -510,6 +540,9 @@ fn procurement_items_handovers_and_visits() {
     let mut empty = good.clone();
     empty.item_ids.clear();
     assert!(handover(&mut v, "handover", Some(&empty)).is_none());
+    let mut hundred = good.clone();
+    hundred.item_ids = (0..100).map(|i| Uuid::from_u128(i).to_string()).collect();
+    assert_eq!(handover(&mut v, "handover", Some(&hundred)).map(|h| h.items.len()), Some(100));
     let mut many = good;
     many.item_ids = (0..101).map(|i| Uuid::from_u128(i).to_string()).collect();
     assert!(handover(&mut v, "handover", Some(&many)).is_none());

@@ -550,6 +550,10 @@ fn the_plan_asks_at_most_the_cap_in_the_calls_currency_backed_by_its_items() {
     at_cap.requested = eur(200_000);
     at_cap.items[1].quantity = 3;
     assert!(when(&ready, &submit(at_cap)).result().is_ok(), "exactly the cap, items worth exactly that");
+    let mut exact = plan();
+    exact.items[1].quantity = 1;
+    exact.requested = eur(170_000);
+    assert!(when(&ready, &submit(exact)).result().is_ok(), "items worth exactly the request");
     assert_eq!(refused(|p| p.requested = eur(200_001)), ApplicationError::OverCap { cap: 200_000 });
     assert_eq!(
         refused(|p| p.requested = Money::new(180_000, "MDL")),
