@@ -43,6 +43,8 @@ use chrono::{DateTime, Utc};
 
 pub mod application;
 pub mod call;
+#[cfg(test)]
+mod contract;
 pub mod eligibility;
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -61,6 +63,9 @@ pub const SESSION_SEAT: &str = "session-seat";
 pub const SESSION_CODE: &str = "session-code";
 /// Claim kind: a person's one grant (`<person>`).
 pub const GRANTEE: &str = "grantee";
+/// The rule a second grant to one person breaks (its `grantee` claim is
+/// held: the edge names it).
+pub const ONE_GRANT_PER_PERSON: &str = "ONE_GRANT_PER_PERSON";
 
 /// An amount in minor units of a currency.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
