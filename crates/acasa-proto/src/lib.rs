@@ -49,6 +49,15 @@ pub mod placements {
     }
 }
 
+/// `acasa.grants.v1`: calls, training, applications, in-kind grants and
+/// support services (the API contract; the service follows).
+pub mod grants {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/acasa.grants.v1.rs"));
+    }
+}
+
 /// `acasa.referrals.v1`: partners, referrals and their events.
 pub mod referrals {
     /// Version 1.
