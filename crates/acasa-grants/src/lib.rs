@@ -16,11 +16,12 @@
 //!
 //! What comes next, on the service kit like placements:
 //!
-//! - the kit: a command over two aggregates of *different* types in one
-//!   atomic batch (`Repository::execute_all` takes one type today), for the
-//!   committee's approval (`CallCommand::Commit` with
-//!   `ApplicationCommand::Approve`) and for closing and cancelling grants
-//!   (the application's event with `CallCommand::Release`);
+//! - the committee's approval (`CallCommand::Commit` with
+//!   `ApplicationCommand::Approve`) and closing and cancelling grants (the
+//!   application's event with `CallCommand::Release`) as one
+//!   `Repository::execute_all` over `acasa_domain::pair::Pair<Call,
+//!   Application>` (in the kit: two aggregates of different kinds, one
+//!   atomic batch);
 //! - `codec` (the events of `events.proto`; an official's personal data
 //!   sealed with the official's own data key in this service's vault table,
 //!   destroyed by `EraseOfficial`), `commands` (seats and training places
