@@ -89,7 +89,10 @@ fn opened(item: reg::OpenedItem) -> Opened {
             education_fields: p.education.into_iter().map(|e| e.field).filter(|f| !f.is_empty()).collect(),
         }),
         Some(reg::opened_item::Result::Contacts(c)) => Opened::Contacts { email: c.email, phone: c.phone },
-        Some(reg::opened_item::Result::Unavailable(_)) | None => Opened::Gone,
+        // Not asked for (matching answers profiles), or not openable: nothing kept.
+        Some(reg::opened_item::Result::Unavailable(_) | reg::opened_item::Result::Eligibility(_)) | None => {
+            Opened::Gone
+        }
     }
 }
 
@@ -106,7 +109,8 @@ impl PersonData for RegistryPersonData {
                     sealed: Some(f.sealed),
                 })
                 .collect();
-            let mut request = tonic::Request::new(reg::OpenPersonDataRequest { items });
+            let mut request =
+                tonic::Request::new(reg::OpenPersonDataRequest { items, purpose: reg::Purpose::Matching as i32 });
             let bearer = format!("Bearer {}", self.token()?);
             request.metadata_mut().insert(
                 "authorization",

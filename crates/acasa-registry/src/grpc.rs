@@ -292,13 +292,22 @@ impl pb::registry_service_server::RegistryService for RegistryService {
 #[derive(Clone, Debug)]
 pub struct PersonDataService {
     pub(crate) keys: Keys,
+    pub(crate) policy: std::sync::Arc<crate::person_data::Policy>,
 }
 
 impl PersonDataService {
     /// The service over the registry's data keys (the same [`Keys`] the
     /// registry's codec uses; opening always reads the vault, never their cache).
     pub fn new(keys: Keys) -> Self {
-        Self { keys }
+        let policy = crate::person_data::Policy::parse(crate::person_data::DEFAULT_POLICY).unwrap_or_default();
+        Self { keys, policy: std::sync::Arc::new(policy) }
+    }
+
+    /// The same service granting purposes by `policy`.
+    #[must_use]
+    pub fn with_policy(mut self, policy: crate::person_data::Policy) -> Self {
+        self.policy = std::sync::Arc::new(policy);
+        self
     }
 
     /// `routes` with this service added, behind bearer authentication.
@@ -316,9 +325,15 @@ impl pb::person_data_service_server::PersonDataService for PersonDataService {
         &self,
         request: Request<pb::OpenPersonDataRequest>,
     ) -> Result<Response<pb::OpenPersonDataResponse>, Status> {
-        Principal::authorized(&request, OPENERS)?;
+        let principal = Principal::authorized(&request, OPENERS)?;
+        let Some(purpose) = crate::person_data::Purpose::of(request.get_ref().purpose) else {
+            let mut v = acasa_domain::Violations::new();
+            v.add("purpose", "must be MATCHING or ELIGIBILITY (or unset: matching)");
+            return Err(acasa_runtime::ApiError::from(v).into());
+        };
+        self.policy.check(principal, purpose)?;
         // The number of items only: nothing of what is opened is logged.
         let span = tracing::info_span!("registry.open_person_data", items = request.get_ref().items.len());
-        Ok(Response::new(self.open(request.get_ref()).instrument(span).await?))
+        Ok(Response::new(self.open(request.get_ref(), purpose).instrument(span).await?))
     }
 }

@@ -13,7 +13,7 @@ pub mod codec;
 mod commands;
 pub mod domain;
 pub mod grpc;
-mod person_data;
+pub mod person_data;
 pub mod projection;
 mod queries;
 pub mod validate;
@@ -79,7 +79,9 @@ impl ServiceDef for Registry {
             let registry = grpc::RegistryService::new(repo, vault, ctx.positions, ctx.pool)
                 .with_keys(keys.clone())
                 .routes(ctx.auth);
-            Ok(grpc::PersonDataService::new(keys).add_to(registry, ctx.auth))
+            let policy = person_data::Policy::parse(&ctx.config.person_data_purposes)
+                .map_err(|e| anyhow::anyhow!("ACASA_PERSON_DATA_PURPOSES: {e}"))?;
+            Ok(grpc::PersonDataService::new(keys).with_policy(policy).add_to(registry, ctx.auth))
         })
     }
 }

@@ -10,15 +10,88 @@
 //! (its [`open_sealed`]), and answers only what a programme needs of them.
 //! An erased person's values open for no one, a consumer's rebuild included.
 
+use std::collections::HashMap;
+
 use acasa_domain::Violations;
 use acasa_proto::registry::v1::{self as pb, opened_item::Result as Opened, unavailable::Reason};
-use acasa_runtime::ApiError;
+use acasa_runtime::{ApiError, Principal, Role};
 use acasa_vault::KeyState;
 use uuid::Uuid;
 
 use crate::codec::{open_sealed, types};
 use crate::grpc::PersonDataService;
 use crate::validate;
+
+/// Why a service asks, and so what a `details` item answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Matching people to offers: the programme profile.
+    Matching,
+    /// Checking eligibility rules: birth date, sex, home district and locality.
+    Eligibility,
+}
+
+impl Purpose {
+    fn name(self) -> &'static str {
+        match self {
+            Purpose::Matching => "matching",
+            Purpose::Eligibility => "eligibility",
+        }
+    }
+
+    /// The request's purpose (unset: matching); `None` for an unknown one.
+    pub(crate) fn of(purpose: i32) -> Option<Self> {
+        match pb::Purpose::try_from(purpose) {
+            Ok(pb::Purpose::Unspecified | pb::Purpose::Matching) => Some(Purpose::Matching),
+            Ok(pb::Purpose::Eligibility) => Some(Purpose::Eligibility),
+            Err(_) => None,
+        }
+    }
+}
+
+/// The policy when `ACASA_PERSON_DATA_PURPOSES` is not set.
+pub const DEFAULT_POLICY: &str = "placements=matching;grants=matching,eligibility";
+
+/// Which service (its token's subject) may ask for which purposes
+/// (`ACASA_PERSON_DATA_PURPOSES`). Admin tokens may ask for any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy(HashMap<String, Vec<Purpose>>);
+
+impl Policy {
+    /// Parses `subject=purpose,purpose;subject=purpose`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut grants = HashMap::new();
+        for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+            let (subject, purposes) =
+                entry.split_once('=').ok_or_else(|| format!("`{entry}` is not subject=purpose,…"))?;
+            let purposes = purposes
+                .split(',')
+                .map(|p| match p.trim() {
+                    "matching" => Ok(Purpose::Matching),
+                    "eligibility" => Ok(Purpose::Eligibility),
+                    other => Err(format!("`{other}` is not a purpose (matching, eligibility)")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            grants.insert(subject.trim().to_owned(), purposes);
+        }
+        Ok(Self(grants))
+    }
+
+    /// Refuses a caller the policy does not grant `purpose`.
+    pub(crate) fn check(&self, principal: &Principal, purpose: Purpose) -> Result<(), tonic::Status> {
+        let granted = principal.has(Role::Admin)
+            || self.0.get(&principal.subject).is_some_and(|purposes| purposes.contains(&purpose));
+        if granted {
+            Ok(())
+        } else {
+            Err(tonic::Status::permission_denied(format!(
+                "the registry's policy does not let `{}` open person data for {}",
+                principal.subject,
+                purpose.name()
+            )))
+        }
+    }
+}
 
 /// A sealed field the registry opens for other services.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,25 +136,36 @@ pub(crate) struct SealedItem<'a> {
 impl PersonDataService {
     /// Opens every item with its person's key, read from the vault once per
     /// distinct person (one query for all).
-    pub(crate) async fn open(&self, req: &pb::OpenPersonDataRequest) -> Result<pb::OpenPersonDataResponse, ApiError> {
+    pub(crate) async fn open(
+        &self,
+        req: &pb::OpenPersonDataRequest,
+        purpose: Purpose,
+    ) -> Result<pb::OpenPersonDataResponse, ApiError> {
         let mut v = Violations::new();
         let Some(items) = validate::sealed_items(&mut v, &req.items) else { return Err(v.into()) };
         let mut people: Vec<Uuid> = items.iter().map(|i| i.person).collect();
         people.sort_unstable();
         people.dedup();
         let keys = self.keys.current_states(&people).await?;
-        Ok(pb::OpenPersonDataResponse { items: items.iter().map(|i| opened(i, keys.get(&i.person))).collect() })
+        Ok(pb::OpenPersonDataResponse {
+            items: items.iter().map(|i| opened(i, keys.get(&i.person), purpose)).collect(),
+        })
     }
 }
 
 /// One item's answer, by what the vault holds for its person.
-fn opened(item: &SealedItem<'_>, key: Option<&KeyState>) -> pb::OpenedItem {
+fn opened(item: &SealedItem<'_>, key: Option<&KeyState>, purpose: Purpose) -> pb::OpenedItem {
     let unavailable = |reason: Reason| Opened::Unavailable(pb::Unavailable { reason: reason as i32 });
     let result = match key {
         Some(KeyState::Live(key)) => {
             let (person, event_type, field) = (item.person, item.event_type, item.field.name());
             let opened = match item.field {
-                OpenedField::Details => open_sealed(key, person, event_type, field, item.sealed).map(profile),
+                OpenedField::Details => {
+                    open_sealed(key, person, event_type, field, item.sealed).map(|d| match purpose {
+                        Purpose::Matching => profile(d),
+                        Purpose::Eligibility => eligibility(d),
+                    })
+                }
                 OpenedField::Contacts => open_sealed(key, person, event_type, field, item.sealed).map(contact_points),
             };
             opened.unwrap_or_else(|_| unavailable(Reason::NotOpenable))
@@ -118,6 +202,26 @@ fn profile(details: pb::PersonDetails) -> Opened {
         skills,
         education,
     })
+}
+
+/// What a call's eligibility rules need of a person's details, and nothing
+/// else (no names: the rules are checked by id).
+fn eligibility(details: pb::PersonDetails) -> Opened {
+    let pb::PersonDetails {
+        birth_date,
+        sex,
+        home_district,
+        home_locality,
+        given_name: _,
+        family_name: _,
+        idnp: _,
+        languages: _,
+        education: _,
+        profession: _,
+        scientific_field: _,
+        skills: _,
+    } = details;
+    Opened::Eligibility(pb::EligibilityFacts { birth_date, sex, home_district, home_locality })
 }
 
 fn contact_points(contacts: pb::Contacts) -> Opened {
@@ -183,11 +287,53 @@ mod tests {
     }
 
     #[test]
+    fn for_eligibility_details_open_to_birth_date_sex_and_home_only() {
+        let key = DataKey::generate();
+        let (d, _) = sealed(&key);
+        let live = KeyState::Live(key);
+        let facts = opened(&item(OpenedField::Details, types::REGISTERED, &d), Some(&live), Purpose::Eligibility);
+        let full = details();
+        assert_eq!(
+            facts.result,
+            Some(Opened::Eligibility(pb::EligibilityFacts {
+                birth_date: full.birth_date,
+                sex: full.sex,
+                home_district: full.home_district,
+                home_locality: full.home_locality,
+            }))
+        );
+    }
+
+    #[test]
+    fn the_policy_grants_purposes_by_subject_and_admins_everything() {
+        let policy = Policy::parse(DEFAULT_POLICY).unwrap();
+        let caller = |subject: &str, role| Principal {
+            subject: subject.into(),
+            roles: vec![role],
+            partner_id: None,
+            host_id: None,
+        };
+        assert!(policy.check(&caller("placements", Role::Service), Purpose::Matching).is_ok());
+        let refused = policy.check(&caller("placements", Role::Service), Purpose::Eligibility).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        assert!(refused.message().contains("`placements`"), "{}", refused.message());
+        assert!(policy.check(&caller("grants", Role::Service), Purpose::Eligibility).is_ok());
+        assert!(policy.check(&caller("content", Role::Service), Purpose::Matching).is_err());
+        assert!(policy.check(&caller("ops", Role::Admin), Purpose::Eligibility).is_ok());
+        assert_eq!(Policy::parse(" a = matching ; ;b=eligibility,matching").unwrap().0.len(), 2);
+        assert!(Policy::parse("a").is_err());
+        assert!(Policy::parse("a=everything").is_err());
+        assert_eq!(Purpose::of(0), Some(Purpose::Matching));
+        assert_eq!(Purpose::of(2), Some(Purpose::Eligibility));
+        assert_eq!(Purpose::of(9), None);
+    }
+
+    #[test]
     fn details_open_to_the_programme_profile_only_and_contacts_to_contact_points() {
         let key = DataKey::generate();
         let (d, c) = sealed(&key);
         let live = KeyState::Live(key);
-        let profile = opened(&item(OpenedField::Details, types::REGISTERED, &d), Some(&live));
+        let profile = opened(&item(OpenedField::Details, types::REGISTERED, &d), Some(&live), Purpose::Matching);
         assert_eq!(profile.person_id, person().to_string());
         let Some(Opened::Profile(p)) = profile.result else { panic!("{profile:?}") };
         let full = details();
@@ -203,7 +349,7 @@ mod tests {
                 education: full.education,
             }
         );
-        let contacts = opened(&item(OpenedField::Contacts, types::REGISTERED, &c), Some(&live));
+        let contacts = opened(&item(OpenedField::Contacts, types::REGISTERED, &c), Some(&live), Purpose::Matching);
         assert_eq!(
             contacts.result,
             Some(Opened::Contacts(pb::ContactPoints { email: "ana@example.md".into(), phone: "+37369123456".into() }))
@@ -217,19 +363,36 @@ mod tests {
         let live = KeyState::Live(key);
         let not_openable = Some(Opened::Unavailable(pb::Unavailable { reason: Reason::NotOpenable as i32 }));
         // Another event type, another field, another person, another key, a flipped bit, another scheme.
-        assert_eq!(opened(&item(OpenedField::Details, types::DETAILS_UPDATED, &d), Some(&live)).result, not_openable);
-        assert_eq!(opened(&item(OpenedField::Contacts, types::REGISTERED, &d), Some(&live)).result, not_openable);
+        assert_eq!(
+            opened(&item(OpenedField::Details, types::DETAILS_UPDATED, &d), Some(&live), Purpose::Matching).result,
+            not_openable
+        );
+        assert_eq!(
+            opened(&item(OpenedField::Contacts, types::REGISTERED, &d), Some(&live), Purpose::Matching).result,
+            not_openable
+        );
         let other = SealedItem { person: Uuid::from_u128(42), ..item(OpenedField::Details, types::REGISTERED, &d) };
-        assert_eq!(opened(&other, Some(&live)).result, not_openable);
+        assert_eq!(opened(&other, Some(&live), Purpose::Matching).result, not_openable);
         let stranger = KeyState::Live(DataKey::generate());
-        assert_eq!(opened(&item(OpenedField::Contacts, types::REGISTERED, &c), Some(&stranger)).result, not_openable);
+        assert_eq!(
+            opened(&item(OpenedField::Contacts, types::REGISTERED, &c), Some(&stranger), Purpose::Matching).result,
+            not_openable
+        );
         let mut flipped = c.clone();
         flipped.ciphertext[20] ^= 1;
-        assert_eq!(opened(&item(OpenedField::Contacts, types::REGISTERED, &flipped), Some(&live)).result, not_openable);
+        assert_eq!(
+            opened(&item(OpenedField::Contacts, types::REGISTERED, &flipped), Some(&live), Purpose::Matching).result,
+            not_openable
+        );
         let scheme = pb::Sealed { scheme: 2, ..c.clone() };
-        assert_eq!(opened(&item(OpenedField::Contacts, types::REGISTERED, &scheme), Some(&live)).result, not_openable);
+        assert_eq!(
+            opened(&item(OpenedField::Contacts, types::REGISTERED, &scheme), Some(&live), Purpose::Matching).result,
+            not_openable
+        );
         // A key destroyed, or never made.
-        let why = |k: Option<&KeyState>| opened(&item(OpenedField::Details, types::REGISTERED, &d), k).result;
+        let why = |k: Option<&KeyState>| {
+            opened(&item(OpenedField::Details, types::REGISTERED, &d), k, Purpose::Matching).result
+        };
         assert_eq!(
             why(Some(&KeyState::Erased)),
             Some(Opened::Unavailable(pb::Unavailable { reason: Reason::Erased as i32 }))

@@ -117,6 +117,11 @@ pub struct Config {
     /// that open a person's sealed registry data through it (default
     /// `http://127.0.0.1:50051`).
     pub registry_url: String,
+    /// `ACASA_PERSON_DATA_PURPOSES`: which services (by their token's
+    /// subject) may have the registry open people's sealed data for which
+    /// purpose: `subject=purpose,purpose;…` (default
+    /// `placements=matching;grants=matching,eligibility`).
+    pub person_data_purposes: String,
     /// `ACASA_SERVICE_TOKEN_FILE`: a bearer token (role `service`) for
     /// calls to other services, re-read on every use so an identity
     /// provider's sidecar can refresh it. Unset: the process signs its own
@@ -194,6 +199,8 @@ impl Config {
             feed_streams_per_connection: parse(&get, "ACASA_FEED_STREAMS_PER_CONNECTION", 8)?,
             registry_url: get("ACASA_REGISTRY_URL").unwrap_or_else(|| "http://127.0.0.1:50051".into()),
             service_token_file: get("ACASA_SERVICE_TOKEN_FILE").map(PathBuf::from),
+            person_data_purposes: get("ACASA_PERSON_DATA_PURPOSES")
+                .unwrap_or_else(|| "placements=matching;grants=matching,eligibility".into()),
             placements_target_graduates: parse(&get, "ACASA_PLACEMENTS_TARGET_GRADUATES", 43)?,
             placements_target_scientists: parse(&get, "ACASA_PLACEMENTS_TARGET_SCIENTISTS", 31)?,
             placements_sweep_interval: Duration::from_millis(parse(&get, "ACASA_PLACEMENTS_SWEEP_MS", 60_000)?.max(10)),

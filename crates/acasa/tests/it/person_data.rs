@@ -73,12 +73,17 @@ async fn start(env: &Env) -> Api {
 
 impl Api {
     fn req<T>(&self, role: Role, msg: T) -> Request<T> {
+        self.req_as("placements", role, msg)
+    }
+
+    /// A request with a token of `subject` (a service's name, for the purposes policy).
+    fn req_as<T>(&self, subject: &str, role: Role, msg: T) -> Request<T> {
         let scope = match role {
             Role::Partner => TokenScope { partner_id: Some("p-1"), host_id: None },
             Role::Host => TokenScope { partner_id: None, host_id: Some("h-1") },
             _ => TokenScope::default(),
         };
-        let token = self.issuer.issue_scoped("placements-worker", &[role], scope, Duration::from_secs(300)).unwrap();
+        let token = self.issuer.issue_scoped(subject, &[role], scope, Duration::from_secs(300)).unwrap();
         let mut r = Request::new(msg);
         r.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
         r
@@ -91,7 +96,7 @@ impl Api {
 
     /// OpenPersonData with a `service` token.
     async fn open(&mut self, items: Vec<pb::SealedItem>) -> Result<Vec<pb::OpenedItem>, tonic::Status> {
-        let r = self.req(Role::Service, pb::OpenPersonDataRequest { items });
+        let r = self.req(Role::Service, pb::OpenPersonDataRequest { items, purpose: pb::Purpose::Matching as i32 });
         Ok(self.data.open_person_data(r).await?.into_inner().items)
     }
 
@@ -209,14 +214,14 @@ async fn a_service_token_has_the_programme_profile_and_contacts_opened_and_other
     }
 
     // An admin may too; nobody else.
-    let r = api.req(Role::Admin, pb::OpenPersonDataRequest { items: all.clone() });
+    let r = api.req(Role::Admin, pb::OpenPersonDataRequest { items: all.clone(), purpose: 0 });
     assert_eq!(api.data.open_person_data(r).await.unwrap().into_inner().items.len(), 3);
     for role in [Role::Caseworker, Role::Viewer, Role::Partner, Role::Editor, Role::Host, Role::Finance] {
-        let r = api.req(role, pb::OpenPersonDataRequest { items: all.clone() });
+        let r = api.req(role, pb::OpenPersonDataRequest { items: all.clone(), purpose: 0 });
         let e = api.data.open_person_data(r).await.unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied, "{role}");
     }
-    let e = api.data.open_person_data(pb::OpenPersonDataRequest { items: all.clone() }).await.unwrap_err();
+    let e = api.data.open_person_data(pb::OpenPersonDataRequest { items: all.clone(), purpose: 0 }).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
 
     // Served as `acasa serve registry` serves it: in health and reflection beside the registry's API.
@@ -342,7 +347,7 @@ async fn after_erasure_nothing_opens_for_anyone_on_any_replica_nor_in_a_rebuild(
     assert_eq!(opened[..2].iter().map(|o| o.result.clone()).collect::<Vec<_>>(), erased);
     assert!(matches!(&opened[2].result, Some(Opened::Profile(p)) if p.family_name == "Botnaru"), "others open");
     assert!(keys.get(id).await.unwrap().is_some(), "the other replica still caches the key");
-    let r = api.req(Role::Service, pb::OpenPersonDataRequest { items: items[..2].to_vec() });
+    let r = api.req(Role::Service, pb::OpenPersonDataRequest { items: items[..2].to_vec(), purpose: 0 });
     let opened = other.open_person_data(r).await.unwrap().into_inner().items;
     assert_eq!(opened.iter().map(|o| o.result.clone()).collect::<Vec<_>>(), erased, "not with a cached key");
 
@@ -354,4 +359,43 @@ async fn after_erasure_nothing_opens_for_anyone_on_any_replica_nor_in_a_rebuild(
     assert_eq!(again, items[..2], "the log is intact");
     let opened = api.open(again).await.unwrap();
     assert!(opened.iter().all(|o| o.result == unavailable(Reason::Erased)), "{opened:?}");
+}
+
+#[tokio::test]
+async fn each_service_has_only_the_purposes_the_policy_grants_it() {
+    let env = Env::new().await;
+    let mut api = start(&env).await;
+    let body = person("pd-purpose", "Elena", "Rusu");
+    let details = body.details.clone().unwrap();
+    let registered = api.register(body).await;
+    let items = api.sealed_at(registered.position).await;
+    let ask = |purpose: pb::Purpose| pb::OpenPersonDataRequest { items: items[..1].to_vec(), purpose: purpose as i32 };
+    // Grants checks eligibility: birth date, sex, home district and locality, no names.
+    let r = api.req_as("grants", Role::Service, ask(pb::Purpose::Eligibility));
+    let opened = api.data.open_person_data(r).await.unwrap().into_inner().items;
+    assert_eq!(
+        opened[0].result,
+        Some(Opened::Eligibility(pb::EligibilityFacts {
+            birth_date: details.birth_date,
+            sex: details.sex,
+            home_district: details.home_district.clone(),
+            home_locality: details.home_locality.clone(),
+        }))
+    );
+    // Placements matches, and may not ask for eligibility facts.
+    let r = api.req_as("placements", Role::Service, ask(pb::Purpose::Eligibility));
+    let e = api.data.open_person_data(r).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
+    let r = api.req_as("placements", Role::Service, ask(pb::Purpose::Unspecified));
+    let opened = api.data.open_person_data(r).await.unwrap().into_inner().items;
+    assert_eq!(opened[0].result, Some(profile_of(&details)));
+    // A service the policy does not name gets nothing; an admin anything.
+    let r = api.req_as("content", Role::Service, ask(pb::Purpose::Matching));
+    assert_eq!(api.data.open_person_data(r).await.unwrap_err().code(), tonic::Code::PermissionDenied);
+    let r = api.req_as("ops", Role::Admin, ask(pb::Purpose::Eligibility));
+    assert!(api.data.open_person_data(r).await.is_ok());
+    // An unknown purpose is a bad field.
+    let bad = pb::OpenPersonDataRequest { items: items[..1].to_vec(), purpose: 7 };
+    let e = api.data.open_person_data(api.req_as("grants", Role::Service, bad)).await.unwrap_err();
+    assert_eq!(fields_of(&e), ["purpose"]);
 }
