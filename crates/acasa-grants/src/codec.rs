@@ -1579,3 +1579,742 @@ impl Codec<OfficialEvent> for OfficialCodec {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::fixtures::{at, by, d, eur, new_call, stamp};
+
+    fn round_trip<E: EventCodec + PartialEq + std::fmt::Debug>(e: E) {
+        let stored = e.encode();
+        assert_eq!(E::decode(&stored).unwrap(), e, "{}", stored.type_name);
+    }
+
+    fn stored(type_name: &str, m: &impl Message) -> EncodedEvent {
+        encoded(type_name, m)
+    }
+
+    fn reason<E: EventCodec + std::fmt::Debug>(e: &EncodedEvent) -> String {
+        E::decode(e).unwrap_err().reason
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    fn details(sex: Option<Sex>) -> OfficialDetails {
+        OfficialDetails {
+            kind: OfficialKind::SmeSupportStaff,
+            given_name: "Ion".into(),
+            family_name: "Rusu".into(),
+            sex,
+            organisation: "ODIMM".into(),
+            role: "advisor".into(),
+            district: "Cahul".into(),
+            email: "ion@example.md".into(),
+            phone: "+37360000000".into(),
+        }
+    }
+
+    fn official_events(official: Uuid) -> Vec<OfficialEvent> {
+        let session = id(0x5e55);
+        vec![
+            OfficialEvent::Registered { id: official, details: details(Some(Sex::Male)), stamp: stamp() },
+            OfficialEvent::Updated(details(None), stamp()),
+            OfficialEvent::Updated(
+                OfficialDetails { kind: OfficialKind::LocalOfficial, ..details(Some(Sex::Female)) },
+                stamp(),
+            ),
+            OfficialEvent::Enrolled { session, seat: 3, stamp: stamp() },
+            OfficialEvent::Unenrolled { session, reason: "moved".into(), stamp: stamp() },
+            OfficialEvent::AttendanceRecorded { session, day: d(2027, 5, 3), present: true, stamp: stamp() },
+            OfficialEvent::AttendanceRecorded { session, day: d(2027, 5, 4), present: false, stamp: stamp() },
+            OfficialEvent::TrainingCompleted {
+                session,
+                certificate: "ANTR-2027-03-003".into(),
+                attended: 4,
+                of: 5,
+                stamp: stamp(),
+            },
+            OfficialEvent::TrainingNotCompleted { session, attended: 2, of: 5, stamp: stamp() },
+            OfficialEvent::Erased { reason: "request 12".into(), stamp: stamp() },
+        ]
+    }
+
+    #[test]
+    fn every_call_event_survives_the_log() {
+        let mut call = new_call();
+        round_trip(CallEvent::Opened(Box::new(call.clone()), stamp()));
+        call.eligibility = Rules {
+            age: None,
+            sexes: vec![Sex::Female, Sex::Male],
+            rural_only: true,
+            categories: vec![
+                Category::MigrantAbroad,
+                Category::Returnee,
+                Category::OverseasGraduate,
+                Category::DiasporaScientist,
+            ],
+        };
+        call.districts = Vec::new();
+        round_trip(CallEvent::Opened(Box::new(call), by("admin")));
+        round_trip(CallEvent::Closed { reason: "done".into(), stamp: stamp() });
+        round_trip(CallEvent::BudgetChanged { budget: eur(600_000), reason: "donor".into(), stamp: stamp() });
+        round_trip(CallEvent::Committed { application: id(1), amount: eur(150_000), stamp: stamp() });
+        round_trip(CallEvent::Released {
+            application: id(1),
+            amount: eur(50_000),
+            reason: "cancelled".into(),
+            stamp: stamp(),
+        });
+    }
+
+    #[test]
+    fn every_application_event_survives_the_log() {
+        let session = id(0x5e55);
+        let item = Item {
+            id: id(0x17e),
+            description: "oven".into(),
+            supplier: Supplier { name: "Furnal SRL".into(), idno: Some("1003600012345".into()) },
+            quantity: 2,
+            unit_price: eur(40_000),
+        };
+        let plan = Plan {
+            sector: "C".into(),
+            summary: "a bakery".into(),
+            requested: eur(150_000),
+            items: vec![
+                PlanItem { description: "oven".into(), quantity: 2, unit_price: eur(40_000) },
+                PlanItem { description: "van".into(), quantity: 1, unit_price: eur(70_000) },
+            ],
+        };
+        let events = vec![
+            ApplicationEvent::Applied {
+                application: NewApplication { id: id(1), call: id(0xca11), person: id(2), applied_on: d(2027, 2, 3) },
+                terms: GrantTerms::of(&new_call()),
+                stamp: stamp(),
+            },
+            ApplicationEvent::EligibilityAssessed { failed: None, on: d(2027, 2, 3), stamp: stamp() },
+            ApplicationEvent::Withdrawn { reason: "moved".into(), stamp: stamp() },
+            ApplicationEvent::Enrolled { session, seat: 17, place: Some(4), stamp: stamp() },
+            ApplicationEvent::Enrolled { session, seat: 1, place: None, stamp: stamp() },
+            ApplicationEvent::Unenrolled { session, reason: "ill".into(), stamp: stamp() },
+            ApplicationEvent::AttendanceRecorded { session, day: d(2027, 5, 3), present: true, stamp: stamp() },
+            ApplicationEvent::AttendanceRecorded { session, day: d(2027, 5, 4), present: false, stamp: stamp() },
+            ApplicationEvent::TrainingCompleted {
+                session,
+                certificate: "ANTR-2027-03-017".into(),
+                attended: 5,
+                of: 5,
+                stamp: stamp(),
+            },
+            ApplicationEvent::TrainingNotCompleted { session, attended: 1, of: 5, stamp: stamp() },
+            ApplicationEvent::PlanSubmitted(plan.clone(), stamp()),
+            ApplicationEvent::PlanSubmitted(Plan { items: Vec::new(), ..plan }, stamp()),
+            ApplicationEvent::ConflictDeclared { reason: "cousin".into(), stamp: by("evaluator-2") },
+            ApplicationEvent::Scored {
+                scores: [("viability".to_owned(), 8), ("jobs".to_owned(), 6)].into(),
+                weighted: 750,
+                comment: "solid".into(),
+                stamp: by("evaluator-1"),
+            },
+            ApplicationEvent::Approved {
+                amount: eur(150_000),
+                score: 736,
+                evaluators: 2,
+                reference: "minutes 4/2027".into(),
+                note: "n".into(),
+                stamp: stamp(),
+            },
+            ApplicationEvent::Rejected {
+                reasons: "weak".into(),
+                score: 412,
+                reference: "minutes 4/2027".into(),
+                stamp: stamp(),
+            },
+            ApplicationEvent::ItemOrdered(item.clone(), stamp()),
+            ApplicationEvent::ItemOrdered(
+                Item { supplier: Supplier { name: "Abroad Ltd".into(), idno: None }, ..item },
+                stamp(),
+            ),
+            ApplicationEvent::OrderCancelled { item: id(0x17e), reason: "late".into(), stamp: stamp() },
+            ApplicationEvent::ItemDelivered {
+                item: id(0x17e),
+                on: d(2027, 7, 1),
+                reference: "DN-1".into(),
+                stamp: stamp(),
+            },
+            ApplicationEvent::SupplierPaid {
+                item: id(0x17e),
+                amount: eur(80_000),
+                on: d(2027, 7, 2),
+                reference: "P-1".into(),
+                stamp: stamp(),
+            },
+            ApplicationEvent::HandedOver(
+                Handover {
+                    reference: "H-1".into(),
+                    items: vec![id(0x17e), id(0x17f)],
+                    on: d(2027, 7, 3),
+                    location: "Cahul".into(),
+                    note: String::new(),
+                },
+                stamp(),
+            ),
+            ApplicationEvent::Visited(
+                Visit {
+                    on: d(2027, 10, 1),
+                    officer: "officer-1".into(),
+                    operating: true,
+                    jobs_created: 3,
+                    findings: "fine".into(),
+                },
+                stamp(),
+            ),
+            ApplicationEvent::Visited(
+                Visit {
+                    on: d(2027, 11, 1),
+                    officer: "o".into(),
+                    operating: false,
+                    jobs_created: 0,
+                    findings: String::new(),
+                },
+                stamp(),
+            ),
+            ApplicationEvent::Closed { spent: eur(80_000), unspent: eur(70_000), note: "ok".into(), stamp: stamp() },
+            ApplicationEvent::GrantCancelled { released: eur(150_000), reason: "fraud".into(), stamp: stamp() },
+        ];
+        for e in events {
+            round_trip(e);
+        }
+        for rule in [
+            Rule::PersonUnknown,
+            Rule::PersonErased,
+            Rule::PersonMerged(id(9)),
+            Rule::ProgrammeConsent,
+            Rule::Age,
+            Rule::Sex,
+            Rule::Rural,
+            Rule::Category,
+            Rule::District,
+        ] {
+            round_trip(ApplicationEvent::EligibilityAssessed { failed: Some(rule), on: d(2027, 2, 3), stamp: stamp() });
+        }
+    }
+
+    #[test]
+    fn every_training_event_survives_the_log() {
+        let details = CourseDetails {
+            title: "Starting a business".into(),
+            topics: vec!["finance".into(), "marketing".into()],
+            language: "ro".into(),
+            hours: 40,
+            threshold_percent: 80,
+        };
+        for audience in [Audience::Entrepreneurs, Audience::Officials] {
+            round_trip(CourseEvent::Created(NewCourse { id: id(0xc0), audience, details: details.clone() }, stamp()));
+        }
+        round_trip(CourseEvent::Updated(details, stamp()));
+        round_trip(CourseEvent::Retired { reason: "old".into(), stamp: stamp() });
+        let sd = SessionDetails {
+            days: (3..=7).map(|day| d(2027, 5, day)).collect(),
+            venue: "Town hall".into(),
+            district: "Cahul".into(),
+            trainer: "A. Trainer (ODIMM)".into(),
+        };
+        for (own, threshold, audience) in [(None, 80, Audience::Entrepreneurs), (Some(60), 60, Audience::Officials)] {
+            round_trip(SessionEvent::Scheduled {
+                session: Box::new(NewSession {
+                    id: id(0x5e55),
+                    course: id(0xc0),
+                    code: "ANTR-2027-03".into(),
+                    capacity: 20,
+                    threshold_percent: own,
+                    details: sd.clone(),
+                }),
+                audience,
+                threshold_percent: threshold,
+                stamp: stamp(),
+            });
+        }
+        round_trip(SessionEvent::Rescheduled(sd, stamp()));
+        round_trip(SessionEvent::CapacityChanged(25, stamp()));
+        round_trip(SessionEvent::Cancelled { reason: "trainer ill".into(), stamp: stamp() });
+    }
+
+    #[test]
+    fn every_support_event_survives_the_log() {
+        let kinds = [
+            SupportKind::BusinessPlanning,
+            SupportKind::Accounting,
+            SupportKind::Taxation,
+            SupportKind::Licensing,
+            SupportKind::QualityStandards,
+            SupportKind::Loans,
+            SupportKind::FinancialLiteracy,
+        ];
+        let providers =
+            [Provider::Staff("caseworker-1".into()), Provider::Partner(id(0xba)), Provider::Other("bank".into())];
+        for (i, kind) in kinds.into_iter().enumerate() {
+            round_trip(SupportEvent::Recorded {
+                person: id(2),
+                service: Service {
+                    id: id(0x5e00 + i as u128),
+                    kind,
+                    provider: providers[i % 3].clone(),
+                    delivered_on: d(2027, 8, 1),
+                    note: "n".into(),
+                    source: if i % 2 == 0 { Source::Recorded } else { Source::Referral(id(0x4ef)) },
+                },
+                stamp: stamp(),
+            });
+        }
+        round_trip(SupportEvent::Retracted { service: id(0x5e00), reason: "mistake".into(), stamp: stamp() });
+    }
+
+    #[test]
+    fn every_official_event_survives_the_log_sealed() {
+        let official = id(0x0ff);
+        let codec = OfficialCodec::new(official, Some(DataKey::generate()));
+        for e in official_events(official) {
+            let stored = codec.encode(&e).unwrap();
+            assert_eq!(codec.decode(&stored).unwrap(), e, "{}", stored.type_name);
+        }
+    }
+
+    #[test]
+    fn an_officials_personal_data_is_never_in_clear() {
+        let official = id(0x0ff);
+        let codec = OfficialCodec::new(official, Some(DataKey::generate()));
+        for e in &official_events(official)[..3] {
+            let stored = codec.encode(e).unwrap();
+            for needle in ["Ion", "Rusu", "advisor", "ion@example.md", "+37360000000"] {
+                assert!(!stored.data.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} in clear");
+            }
+            // The organisation and district are not personal: readable.
+            assert!(stored.data.windows(5).any(|w| w == b"ODIMM"));
+        }
+        // Without the key nothing personal can be written.
+        let keyless = OfficialCodec::new(official, None);
+        for e in &official_events(official)[..3] {
+            assert!(keyless.encode(e).unwrap_err().0.contains("key is gone"));
+        }
+        // Another official's codec writes and reads nothing of this one's.
+        let other = OfficialCodec::new(id(0x0fe), Some(DataKey::generate()));
+        assert!(other.encode(&official_events(official)[0]).is_err());
+        let stored = codec.encode(&official_events(official)[1]).unwrap();
+        assert!(other.decode(&stored).unwrap_err().reason.contains("does not open"));
+        // Sealed for one event type, it does not open as another.
+        let moved = EncodedEvent { type_name: names::OFFICIAL_REGISTERED.into(), ..stored.clone() };
+        assert!(codec.decode(&moved).is_err());
+        assert!(format!("{codec:?}").contains("has_key: true"));
+    }
+
+    #[test]
+    fn an_erased_officials_details_read_back_shredded() {
+        let official = id(0x0ff);
+        let key = DataKey::generate();
+        let codec = OfficialCodec::new(official, Some(key));
+        let shredded = OfficialCodec::new(official, None);
+        let stored = codec.encode(&official_events(official)[0]).unwrap();
+        let OfficialEvent::Registered { id: got, details: d, stamp: s } = shredded.decode(&stored).unwrap() else {
+            panic!("not registered")
+        };
+        assert_eq!((got, s), (official, stamp()));
+        assert_eq!(
+            d,
+            OfficialDetails {
+                kind: OfficialKind::SmeSupportStaff,
+                given_name: String::new(),
+                family_name: String::new(),
+                sex: None,
+                organisation: "ODIMM".into(),
+                role: String::new(),
+                district: "Cahul".into(),
+                email: String::new(),
+                phone: String::new(),
+            }
+        );
+        // The training record and the erasure need no key.
+        for e in &official_events(official)[3..] {
+            assert_eq!(&shredded.decode(&shredded.encode(e).unwrap()).unwrap(), e);
+        }
+        assert!(format!("{shredded:?}").contains("has_key: false"));
+    }
+
+    #[test]
+    fn events_that_do_not_decode_are_named_not_guessed() {
+        // A schema version this code does not know.
+        let mut e = CallEvent::Closed { reason: "r".into(), stamp: stamp() }.encode();
+        e.schema_version = 2;
+        assert!(reason::<CallEvent>(&e).contains("schema version 2"));
+        // Bytes that are not the message.
+        let e = EncodedEvent {
+            data: vec![0xff, 0xff, 0xff],
+            ..CallEvent::Closed { reason: "r".into(), stamp: stamp() }.encode()
+        };
+        assert!(CallEvent::decode(&e).is_err());
+        // Missing fields, named.
+        let at = ts(at());
+        let a = || "caseworker-1".to_owned();
+        let cases: Vec<(EncodedEvent, &str)> = vec![
+            (stored(names::CALL_CLOSED, &pb::CallClosed { reason: "r".into(), actor: a(), at: None }), "at is missing"),
+            (
+                stored(names::CALL_CLOSED, &pb::CallClosed { reason: "r".into(), actor: String::new(), at }),
+                "actor is missing",
+            ),
+            (
+                stored(
+                    names::CALL_BUDGET_CHANGED,
+                    &pb::CallBudgetChanged { budget: None, reason: "r".into(), actor: a(), at },
+                ),
+                "budget is missing",
+            ),
+            (
+                stored(
+                    names::CALL_BUDGET_CHANGED,
+                    &pb::CallBudgetChanged {
+                        budget: Some(PbMoney { amount_minor: 1, currency: String::new() }),
+                        reason: "r".into(),
+                        actor: a(),
+                        at,
+                    },
+                ),
+                "budget has no currency",
+            ),
+            (
+                stored(
+                    names::BUDGET_COMMITTED,
+                    &pb::BudgetCommitted {
+                        application_id: String::new(),
+                        amount: Some(money(&eur(1))),
+                        actor: a(),
+                        at,
+                    },
+                ),
+                "application_id is missing",
+            ),
+            (
+                stored(
+                    names::BUDGET_COMMITTED,
+                    &pb::BudgetCommitted { application_id: "x".into(), amount: Some(money(&eur(1))), actor: a(), at },
+                ),
+                "application_id is not a UUID",
+            ),
+            (
+                stored(names::CALL_OPENED, &pb::CallOpened { call_id: id(1).to_string(), terms: None, actor: a(), at }),
+                "terms is missing",
+            ),
+        ];
+        for (e, why) in cases {
+            assert!(reason::<CallEvent>(&e).contains(why), "{why}: {}", reason::<CallEvent>(&e));
+        }
+        let mut terms = call_terms(&new_call());
+        terms.opens_on = Some(Date { year: 2027, month: 2, day: 30 });
+        let e = stored(
+            names::CALL_OPENED,
+            &pb::CallOpened { call_id: id(1).to_string(), terms: Some(terms), actor: a(), at },
+        );
+        assert!(reason::<CallEvent>(&e).contains("terms.opens_on is not a date"));
+        let mut terms = call_terms(&new_call());
+        terms.training_places = -1;
+        let e = stored(
+            names::CALL_OPENED,
+            &pb::CallOpened { call_id: id(1).to_string(), terms: Some(terms), actor: a(), at },
+        );
+        assert!(reason::<CallEvent>(&e).contains("terms.training_places is negative"));
+        let mut terms = call_terms(&new_call());
+        terms.eligibility.as_mut().unwrap().categories.push(0);
+        let e = stored(
+            names::CALL_OPENED,
+            &pb::CallOpened { call_id: id(1).to_string(), terms: Some(terms), actor: a(), at },
+        );
+        assert!(reason::<CallEvent>(&e).contains("category is unknown"));
+        let mut terms = call_terms(&new_call());
+        terms.eligibility.as_mut().unwrap().sexes.push(0);
+        let e = stored(
+            names::CALL_OPENED,
+            &pb::CallOpened { call_id: id(1).to_string(), terms: Some(terms), actor: a(), at },
+        );
+        assert!(reason::<CallEvent>(&e).contains("sex is unknown"));
+        let mut terms = call_terms(&new_call());
+        terms.evaluation.as_mut().unwrap().criteria.clear();
+        let e = stored(
+            names::CALL_OPENED,
+            &pb::CallOpened { call_id: id(1).to_string(), terms: Some(terms), actor: a(), at },
+        );
+        assert!(reason::<CallEvent>(&e).contains("evaluation.criteria is missing"));
+
+        let e = stored(
+            names::ELIGIBILITY_ASSESSED,
+            &pb::EligibilityAssessed {
+                eligible: false,
+                assessed_on: Some(date(d(2027, 2, 3))),
+                actor: a(),
+                at,
+                ..Default::default()
+            },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("failed_rule is missing"));
+        let e = stored(
+            names::ELIGIBILITY_ASSESSED,
+            &pb::EligibilityAssessed {
+                eligible: true,
+                failed_rule: "AGE".into(),
+                assessed_on: Some(date(d(2027, 2, 3))),
+                actor: a(),
+                at,
+                ..Default::default()
+            },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("failed_rule is set"));
+        let e = stored(
+            names::ELIGIBILITY_ASSESSED,
+            &pb::EligibilityAssessed {
+                eligible: false,
+                failed_rule: "HEIGHT".into(),
+                assessed_on: Some(date(d(2027, 2, 3))),
+                actor: a(),
+                at,
+                ..Default::default()
+            },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("HEIGHT is unknown"));
+        let e = stored(
+            names::ELIGIBILITY_ASSESSED,
+            &pb::EligibilityAssessed {
+                eligible: false,
+                failed_rule: "PERSON_MERGED".into(),
+                assessed_on: Some(date(d(2027, 2, 3))),
+                actor: a(),
+                at,
+                ..Default::default()
+            },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("merged_into is missing"));
+        let e = stored(
+            names::SCORED,
+            &pb::ApplicationScored { scores: Vec::new(), weighted_score: 1, comment: String::new(), actor: a(), at },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("scores is missing"));
+        let twice = vec![
+            pb::CriterionScore { key: "jobs".into(), score: 1 },
+            pb::CriterionScore { key: "jobs".into(), score: 2 },
+        ];
+        let e = stored(
+            names::SCORED,
+            &pb::ApplicationScored { scores: twice, weighted_score: 1, comment: String::new(), actor: a(), at },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("jobs is scored twice"));
+        let e = stored(
+            names::TRAINING_COMPLETED,
+            &pb::TrainingCompleted {
+                session_id: id(5).to_string(),
+                certificate_number: String::new(),
+                days_attended: 5,
+                session_days: 5,
+                actor: a(),
+                at,
+            },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("certificate_number is missing"));
+        let e = stored(
+            names::TRAINEE_ENROLLED,
+            &pb::TraineeEnrolled { session_id: id(5).to_string(), seat: -1, call_place: 0, actor: a(), at },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("seat is negative"));
+        let e = stored(
+            names::ITEM_ORDERED,
+            &pb::ItemOrdered {
+                item_id: id(5).to_string(),
+                item: Some(pb::ProcurementItem {
+                    supplier: None,
+                    ..procurement_item(&Item {
+                        id: id(5),
+                        description: "d".into(),
+                        supplier: Supplier { name: "s".into(), idno: None },
+                        quantity: 1,
+                        unit_price: eur(1),
+                    })
+                }),
+                actor: a(),
+                at,
+            },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("item.supplier is missing"));
+        let e = stored(
+            names::ITEMS_HANDED_OVER,
+            &pb::ItemsHandedOver {
+                handover: Some(pb::Handover {
+                    item_ids: vec!["nope".into()],
+                    handed_over_on: Some(date(d(2027, 1, 1))),
+                    ..Default::default()
+                }),
+                actor: a(),
+                at,
+            },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("handover.item_ids is not a UUID"));
+        let e = stored(names::VISIT_RECORDED, &pb::MonitoringVisitRecorded { visit: None, actor: a(), at });
+        assert!(reason::<ApplicationEvent>(&e).contains("visit is missing"));
+        let e = stored(
+            names::GRANT_CLOSED,
+            &pb::GrantClosed { spent: Some(money(&eur(1))), unspent: None, note: String::new(), actor: a(), at },
+        );
+        assert!(reason::<ApplicationEvent>(&e).contains("unspent is missing"));
+
+        let e = stored(
+            names::COURSE_CREATED,
+            &pb::CourseCreated {
+                course_id: id(1).to_string(),
+                audience: 0,
+                details: Some(pb::CourseDetails::default()),
+                actor: a(),
+                at,
+            },
+        );
+        assert!(reason::<CourseEvent>(&e).contains("audience is unknown"));
+        let e = stored(
+            names::SESSION_SCHEDULED,
+            &pb::SessionScheduled {
+                session_id: id(1).to_string(),
+                course_id: id(2).to_string(),
+                audience: 1,
+                code: String::new(),
+                capacity: 1,
+                details: Some(pb::SessionDetails::default()),
+                actor: a(),
+                at,
+                ..Default::default()
+            },
+        );
+        assert!(reason::<SessionEvent>(&e).contains("code is missing"));
+        let e = stored(
+            names::SESSION_RESCHEDULED,
+            &pb::SessionRescheduled {
+                details: Some(pb::SessionDetails { days: vec![Date::default()], ..Default::default() }),
+                actor: a(),
+                at,
+            },
+        );
+        assert!(reason::<SessionEvent>(&e).contains("details.days is not a date"));
+        let e = stored(
+            names::SUPPORT_RECORDED,
+            &pb::SupportServiceRecorded {
+                service: Some(pb::SupportService {
+                    provider: None,
+                    ..support_service(
+                        id(2),
+                        &Service {
+                            id: id(3),
+                            kind: SupportKind::Loans,
+                            provider: Provider::Other("b".into()),
+                            delivered_on: d(2027, 1, 1),
+                            note: String::new(),
+                            source: Source::Recorded,
+                        },
+                    )
+                }),
+                actor: a(),
+                at,
+            },
+        );
+        assert!(reason::<SupportEvent>(&e).contains("service.provider is missing"));
+        let e = stored(
+            names::SUPPORT_RECORDED,
+            &pb::SupportServiceRecorded {
+                service: Some(pb::SupportService {
+                    kind: 0,
+                    ..support_service(
+                        id(2),
+                        &Service {
+                            id: id(3),
+                            kind: SupportKind::Loans,
+                            provider: Provider::Other("b".into()),
+                            delivered_on: d(2027, 1, 1),
+                            note: String::new(),
+                            source: Source::Recorded,
+                        },
+                    )
+                }),
+                actor: a(),
+                at,
+            },
+        );
+        assert!(reason::<SupportEvent>(&e).contains("service.kind is unknown"));
+
+        // Officials: the sealed field, its scheme, the kind, a call place.
+        let codec = OfficialCodec::new(id(0x0ff), Some(DataKey::generate()));
+        let e = stored(
+            names::OFFICIAL_UPDATED,
+            &pb::OfficialUpdated { kind: 1, personal: None, actor: a(), at, ..Default::default() },
+        );
+        assert!(codec.decode(&e).unwrap_err().reason.contains("personal is missing"));
+        let e = stored(
+            names::OFFICIAL_UPDATED,
+            &pb::OfficialUpdated {
+                kind: 1,
+                personal: Some(pb::Sealed { scheme: 2, ciphertext: Vec::new() }),
+                actor: a(),
+                at,
+                ..Default::default()
+            },
+        );
+        assert!(codec.decode(&e).unwrap_err().reason.contains("unknown sealing scheme 2"));
+        assert!(
+            OfficialCodec::new(id(0x0ff), None).decode(&e).unwrap_err().reason.contains("unknown sealing scheme 2")
+        );
+        let mut e = codec.encode(&OfficialEvent::Updated(details(None), stamp())).unwrap();
+        let mut m = pb::OfficialUpdated::decode(e.data.as_slice()).unwrap();
+        m.kind = 0;
+        e.data = m.encode_to_vec();
+        assert!(codec.decode(&e).unwrap_err().reason.contains("kind is unknown"));
+        let e = ApplicationEvent::Enrolled { session: id(5), seat: 1, place: Some(2), stamp: stamp() }.encode();
+        assert!(codec.decode(&e).unwrap_err().reason.contains("call_place is set"));
+        let other = OfficialEvent::Registered { id: id(0x0fe), details: details(None), stamp: stamp() };
+        let e = OfficialCodec::new(id(0x0fe), Some(DataKey::generate())).encode(&other).unwrap();
+        assert!(codec.decode(&e).unwrap_err().reason.contains("not the codec's official"));
+    }
+
+    #[test]
+    fn another_aggregates_events_are_refused() {
+        let call = CallEvent::Closed { reason: "r".into(), stamp: stamp() }.encode();
+        let application = ApplicationEvent::Withdrawn { reason: "r".into(), stamp: stamp() }.encode();
+        let course = CourseEvent::Retired { reason: "r".into(), stamp: stamp() }.encode();
+        let session = SessionEvent::Cancelled { reason: "r".into(), stamp: stamp() }.encode();
+        let support = SupportEvent::Retracted { service: id(1), reason: "r".into(), stamp: stamp() }.encode();
+        let official = OfficialCodec::new(id(0x0ff), None)
+            .encode(&OfficialEvent::Erased { reason: "r".into(), stamp: stamp() })
+            .unwrap();
+        let all = [&call, &application, &course, &session, &support, &official];
+        let not = |own: &EncodedEvent| all.iter().filter(|e| e.type_name != own.type_name).copied().collect::<Vec<_>>();
+        for e in not(&call) {
+            assert!(reason::<CallEvent>(e).contains("not a call event"), "{}", e.type_name);
+        }
+        for e in not(&application) {
+            assert!(reason::<ApplicationEvent>(e).contains("not an application event"), "{}", e.type_name);
+        }
+        for e in not(&course) {
+            assert!(reason::<CourseEvent>(e).contains("not a course event"), "{}", e.type_name);
+        }
+        for e in not(&session) {
+            assert!(reason::<SessionEvent>(e).contains("not a session event"), "{}", e.type_name);
+        }
+        for e in not(&support) {
+            assert!(reason::<SupportEvent>(e).contains("not a support event"), "{}", e.type_name);
+        }
+        let codec = OfficialCodec::new(id(0x0ff), None);
+        for e in not(&official) {
+            assert!(codec.decode(e).unwrap_err().reason.contains("not an official event"), "{}", e.type_name);
+        }
+        // The trainee events are shared by applications and officials only.
+        let enrolled = OfficialEvent::Enrolled { session: id(5), seat: 1, stamp: stamp() };
+        let e = codec.encode(&enrolled).unwrap();
+        assert!(ApplicationEvent::decode(&e).is_ok());
+        for r in
+            [reason::<CallEvent>(&e), reason::<CourseEvent>(&e), reason::<SessionEvent>(&e), reason::<SupportEvent>(&e)]
+        {
+            assert!(r.starts_with("not a"), "{r}");
+        }
+    }
+}
