@@ -1911,6 +1911,37 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_field_opens_only_for_its_official_event_and_field() {
+        let official = id(0x0ff);
+        assert_eq!(
+            official_aad(official, names::OFFICIAL_UPDATED, PERSONAL),
+            format!("{official}|acasa.grants.v1.OfficialUpdated|personal").into_bytes()
+        );
+        let key = DataKey::generate();
+        let codec = OfficialCodec::new(official, Some(key.clone()));
+        let stored = codec.encode(&OfficialEvent::Updated(details(None), stamp())).unwrap();
+        // The same key, another official: the associated data differs.
+        let same_key = OfficialCodec::new(id(0x0fe), Some(key.clone()));
+        assert!(same_key.decode(&stored).unwrap_err().reason.contains("does not open"));
+        // Sealed under an associated data of another event type or field.
+        let m = pb::OfficialUpdated::decode(stored.data.as_slice()).unwrap();
+        let plain = pb::OfficialPersonal { given_name: "Ion".into(), ..Default::default() }.encode_to_vec();
+        for aad in [
+            official_aad(official, names::OFFICIAL_REGISTERED, PERSONAL),
+            official_aad(official, names::OFFICIAL_UPDATED, "details"),
+        ] {
+            let sealed = pb::Sealed { scheme: SCHEME, ciphertext: key.seal(&aad, &plain).unwrap() };
+            let e = encoded(names::OFFICIAL_UPDATED, &pb::OfficialUpdated { personal: Some(sealed), ..m.clone() });
+            assert!(codec.decode(&e).unwrap_err().reason.contains("does not open"));
+        }
+        let right = official_aad(official, names::OFFICIAL_UPDATED, PERSONAL);
+        let sealed = pb::Sealed { scheme: SCHEME, ciphertext: key.seal(&right, &plain).unwrap() };
+        let e = encoded(names::OFFICIAL_UPDATED, &pb::OfficialUpdated { personal: Some(sealed), ..m });
+        let OfficialEvent::Updated(d, _) = codec.decode(&e).unwrap() else { panic!("not updated") };
+        assert_eq!(d.given_name, "Ion");
+    }
+
+    #[test]
     fn an_erased_officials_details_read_back_shredded() {
         let official = id(0x0ff);
         let key = DataKey::generate();
