@@ -13,6 +13,9 @@
 //!   bad field named.
 //! - `proto/acasa/grants/v1/grants.proto` (the API, `GrantService`) and
 //!   `events.proto` (the log's events, part of the contract).
+//! - [`codec`]: the events as the log stores them (`events.proto`); an
+//!   official's personal data sealed with the official's own data key
+//!   ([`codec::OfficialCodec`]).
 //!
 //! What comes next, on the service kit like placements:
 //!
@@ -22,9 +25,8 @@
 //!   `Repository::execute_all` over `acasa_domain::pair::Pair<Call,
 //!   Application>` (in the kit: two aggregates of different kinds, one
 //!   atomic batch);
-//! - `codec` (the events of `events.proto`; an official's personal data
-//!   sealed with the official's own data key in this service's vault table,
-//!   destroyed by `EraseOfficial`), `commands` (seats and training places
+//! - the official's data keys in this service's vault table (destroyed by
+//!   `EraseOfficial`), `commands` (seats and training places
 //!   tried free-first like placements' offer places; `SESSION_FULL`,
 //!   `CALL_TRAINING_FULL`, `ONE_GRANT_PER_PERSON` and the second application
 //!   to a call from the claims held; a day's register and a session's
@@ -42,5 +44,6 @@
 //!   manifests, integration tests (the budget under racing approvals, the
 //!   last seat under racing enrolments, rebuild equals live) and e2e tests.
 
+pub mod codec;
 pub mod domain;
 pub mod validate;

@@ -2,8 +2,8 @@
 //! programme trains. Not a registry person: recorded here with their
 //! organisation and role, under the same personal-data rules — their name,
 //! sex and contacts are sealed in the events with the official's own data
-//! key (in this service's vault table, like the registry's people; the
-//! codec comes with the service), and `Erase` destroys the key: the log
+//! key (in this service's vault table, like the registry's people; see
+//! [`crate::codec::OfficialCodec`]), and `Erase` destroys the key: the log
 //! keeps that someone of this organisation and role was trained, with the
 //! certificate number, and nothing personal.
 //!
