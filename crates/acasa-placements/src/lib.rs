@@ -8,8 +8,8 @@
 //! - [`codec`]: their events as the log stores them.
 //! - [`validate`]: the edge's validation of requests.
 //! - [`projection`]: the read models (hosts, offers, placements, months, travel).
-//! - [`people`]: this service's projection of the registry's events.
-//! - [`registry_data`]: the registry's opening of sealed person data.
+//! - [`people`]: this service's projection of the registry's events (sealed
+//!   fields opened through `acasa_runtime::person_data`).
 //! - [`deadlines`]: the deadline worker (allowances due, overdue follow-ups).
 //! - [`grpc`]: the transport glue; `commands` and `queries` behind it.
 
@@ -21,7 +21,6 @@ pub mod grpc;
 pub mod people;
 pub mod projection;
 mod queries;
-pub mod registry_data;
 pub mod validate;
 
 /// The service's name: stream `ACASA_PLACEMENTS`, subjects `acasa.placements.>`, schema `placements`.
@@ -85,7 +84,8 @@ fn read_model(_: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
 }
 
 fn people_view(ctx: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
-    let data = registry_data::RegistryPersonData::from_config(ctx.config)?;
+    use acasa_runtime::person_data::{Purpose, RegistryPersonData};
+    let data = RegistryPersonData::from_config(ctx.config, SERVICE, Purpose::Matching)?;
     Ok(Arc::new(people::PeopleProjection::new(Arc::new(data))))
 }
 

@@ -18,6 +18,7 @@ use acasa_domain::formats::fold;
 use acasa_eventstore::StoredCommit;
 use acasa_projection::{ApplyError, Projection};
 use acasa_proto::registry::v1 as reg;
+use acasa_runtime::person_data::{Opened, PersonData, SealedField, open_all};
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -33,65 +34,6 @@ const CONSENT_WITHDRAWN: &str = "acasa.registry.v1.ConsentWithdrawn";
 const INTERESTS_RECORDED: &str = "acasa.registry.v1.InterestsRecorded";
 const MERGED: &str = "acasa.registry.v1.PersonMerged";
 const ERASED: &str = "acasa.registry.v1.PersonErased";
-
-/// Most sealed fields sent to the registry in one call.
-pub const OPEN_CHUNK: usize = 500;
-
-/// A sealed field of a registry event, to open.
-#[derive(Clone, Debug)]
-pub struct SealedField {
-    /// The person.
-    pub person: Uuid,
-    /// The event's type name.
-    pub event_type: String,
-    /// `details` or `contacts`.
-    pub field: &'static str,
-    /// The sealed payload.
-    pub sealed: reg::Sealed,
-}
-
-/// What the registry opened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Opened {
-    /// The programme profile of a `details` field (folded where matched on).
-    Profile(ProgrammeProfile),
-    /// The contact points of a `contacts` field.
-    Contacts {
-        /// E-mail.
-        email: String,
-        /// Phone.
-        phone: String,
-    },
-    /// Cannot be opened: the person was erased (or the payload does not
-    /// open). Nothing is kept.
-    Gone,
-}
-
-/// The part of a person's details a placement needs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProgrammeProfile {
-    /// Given name.
-    pub given_name: String,
-    /// Family name.
-    pub family_name: String,
-    /// Languages (BCP 47).
-    pub languages: Vec<String>,
-    /// Profession.
-    pub profession: String,
-    /// Scientific field.
-    pub scientific_field: String,
-    /// Skills.
-    pub skills: Vec<String>,
-    /// Fields of their education.
-    pub education_fields: Vec<String>,
-}
-
-/// The registry's opening of sealed fields (its gRPC `PersonDataService`).
-pub trait PersonData: Send + Sync + std::fmt::Debug {
-    /// Opens `fields`, answering one [`Opened`] per field in order. An error
-    /// means the registry could not be asked (the batch is retried).
-    fn open(&self, fields: Vec<SealedField>) -> BoxFuture<'_, Result<Vec<Opened>, String>>;
-}
 
 /// Builds `placements.people` from the registry's log.
 #[derive(Clone, Debug)]
@@ -171,7 +113,8 @@ async fn keep(conn: &mut PgConnection, person: Uuid, opened: Opened) -> Result<(
             .execute(&mut *conn)
             .await?;
         }
-        Opened::Gone => {}
+        // Placements asks for matching: eligibility facts are not its to keep.
+        Opened::Eligibility(_) | Opened::Gone => {}
     }
     Ok(())
 }
@@ -214,14 +157,7 @@ impl Projection for PeopleProjection {
                     }
                 }
             }
-            let mut opened = Vec::with_capacity(fields.len());
-            let mut rest = fields;
-            while !rest.is_empty() {
-                let tail = rest.split_off(rest.len().min(OPEN_CHUNK));
-                let answers = self.data.open(rest).await.map_err(ApplyError::Unavailable)?;
-                opened.extend(answers);
-                rest = tail;
-            }
+            let opened = open_all(&*self.data, fields).await.map_err(ApplyError::Unavailable)?;
             let mut opened = opened.into_iter();
             for c in commits {
                 let Some(person) = person_of(c) else { continue };

@@ -10,6 +10,7 @@ pub mod health;
 pub mod kit;
 pub mod nats_url;
 pub mod page;
+pub mod person_data;
 pub mod request;
 pub mod server;
 pub mod telemetry;

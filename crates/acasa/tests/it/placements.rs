@@ -11,7 +11,6 @@ use acasa_domain::formats::make_national_code;
 use acasa_eventstore::{EventStore, Repository, RepositoryConfig};
 use acasa_placements::{
     deadlines::Deadlines, grpc::PlacementService, people::PeopleProjection, projection::PlacementsProjection,
-    registry_data::RegistryPersonData,
 };
 use acasa_projection::{Positions, Projection, Worker};
 use acasa_proto::{
@@ -20,7 +19,10 @@ use acasa_proto::{
     r#type::v1::{Date, Money},
 };
 use acasa_registry::grpc::{PersonDataService, RegistryService};
-use acasa_runtime::{Authenticator, Role, Serving, TokenIssuer, TokenScope};
+use acasa_runtime::{
+    Authenticator, Role, Serving, TokenIssuer, TokenScope,
+    person_data::{Purpose, RegistryPersonData},
+};
 use acasa_vault::{Keys, MasterKey, Vault};
 use chrono::NaiveDate;
 use rand::Rng as _;
@@ -64,7 +66,8 @@ async fn serve(routes: tonic::service::Routes, names: &'static [&'static str]) -
 
 fn people(channel: Channel) -> PeopleProjection {
     let issuer = TokenIssuer::hs256(&hex::decode(JWT_KEY_HEX).unwrap(), "acasa", "acasa");
-    PeopleProjection::new(Arc::new(RegistryPersonData::with_issuer(channel, issuer)))
+    let data = RegistryPersonData::with_issuer(channel, issuer, acasa_placements::SERVICE, Purpose::Matching);
+    PeopleProjection::new(Arc::new(data))
 }
 
 async fn start(env: &Env) -> Stack {
