@@ -31,7 +31,7 @@ use acasa_proto::{
     r#type::v1::{Date, Money as PbMoney},
 };
 use acasa_vault::DataKey;
-use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -142,6 +142,9 @@ fn missing(e: &EncodedEvent, field: &str) -> DecodeError {
 
 // ------------------------------------------------------------ values
 
+/// Calendar dates to and from protobuf `Date`s (the kit's).
+pub use acasa_proto::time::{date, naive_date as date_of};
+
 /// The protobuf form of an amount.
 pub fn money(m: &Money) -> PbMoney {
     PbMoney { amount_minor: m.minor, currency: m.currency.clone() }
@@ -154,16 +157,6 @@ pub fn money_in(e: &EncodedEvent, field: &str, m: Option<&PbMoney>) -> Result<Mo
         return Err(DecodeError::new(e, format!("{field} has no currency")));
     }
     Ok(Money { minor: m.amount_minor, currency: m.currency.clone() })
-}
-
-/// The protobuf form of a date.
-pub fn date(d: NaiveDate) -> Date {
-    Date { year: d.year(), month: i32::try_from(d.month()).unwrap_or(0), day: i32::try_from(d.day()).unwrap_or(0) }
-}
-
-/// The calendar date of a protobuf date, if it is one.
-pub fn date_of(d: &Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
 }
 
 /// The date `field` of `e`: present and a calendar date.

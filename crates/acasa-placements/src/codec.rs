@@ -10,7 +10,7 @@ use acasa_proto::{
     time,
     r#type::v1::{Date, Money as PbMoney},
 };
-use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -84,6 +84,9 @@ fn decoded<M: Message + Default>(e: &EncodedEvent) -> Result<M, DecodeError> {
 
 // ------------------------------------------------------------ values
 
+/// Calendar dates to and from protobuf `Date`s (the kit's).
+pub use acasa_proto::time::{date, naive_date as date_of};
+
 /// The protobuf form of an amount.
 pub fn money(m: &Money) -> PbMoney {
     PbMoney { amount_minor: m.minor, currency: m.currency.clone() }
@@ -92,16 +95,6 @@ pub fn money(m: &Money) -> PbMoney {
 fn money_of(e: &EncodedEvent, m: Option<&PbMoney>) -> Result<Money, DecodeError> {
     m.map(|m| Money { minor: m.amount_minor, currency: m.currency.clone() })
         .ok_or_else(|| DecodeError::new(e, "an amount is missing"))
-}
-
-/// The protobuf form of a date.
-pub fn date(d: NaiveDate) -> Date {
-    Date { year: d.year(), month: i32::try_from(d.month()).unwrap_or(0), day: i32::try_from(d.day()).unwrap_or(0) }
-}
-
-/// The calendar date of a protobuf date, if it is one.
-pub fn date_of(d: &Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
 }
 
 fn date_in(e: &EncodedEvent, d: Option<&Date>) -> Result<NaiveDate, DecodeError> {

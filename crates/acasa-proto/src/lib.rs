@@ -74,10 +74,12 @@ pub mod partner {
     }
 }
 
-/// Conversions between protobuf well-known times and `chrono`.
+/// Conversions between protobuf times and dates and `chrono`.
 pub mod time {
-    use chrono::{DateTime, Utc};
+    use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
     use prost_types::Timestamp;
+
+    use crate::r#type::v1::Date;
 
     /// The protobuf timestamp of a UTC time.
     pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
@@ -88,6 +90,16 @@ pub mod time {
     /// `None` if out of range.
     pub fn checked_time(t: &Timestamp) -> Option<DateTime<Utc>> {
         DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+    }
+
+    /// The `acasa.type.v1.Date` of a calendar date.
+    pub fn date(d: NaiveDate) -> Date {
+        Date { year: d.year(), month: i32::try_from(d.month()).unwrap_or(0), day: i32::try_from(d.day()).unwrap_or(0) }
+    }
+
+    /// The calendar date of an `acasa.type.v1.Date`, if it is one.
+    pub fn naive_date(d: &Date) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
     }
 }
 

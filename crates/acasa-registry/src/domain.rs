@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use acasa_domain::{Aggregate, Claim, ClaimChange, Rejection, RejectionKind};
-use acasa_proto::{registry::v1 as pb, r#type::v1::Date};
-use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use acasa_proto::registry::v1 as pb;
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 pub use pb::{Category, ConsentChannel as Channel, ConsentPurpose, Interest};
@@ -33,15 +33,8 @@ impl<T> Personal<T> {
     }
 }
 
-/// The calendar date of a protobuf `Date`, if it is one.
-pub fn naive_date(d: &Date) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
-}
-
-/// The protobuf `Date` of a calendar date.
-pub fn proto_date(d: NaiveDate) -> Date {
-    Date { year: d.year(), month: i32::try_from(d.month()).unwrap_or(0), day: i32::try_from(d.day()).unwrap_or(0) }
-}
+/// Calendar dates to and from protobuf `Date`s.
+pub use acasa_proto::time::{date as proto_date, naive_date};
 
 /// Validated personal details (built by [`crate::validate`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -540,6 +533,9 @@ pub fn similarity_key(d: &pb::PersonDetails) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use acasa_proto::r#type::v1::Date;
+    use chrono::Datelike as _;
+
     use super::*;
 
     fn id() -> Uuid {

@@ -200,9 +200,7 @@ fn opened(item: reg::OpenedItem) -> Opened {
         }),
         Some(reg::opened_item::Result::Contacts(c)) => Opened::Contacts { email: c.email, phone: c.phone },
         Some(reg::opened_item::Result::Eligibility(e)) => Opened::Eligibility(EligibilityFacts {
-            birth_date: e.birth_date.and_then(|d| {
-                NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
-            }),
+            birth_date: e.birth_date.as_ref().and_then(acasa_proto::time::naive_date),
             sex: e.sex,
             home_district: e.home_district,
             home_locality: e.home_locality,
