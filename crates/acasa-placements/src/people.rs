@@ -18,22 +18,14 @@ use acasa_domain::formats::fold;
 use acasa_eventstore::StoredCommit;
 use acasa_projection::{ApplyError, Projection};
 use acasa_proto::registry::v1 as reg;
+use acasa_runtime::person_data::registry_events::{
+    CATEGORY_ADDED, CATEGORY_REMOVED, CONSENT_GIVEN, CONSENT_WITHDRAWN, CONTACTS_UPDATED, DETAILS_UPDATED, ERASED,
+    INTERESTS_RECORDED, MERGED, REGISTERED, SUBJECT_PREFIX,
+};
 use acasa_runtime::person_data::{Opened, PersonData, SealedField, open_all};
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use uuid::Uuid;
-
-const SUBJECT_PREFIX: &str = "acasa.registry.person.";
-const REGISTERED: &str = "acasa.registry.v1.PersonRegistered";
-const DETAILS_UPDATED: &str = "acasa.registry.v1.PersonDetailsUpdated";
-const CONTACTS_UPDATED: &str = "acasa.registry.v1.ContactsUpdated";
-const CATEGORY_ADDED: &str = "acasa.registry.v1.CategoryAdded";
-const CATEGORY_REMOVED: &str = "acasa.registry.v1.CategoryRemoved";
-const CONSENT_GIVEN: &str = "acasa.registry.v1.ConsentGiven";
-const CONSENT_WITHDRAWN: &str = "acasa.registry.v1.ConsentWithdrawn";
-const INTERESTS_RECORDED: &str = "acasa.registry.v1.InterestsRecorded";
-const MERGED: &str = "acasa.registry.v1.PersonMerged";
-const ERASED: &str = "acasa.registry.v1.PersonErased";
 
 /// Builds `placements.people` from the registry's log.
 #[derive(Clone, Debug)]

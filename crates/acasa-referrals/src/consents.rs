@@ -11,19 +11,15 @@
 use acasa_eventstore::StoredCommit;
 use acasa_projection::{ApplyError, Projection};
 use acasa_proto::registry::v1 as reg;
+use acasa_runtime::person_data::registry_events::{
+    CONSENT_GIVEN, CONSENT_WITHDRAWN, ERASED, MERGED, REGISTERED, SUBJECT_PREFIX,
+};
 use acasa_vault::Vault;
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{PersonFact, time_of};
-
-const SUBJECT_PREFIX: &str = "acasa.registry.person.";
-const REGISTERED: &str = "acasa.registry.v1.PersonRegistered";
-const CONSENT_GIVEN: &str = "acasa.registry.v1.ConsentGiven";
-const CONSENT_WITHDRAWN: &str = "acasa.registry.v1.ConsentWithdrawn";
-const MERGED: &str = "acasa.registry.v1.PersonMerged";
-const ERASED: &str = "acasa.registry.v1.PersonErased";
 
 /// Builds `referrals.people` and `referrals.consents` from the registry's log.
 #[derive(Clone, Debug)]

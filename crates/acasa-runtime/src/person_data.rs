@@ -19,6 +19,33 @@ use uuid::Uuid;
 
 use crate::{Config, Role, TokenIssuer};
 
+/// The registry's log as other services project it: its person subjects and
+/// the type names of the events they read (`proto/acasa/registry/v1/events.proto`).
+pub mod registry_events {
+    /// Subjects of a person's commits: the prefix, then the person id.
+    pub const SUBJECT_PREFIX: &str = "acasa.registry.person.";
+    /// `PersonRegistered`.
+    pub const REGISTERED: &str = "acasa.registry.v1.PersonRegistered";
+    /// `PersonDetailsUpdated`.
+    pub const DETAILS_UPDATED: &str = "acasa.registry.v1.PersonDetailsUpdated";
+    /// `ContactsUpdated`.
+    pub const CONTACTS_UPDATED: &str = "acasa.registry.v1.ContactsUpdated";
+    /// `CategoryAdded`.
+    pub const CATEGORY_ADDED: &str = "acasa.registry.v1.CategoryAdded";
+    /// `CategoryRemoved`.
+    pub const CATEGORY_REMOVED: &str = "acasa.registry.v1.CategoryRemoved";
+    /// `ConsentGiven`.
+    pub const CONSENT_GIVEN: &str = "acasa.registry.v1.ConsentGiven";
+    /// `ConsentWithdrawn`.
+    pub const CONSENT_WITHDRAWN: &str = "acasa.registry.v1.ConsentWithdrawn";
+    /// `InterestsRecorded`.
+    pub const INTERESTS_RECORDED: &str = "acasa.registry.v1.InterestsRecorded";
+    /// `PersonMerged`.
+    pub const MERGED: &str = "acasa.registry.v1.PersonMerged";
+    /// `PersonErased`.
+    pub const ERASED: &str = "acasa.registry.v1.PersonErased";
+}
+
 /// Most sealed fields sent to the registry in one call.
 pub const OPEN_CHUNK: usize = 500;
 
