@@ -142,20 +142,25 @@ impl Projection for PeopleProjection {
         Box::pin(async move {
             // Every sealed field of the batch, opened in as few calls as possible.
             let mut fields = Vec::new();
+            // How many sealed fields each event (in order) has opened.
+            let mut counts = Vec::new();
             for c in commits {
                 if let Some(person) = person_of(c) {
                     for e in &c.events {
-                        fields.extend(sealed_fields(person, e)?);
+                        let sealed = sealed_fields(person, e)?;
+                        counts.push(sealed.len());
+                        fields.extend(sealed);
                     }
                 }
             }
             let opened = open_all(&*self.data, fields).await.map_err(ApplyError::Unavailable)?;
             let mut opened = opened.into_iter();
+            let mut counts = counts.into_iter();
             for c in commits {
                 let Some(person) = person_of(c) else { continue };
                 let position = i64::try_from(c.sequence).unwrap_or(i64::MAX);
                 for e in &c.events {
-                    let sealed = sealed_fields(person, e)?.len();
+                    let sealed = counts.next().unwrap_or(0);
                     match e.type_name.as_str() {
                         REGISTERED => {
                             let m: reg::PersonRegistered = decode(&e.data)?;
