@@ -45,5 +45,23 @@
 //!   last seat under racing enrolments, rebuild equals live) and e2e tests.
 
 pub mod codec;
+mod commands;
 pub mod domain;
+#[allow(dead_code)] // The transport glue lands with the commands.
+pub mod grpc;
+pub mod people;
+pub mod projection;
+mod queries;
+pub mod referrals;
 pub mod validate;
+
+/// The service's name: stream `ACASA_GRANTS`, subjects `acasa.grants.>`, schema `grants`.
+pub const SERVICE: &str = "grants";
+/// The projection building the service's read models from its own log.
+pub const PROJECTION: &str = "grants.grants";
+/// The projection of the registry's events into `grants.people`.
+pub const PEOPLE_PROJECTION: &str = "grants.people";
+/// The projection of the referral system's outcomes into `grants.referral_support`.
+pub const REFERRALS_PROJECTION: &str = "grants.referrals";
+/// The table of the officials' data keys.
+pub const VAULT_TABLE: &str = "grants_vault.data_keys";

@@ -137,6 +137,15 @@ pub struct Config {
     /// worker records allowances fallen due and overdue follow-ups
     /// (default 60000).
     pub placements_sweep_interval: Duration,
+    /// `ACASA_GRANTS_TARGET_TRAINED`: the programme's target of
+    /// entrepreneurs trained (default 540).
+    pub grants_target_trained: u32,
+    /// `ACASA_GRANTS_TARGET_GRANTS`: the programme's target of start-up
+    /// grants awarded (default 101).
+    pub grants_target_grants: u32,
+    /// `ACASA_GRANTS_TARGET_OFFICIALS`: officials and SME-support staff to
+    /// train (default 0: no target set).
+    pub grants_target_officials: u32,
     /// `ACASA_LOG`: a tracing filter (default `info`).
     pub log: String,
     /// `ACASA_LOG_FORMAT`: `text` or `json`.
@@ -204,6 +213,9 @@ impl Config {
             placements_target_graduates: parse(&get, "ACASA_PLACEMENTS_TARGET_GRADUATES", 43)?,
             placements_target_scientists: parse(&get, "ACASA_PLACEMENTS_TARGET_SCIENTISTS", 31)?,
             placements_sweep_interval: Duration::from_millis(parse(&get, "ACASA_PLACEMENTS_SWEEP_MS", 60_000)?.max(10)),
+            grants_target_trained: parse(&get, "ACASA_GRANTS_TARGET_TRAINED", 540)?,
+            grants_target_grants: parse(&get, "ACASA_GRANTS_TARGET_GRANTS", 101)?,
+            grants_target_officials: parse(&get, "ACASA_GRANTS_TARGET_OFFICIALS", 0)?,
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             state_dir,
