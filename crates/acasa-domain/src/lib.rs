@@ -7,6 +7,7 @@
 mod aggregate;
 pub mod formats;
 pub mod pair;
+pub mod slots;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod validate;

@@ -11,7 +11,9 @@
 
 use std::fmt;
 
-use crate::{Aggregate, ClaimChange, DecodeError, EncodedEvent, EventCodec, Rejection, RejectionKind};
+use crate::{
+    Aggregate, ClaimChange, Codec, DecodeError, EncodeError, EncodedEvent, EventCodec, Rejection, RejectionKind,
+};
 
 /// One of two things: of the first aggregate or of the second.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +106,35 @@ impl<L: EventCodec, R: EventCodec> EventCodec for Either<L, R> {
         L::decode(event).map(Self::First).or_else(|first| {
             R::decode(event)
                 .map(Self::Second)
+                .map_err(|second| DecodeError::new(event, format!("{}; {}", first.reason, second.reason)))
+        })
+    }
+}
+
+/// The codec of a pair's events from each side's own codec (e.g. a plain
+/// one and one holding a data key), for sides whose events have no plain
+/// [`EventCodec`].
+pub struct PairCodec<'a, L, R> {
+    /// The first side's codec.
+    pub first: &'a dyn Codec<L>,
+    /// The second side's codec.
+    pub second: &'a dyn Codec<R>,
+}
+
+impl<L, R> Codec<Either<L, R>> for PairCodec<'_, L, R> {
+    fn encode(&self, event: &Either<L, R>) -> Result<EncodedEvent, EncodeError> {
+        match event {
+            Either::First(l) => self.first.encode(l),
+            Either::Second(r) => self.second.encode(r),
+        }
+    }
+
+    /// The first side's event if it decodes as one, else the second's.
+    fn decode(&self, event: &EncodedEvent) -> Result<Either<L, R>, DecodeError> {
+        self.first.decode(event).map(Either::First).or_else(|first| {
+            self.second
+                .decode(event)
+                .map(Either::Second)
                 .map_err(|second| DecodeError::new(event, format!("{}; {}", first.reason, second.reason)))
         })
     }

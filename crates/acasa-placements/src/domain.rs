@@ -601,23 +601,9 @@ fn status_name(s: Status) -> &'static str {
     }
 }
 
-/// The order in which a proposal tries an offer's places `1..=places`: those
-/// `taken` (as far as the read model knows) last, and each group rotated to
-/// start at a point chosen by `seed` (the placement's id), so concurrent
-/// proposals for one offer spread over its free places instead of all
-/// racing for the lowest. The claims decide; this only spares collisions.
-pub fn slot_order(places: u32, taken: &[u32], seed: u128) -> Vec<u32> {
-    let taken: std::collections::HashSet<u32> = taken.iter().copied().collect();
-    let (mut free, mut used): (Vec<u32>, Vec<u32>) = (1..=places).partition(|s| !taken.contains(s));
-    for group in [&mut free, &mut used] {
-        if !group.is_empty() {
-            let len = u128::try_from(group.len()).unwrap_or(1);
-            group.rotate_left(usize::try_from(seed % len).unwrap_or(0));
-        }
-    }
-    free.extend(used);
-    free
-}
+/// The order in which a proposal tries an offer's places (the kit's
+/// [`acasa_domain::slots::slot_order`]).
+pub use acasa_domain::slots::slot_order;
 
 /// The offer's place and the person's active placement a proposal holds.
 fn claims_of(p: &Proposal) -> (Claim, Claim) {

@@ -503,6 +503,11 @@ pub enum ApplicationCommand {
     Close {
         /// A closing note (may be empty).
         note: String,
+        /// What the call's `Release` in the same batch gives back, as the
+        /// edge computed it from the state it loaded: refused
+        /// (`ReleaseMismatch`) unless it is what is unspent when decided, so
+        /// the two sides of the batch always agree (`None`: not checked).
+        releasing: Option<i64>,
         /// Who, when.
         stamp: Stamp,
     },
@@ -766,6 +771,13 @@ pub enum ApplicationError {
         /// The pass score.
         pass: u32,
     },
+    /// Closing with a release that is not what is unspent (the state
+    /// changed since the edge loaded it: reload and retry).
+    #[error("the grant's unspent amount is {unspent}")]
+    ReleaseMismatch {
+        /// What is unspent, in minor units.
+        unspent: i64,
+    },
     /// Over the cap.
     #[error("the amount is over the call's per-grant cap ({cap})")]
     OverCap {
@@ -895,6 +907,7 @@ impl Rejection for ApplicationError {
             Self::SupplierUnpaid => "SUPPLIER_UNPAID",
             Self::NoMonitoringVisit => "NO_MONITORING_VISIT",
             Self::ProcurementStarted => "PROCUREMENT_STARTED",
+            Self::ReleaseMismatch { .. } => "RELEASE_MISMATCH",
             _ => return None,
         })
     }
@@ -1220,7 +1233,7 @@ impl Application {
                 }
                 vec![E::HandedOver(handover.clone(), stamp.clone())]
             }
-            C::Close { note, stamp } => {
+            C::Close { note, releasing, stamp } => {
                 let items = self.items.values();
                 if items.clone().any(|p| matches!(p.state, ItemState::Ordered | ItemState::Delivered)) {
                     return Err(ApplicationError::OpenOrders);
@@ -1232,6 +1245,9 @@ impl Application {
                     return Err(ApplicationError::NoMonitoringVisit);
                 }
                 let spent = self.handed_over();
+                if releasing.is_some_and(|r| r != approved - spent) {
+                    return Err(ApplicationError::ReleaseMismatch { unspent: approved - spent });
+                }
                 let currency = &self.terms()?.cap;
                 vec![E::Closed {
                     spent: currency.with(spent),

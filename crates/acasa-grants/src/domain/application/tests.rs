@@ -224,7 +224,7 @@ fn visit() -> ApplicationCommand {
 }
 
 fn close() -> ApplicationCommand {
-    ApplicationCommand::Close { note: String::new(), stamp: stamp() }
+    ApplicationCommand::Close { note: String::new(), releasing: None, stamp: stamp() }
 }
 
 fn cancel_grant() -> ApplicationCommand {
@@ -871,6 +871,13 @@ fn a_grant_closes_with_everything_handed_over_and_paid_after_a_visit() {
     // An order still open, delivered or not, keeps it open.
     let part = with(approved(), &[order(1, 1, 150_000), deliver(1), pay(1), hand_over("HO-1", &[1]), visit()]);
     assert!(when(&given::<Application>(&part), &close()).result().is_ok());
+    // The call's release in the same batch must be what is unspent now.
+    let releasing = |r| ApplicationCommand::Close { note: String::new(), releasing: Some(r), stamp: stamp() };
+    assert!(when(&given::<Application>(&part), &releasing(30_000)).result().is_ok());
+    assert_eq!(
+        when(&given::<Application>(&part), &releasing(180_000)).refused(),
+        ApplicationError::ReleaseMismatch { unspent: 30_000 }
+    );
     let open = given::<Application>(&with(part.clone(), &[order(3, 1, 1_000)]));
     assert_eq!(when(&open, &close()).refused(), ApplicationError::OpenOrders);
     let undelivered = given::<Application>(&with(part, &[order(3, 1, 1_000), deliver(3)]));
