@@ -263,15 +263,20 @@ impl Projection for PeopleProjection {
         commits: &'c [StoredCommit],
     ) -> BoxFuture<'c, Result<(), ApplyError>> {
         Box::pin(async move {
-            // Every sealed details field of the batch, opened in as few calls as possible.
+            // Every sealed details field of the batch, opened in as few calls
+            // as possible; which events (in order) carry one.
             let mut fields = Vec::new();
+            let mut carries = Vec::new();
             for c in commits {
                 if let Some(person) = person_of(c) {
                     for e in &c.events {
-                        fields.extend(details_field(person, e)?);
+                        let field = details_field(person, e)?;
+                        carries.push(field.is_some());
+                        fields.extend(field);
                     }
                 }
             }
+            let mut carries = carries.into_iter();
             let mut opened = open_all(&*self.data, fields).await.map_err(ApplyError::Unavailable)?.into_iter();
             for c in commits {
                 let Some(person) = person_of(c) else { continue };
@@ -280,7 +285,7 @@ impl Projection for PeopleProjection {
                     if let Some(change) = change(e)? {
                         write(conn, person, position, change).await?;
                     }
-                    if details_field(person, e)?.is_some() {
+                    if carries.next().unwrap_or(false) {
                         let o = opened.next().ok_or_else(|| poison("the registry answered fewer fields than asked"))?;
                         keep(conn, person, o).await?;
                     }
