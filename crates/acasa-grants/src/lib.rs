@@ -49,6 +49,7 @@ mod commands;
 pub mod domain;
 #[allow(dead_code)] // The transport glue lands with the commands.
 pub mod grpc;
+pub mod localities;
 pub mod people;
 pub mod projection;
 mod queries;

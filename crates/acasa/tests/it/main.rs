@@ -6,6 +6,7 @@
 
 mod eventstore;
 mod faults;
+mod grants_views;
 mod grpc;
 mod harness;
 mod nats_permissions;
