@@ -198,9 +198,12 @@ class GrantsE2E(unittest.TestCase):
             application_id=application_id, min_position=self.position)).application
 
     def funnel(self, client, call_id):
-        """The call's funnel counts (one row, grouped by call)."""
+        """The call's funnel counts (one row, grouped by call; none, or zeros, before any
+        application)."""
         rows = client.GetFunnel(pb.GetFunnelRequest(
             call_id=call_id, group_by=[pb.FUNNEL_DIMENSION_CALL], min_position=self.position)).rows
+        if not rows:
+            return (0, 0, 0, 0, 0, 0, 0)
         self.assertEqual([r.call_id for r in rows], [call_id], rows)
         c = rows[0].counts
         return (c.applied, c.eligible, c.trained, c.plan_submitted, c.approved, c.equipment_delivered,
