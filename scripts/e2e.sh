@@ -12,9 +12,9 @@
 # directory, runs `acasa migrate`, starts the watcher that keeps the partners' NATS users
 # up to date, starts `acasa serve S` and `acasa project S` for every service S that
 # `acasa services` lists (each on a free port, passed to the tests as E2E_<S>_ADDR; every
-# process gets ACASA_REGISTRY_URL=http://$E2E_REGISTRY_ADDR, where the placements worker
-# opens the registry's sealed person data, and the placements deadline worker sweeps every
-# 200 ms), waits for the gRPC ports, then runs every tests/e2e/test_*.py and prints one
+# process gets ACASA_REGISTRY_URL=http://$E2E_REGISTRY_ADDR, where the placements and grants
+# workers open the registry's sealed person data, and the placements deadline worker sweeps
+# every 200 ms), waits for the gRPC ports, then runs every tests/e2e/test_*.py and prints one
 # closing line for all, "e2e: N passed, M failed". A new service's e2e file is picked up by
 # its name.
 # Everything it started is stopped on exit, success or failure (Ctrl-C too), and the temp
@@ -183,7 +183,8 @@ main() {
     export ACASA_MASTER_KEY_FILE="$E2E_DIR/secrets/master.key"
     export ACASA_LOG="${ACASA_LOG:-info}"
     export NO_COLOR=1
-    # Tokens here are signed with this run's fresh HS256 key, the placements worker's too.
+    # Tokens here are signed with this run's fresh HS256 key, the placements and grants
+    # workers' too.
     unset ACASA_JWT_PUBLIC_KEY_FILE ACASA_JWT_ISSUER ACASA_JWT_AUDIENCE ACASA_SERVICE_TOKEN_FILE
     local logs="$E2E_DIR/logs"
 
@@ -207,8 +208,9 @@ main() {
         var="E2E_$(tr '[:lower:]-' '[:upper:]_' <<<"$svc")_ADDR"
         export "$var=127.0.0.1:$port"
     done
-    # The placements worker opens the registry's sealed person data through the registry's
-    # PersonDataService (signing its own `service` token with the HS256 key above).
+    # The placements and grants workers open the registry's sealed person data through the
+    # registry's PersonDataService (each signing its own `service` token with the HS256 key
+    # above, subject "placements" or "grants").
     if [[ -n "${E2E_REGISTRY_ADDR:-}" ]]; then
         export ACASA_REGISTRY_URL="http://$E2E_REGISTRY_ADDR"
     fi

@@ -6,7 +6,7 @@
 # gives every registered partner its NATS user (scripts/stack.sh nats_users_watch_start), and
 # starts `acasa serve <svc>` and `acasa project <svc>` for every service in $ACASA_SERVICES
 # (every process told where the registry started here is, ACASA_REGISTRY_URL: the placements
-# worker opens sealed person data through it).
+# and grants workers open sealed person data through it).
 # Ctrl-C (or SIGTERM) stops everything it started: services, then Postgres, then NATS.
 #
 # Settings (environment):
@@ -157,9 +157,9 @@ main() {
     export ACASA_HASH_KEY_FILE="$STATE_DIR/secrets/hash.key"
     export ACASA_MASTER_KEY_FILE="$STATE_DIR/secrets/master.key"
     export ACASA_LOG="${ACASA_LOG:-info}"
-    # The placements worker opens the registry's sealed person data through the registry's
-    # PersonDataService: the registry started here (its `service` token it signs itself with
-    # the jwt.key above).
+    # The placements and grants workers open the registry's sealed person data through the
+    # registry's PersonDataService: the registry started here (each its `service` token it
+    # signs itself with the jwt.key above).
     if has_service registry; then
         export ACASA_REGISTRY_URL
         ACASA_REGISTRY_URL="http://$(client_addr registry)"
@@ -297,6 +297,27 @@ EOF
     $addr acasa.placements.v1.PlacementService/ListCandidates
   # the host confirms each month's presence with its own token (--role host --host <host id>),
   # finance pays it (--role finance); README.md shows a placement end to end
+EOF
+    fi
+    if has_service grants; then
+        addr="$(client_addr grants)"
+        cat <<EOF
+  # grants: the committee opens a call (an admin token: --role admin), then a registry person
+  # with programme consent applies (caseworker; min_registry_position: the consent's position)
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
+    -d '{"request_id":"c1","terms":{"title":"Start-up grants 2027",
+         "budget":{"amount_minor":1000000,"currency":"EUR"},
+         "cap":{"amount_minor":200000,"currency":"EUR"},
+         "opens_on":{"year":2027,"month":3,"day":1},"closes_on":{"year":2027,"month":4,"day":30},
+         "training_places":25,"eligibility":{"age":{"min_age":18,"max_age":45},"rural_only":true,
+           "categories":["CATEGORY_WOMAN_ENTREPRENEUR","CATEGORY_YOUTH_ENTREPRENEUR"]},
+         "evaluation":{"criteria":[{"key":"viability","title":"Viability","weight":60},
+           {"key":"innovation","title":"Innovation","weight":40}],"scale_max":10,"min_evaluators":2}}}' \\
+    $addr acasa.grants.v1.GrantService/OpenCall
+  grpcurl -plaintext -H "authorization: Bearer \$TOKEN" \\
+    -d '{"request_id":"a1","call_id":"<call id>","person_id":"<person id>",
+         "min_registry_position":<position>}' \\
+    $addr acasa.grants.v1.GrantService/Apply
 EOF
     fi
     echo
