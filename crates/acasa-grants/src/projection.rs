@@ -15,8 +15,8 @@
 //! kind, organisation, district and trainings stay. Applying an erasure
 //! also destroys the key, as a backstop to the service doing so.
 //!
-//! The command side reads the rosters back (`held_seats`,
-//! `held_training_places`, `roster`): they follow.
+//! The command side reads the rosters back: [`held_seats`],
+//! [`held_training_places`], [`roster`].
 
 use std::collections::HashMap;
 
@@ -27,7 +27,7 @@ use acasa_proto::{Message as _, grants::v1 as pb};
 use acasa_vault::{DataKey, Vault};
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -974,6 +974,63 @@ async fn decide(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+// ------------------------------------------------------------ for the command side
+
+#[allow(dead_code, reason = "the commands (enrolment) use it; they land next")]
+/// Seats of `session` held now (enrolled and not unenrolled), by anyone.
+pub(crate) async fn held_seats(pool: &PgPool, session: Uuid) -> Result<Vec<u32>, sqlx::Error> {
+    let seats: Vec<i32> = sqlx::query_scalar(
+        "SELECT seat FROM grants.enrolments WHERE session_id = $1 AND NOT left_session ORDER BY seat",
+    )
+    .bind(session)
+    .fetch_all(pool)
+    .await?;
+    Ok(seats.into_iter().filter_map(|s| u32::try_from(s).ok()).collect())
+}
+
+#[allow(dead_code, reason = "the commands (enrolment) use it; they land next")]
+/// The training places of `call` its applications hold.
+pub(crate) async fn held_training_places(pool: &PgPool, call: Uuid) -> Result<Vec<u32>, sqlx::Error> {
+    let places: Vec<i32> = sqlx::query_scalar(
+        "SELECT training_place FROM grants.applications WHERE call_id = $1 AND training_place IS NOT NULL \
+         ORDER BY training_place",
+    )
+    .bind(call)
+    .fetch_all(pool)
+    .await?;
+    Ok(places.into_iter().filter_map(|p| u32::try_from(p).ok()).collect())
+}
+
+#[allow(dead_code, reason = "the commands (registers, completion) use it; they land next")]
+/// A trainee of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Trainee {
+    /// An applicant's application (entrepreneurs' sessions).
+    Application(Uuid),
+    /// An official (officials' sessions).
+    Official(Uuid),
+}
+
+#[allow(dead_code, reason = "the commands (registers, completion) use it; they land next")]
+/// The trainees enrolled in `session` now (not unenrolled; those whose
+/// completion was decided too), with their seats, by seat.
+pub(crate) async fn roster(pool: &PgPool, session: Uuid) -> Result<Vec<(Trainee, u32)>, sqlx::Error> {
+    let rows: Vec<(Uuid, i16, i32)> = sqlx::query_as(
+        "SELECT trainee_id, trainee_kind, seat FROM grants.enrolments WHERE session_id = $1 AND NOT left_session \
+         ORDER BY seat, trainee_id",
+    )
+    .bind(session)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, kind, seat)| {
+            let trainee = if kind == OFFICIAL_TRAINEE { Trainee::Official(id) } else { Trainee::Application(id) };
+            Some((trainee, u32::try_from(seat).ok()?))
+        })
+        .collect())
 }
 
 #[cfg(test)]
