@@ -391,7 +391,8 @@ impl Applied {
             }
             E::ConflictDeclared { reason, stamp } => {
                 sqlx::query(
-                    "INSERT INTO grants.evaluations (application_id, evaluator, conflict_declared, conflict_reason, at) \
+                    "INSERT INTO grants.evaluations (application_id, evaluator, conflict_declared, conflict_reason, \
+                     at) \
                      VALUES ($1, $2, true, $3, $4) ON CONFLICT (application_id, evaluator) DO UPDATE \
                      SET conflict_declared = true, conflict_reason = EXCLUDED.conflict_reason, at = EXCLUDED.at",
                 )
@@ -510,7 +511,8 @@ impl Applied {
                 .execute(&mut *conn)
                 .await?;
                 sqlx::query(
-                    "UPDATE grants.applications SET equipment_delivered = true, position = $2 WHERE application_id = $1",
+                    "UPDATE grants.applications SET equipment_delivered = true, position = $2 \
+                     WHERE application_id = $1",
                 )
                 .bind(id)
                 .bind(position)
