@@ -202,7 +202,27 @@ impl<A: Aggregate> Repository<A> {
     /// Every call for one aggregate must use an equivalent codec: the decoded
     /// state is cached.
     pub async fn load_with(&self, id: &str, codec: &dyn Codec<A::Event>) -> Result<(A, u64), StoreError> {
-        let subject = self.store.subject(A::KIND, id);
+        self.load_kind_with(A::KIND, id, codec).await
+    }
+
+    /// [`Repository::load`] of an aggregate of subject kind `kind`: for an
+    /// aggregate holding two kinds (`acasa_domain::pair::Pair`), its second
+    /// side's.
+    pub async fn load_kind(&self, kind: &str, id: &str) -> Result<(A, u64), StoreError>
+    where
+        A::Event: EventCodec,
+    {
+        self.load_kind_with(kind, id, &Plain).await
+    }
+
+    /// [`Repository::load_kind`] with the aggregate's own codec.
+    pub async fn load_kind_with(
+        &self,
+        kind: &str,
+        id: &str,
+        codec: &dyn Codec<A::Event>,
+    ) -> Result<(A, u64), StoreError> {
+        let subject = self.store.subject(kind, id);
         let slot = self.slot(&subject);
         let mut guard = slot.lock().await;
         let loaded = self.ensure_loaded(&subject, &mut guard, codec).await?;
@@ -212,7 +232,12 @@ impl<A: Aggregate> Repository<A> {
 
     /// Forgets the cached state of an aggregate (e.g. after its data key was destroyed).
     pub fn evict(&self, id: &str) {
-        let subject = self.store.subject(A::KIND, id);
+        self.evict_kind(A::KIND, id);
+    }
+
+    /// [`Repository::evict`] of an aggregate of subject kind `kind`.
+    pub fn evict_kind(&self, kind: &str, id: &str) {
+        let subject = self.store.subject(kind, id);
         let mut cache = self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         cache.pop(&subject);
     }

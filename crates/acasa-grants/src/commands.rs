@@ -162,7 +162,7 @@ impl GrantService {
 
     /// The application's state (NOT_FOUND if none).
     async fn application(&self, id: Uuid) -> Result<Application, ApiError> {
-        let (state, _) = self.calls.load(&id.to_string()).await?;
+        let (state, _) = self.calls.load_kind(Application::KIND, &id.to_string()).await?;
         let app = state.second();
         if !app.exists() {
             return Err(not_found("application", id));
@@ -575,7 +575,9 @@ impl GrantService {
         match trainee {
             Trainee::Application(id) => {
                 let app = self.application(id).await?;
-                let seats = slot_order(facts.capacity, &held, id.as_u128());
+                // Seats lowest free first (not spread like places): the seat is
+                // in the certificate's number, which should follow enrolment.
+                let seats = slot_order(facts.capacity, &held, 0);
                 let places = match (app.place, app.call, app.terms.as_ref()) {
                     (None, Some(call), Some(terms)) => {
                         let held =
@@ -619,15 +621,18 @@ impl GrantService {
             }
             Trainee::Official(id) => {
                 let key = self.official_key(id).await?;
-                for s in slot_order(facts.capacity, &held, id.as_u128()) {
+                for s in slot_order(facts.capacity, &held, 0) {
                     let command =
                         OfficialCommand::Enrol { session: facts.clone(), seat: s, on, stamp: begun.stamp.clone() };
                     match self.run_official(id, key.clone(), command, &begun.meta, false).await {
                         Ok(outcome) => {
                             let codec = OfficialCodec::new(id, key.clone());
                             let pair = PairCodec { first: plain(), second: &codec };
-                            let (state, _) =
-                                self.officials.load_with(&id.to_string(), &pair).await.map_err(ApiError::from)?;
+                            let (state, _) = self
+                                .officials
+                                .load_kind_with(Official::KIND, &id.to_string(), &pair)
+                                .await
+                                .map_err(ApiError::from)?;
                             let seat = state.second().enrolments.get(&session).map_or(s, |e| e.seat);
                             return Ok(pb::EnrolInSessionResponse {
                                 seat: codec::count(seat),
@@ -1221,7 +1226,7 @@ impl GrantService {
                 }
                 Err(CommandError::Rejected(Either::Second(
                     crate::domain::application::ApplicationError::ReleaseMismatch { .. },
-                ))) => self.calls.evict(&id.to_string()),
+                ))) => self.calls.evict_kind(Application::KIND, &id.to_string()),
                 Err(e) => return Err(api(e)),
             }
         }

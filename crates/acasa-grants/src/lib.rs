@@ -128,7 +128,9 @@ impl ServiceDef for Grants {
                 grants: ctx.config.grants_target_grants,
                 officials: ctx.config.grants_target_officials,
             };
-            Ok(grpc::GrantService::new(ctx.store, vault, ctx.positions, ctx.pool).with_targets(targets).routes(ctx.auth))
+            Ok(grpc::GrantService::new(ctx.store, vault, ctx.positions, ctx.pool)
+                .with_targets(targets)
+                .routes(ctx.auth))
         })
     }
 }

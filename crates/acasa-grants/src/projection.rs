@@ -980,7 +980,6 @@ async fn decide(
 
 // ------------------------------------------------------------ for the command side
 
-#[allow(dead_code, reason = "the commands (enrolment) use it; they land next")]
 /// Seats of `session` held now (enrolled and not unenrolled), by anyone.
 pub(crate) async fn held_seats(pool: &PgPool, session: Uuid) -> Result<Vec<u32>, sqlx::Error> {
     let seats: Vec<i32> = sqlx::query_scalar(
@@ -992,7 +991,6 @@ pub(crate) async fn held_seats(pool: &PgPool, session: Uuid) -> Result<Vec<u32>,
     Ok(seats.into_iter().filter_map(|s| u32::try_from(s).ok()).collect())
 }
 
-#[allow(dead_code, reason = "the commands (enrolment) use it; they land next")]
 /// The training places of `call` its applications hold.
 pub(crate) async fn held_training_places(pool: &PgPool, call: Uuid) -> Result<Vec<u32>, sqlx::Error> {
     let places: Vec<i32> = sqlx::query_scalar(
@@ -1005,7 +1003,6 @@ pub(crate) async fn held_training_places(pool: &PgPool, call: Uuid) -> Result<Ve
     Ok(places.into_iter().filter_map(|p| u32::try_from(p).ok()).collect())
 }
 
-#[allow(dead_code, reason = "the commands (registers, completion) use it; they land next")]
 /// A trainee of a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Trainee {
@@ -1015,7 +1012,6 @@ pub(crate) enum Trainee {
     Official(Uuid),
 }
 
-#[allow(dead_code, reason = "the commands (registers, completion) use it; they land next")]
 /// The trainees enrolled in `session` now (not unenrolled; those whose
 /// completion was decided too), with their seats, by seat.
 pub(crate) async fn roster(pool: &PgPool, session: Uuid) -> Result<Vec<(Trainee, u32)>, sqlx::Error> {

@@ -421,7 +421,6 @@ fn funnel_row(r: &PgRow) -> Result<pb::FunnelRow, ApiError> {
 
 // ------------------------------------------------------------ the queries
 
-#[allow(dead_code, reason = "grpc.rs, the transport glue calling them, lands next")]
 impl GrantService {
     /// Waits for this service's read model at `min` (request field `min_position`).
     async fn at(&self, min: u64, deadline: Instant) -> Result<u64, ApiError> {

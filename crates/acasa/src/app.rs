@@ -18,8 +18,13 @@ use anyhow::Context as _;
 use sqlx::{PgPool, postgres::PgPoolOptions};
 
 /// Every service of the platform, as the binary knows it.
-pub const SERVICES: &[&dyn ServiceDef] =
-    &[&acasa_demo::Demo, &acasa_registry::Registry, &acasa_placements::Placements, &acasa_grants::Grants, &acasa_referrals::Referrals];
+pub const SERVICES: &[&dyn ServiceDef] = &[
+    &acasa_demo::Demo,
+    &acasa_registry::Registry,
+    &acasa_placements::Placements,
+    &acasa_grants::Grants,
+    &acasa_referrals::Referrals,
+];
 
 /// The names of the services, for the command line.
 pub fn service_names() -> Vec<&'static str> {
