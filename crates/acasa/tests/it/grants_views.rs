@@ -196,11 +196,11 @@ async fn the_registrys_people_become_eligibility_facts_and_erasure_drops_them() 
     running.await.unwrap();
 }
 
-fn event(type_name: &str, m: &impl Message) -> EncodedEvent {
+pub(crate) fn event(type_name: &str, m: &impl Message) -> EncodedEvent {
     EncodedEvent { type_name: type_name.to_owned(), schema_version: 1, data: m.encode_to_vec() }
 }
 
-async fn append(store: &EventStore, referral: Uuid, events: Vec<EncodedEvent>) -> u64 {
+pub(crate) async fn append(store: &EventStore, referral: Uuid, events: Vec<EncodedEvent>) -> u64 {
     let subject = format!("{}{referral}", acasa_grants::referrals::SUBJECT_PREFIX);
     let last = store.last_on(&subject, false).await.unwrap().map_or(0, |(sequence, _)| sequence);
     let commit = NewCommit {
@@ -214,7 +214,7 @@ async fn append(store: &EventStore, referral: Uuid, events: Vec<EncodedEvent>) -
     store.append(&subject, last, &commit).await.unwrap().sequence
 }
 
-fn created(person: Uuid, partner_id: Uuid, service: ServiceKind) -> EncodedEvent {
+pub(crate) fn created(person: Uuid, partner_id: Uuid, service: ServiceKind) -> EncodedEvent {
     let m = refs::ReferralCreated {
         person_id: person.to_string(),
         partner_id: partner_id.to_string(),
@@ -225,7 +225,7 @@ fn created(person: Uuid, partner_id: Uuid, service: ServiceKind) -> EncodedEvent
     event(acasa_referrals::codec::names::REFERRAL_CREATED, &m)
 }
 
-fn outcome(kind: Kind) -> EncodedEvent {
+pub(crate) fn outcome(kind: Kind) -> EncodedEvent {
     let m = refs::ReferralOutcomeRecorded {
         outcome: Some(partner::Outcome { kind: Some(kind) }),
         at: Some(acasa_proto::Timestamp { seconds: 1_814_400_000, nanos: 0 }),
@@ -233,7 +233,7 @@ fn outcome(kind: Kind) -> EncodedEvent {
     event(acasa_referrals::codec::names::REFERRAL_OUTCOME_RECORDED, &m)
 }
 
-fn service(s: ServiceKind) -> Kind {
+pub(crate) fn service(s: ServiceKind) -> Kind {
     Kind::ServiceDelivered(partner::ServiceDelivered { service: s as i32 })
 }
 

@@ -6,6 +6,7 @@
 
 mod eventstore;
 mod faults;
+mod grants;
 mod grants_views;
 mod grpc;
 mod harness;
