@@ -361,4 +361,17 @@ mod tests {
         let e = Either::<Named, Other>::decode(&foreign).err().unwrap();
         assert_eq!(e.reason, "not mine; not other");
     }
+
+    #[test]
+    fn a_pair_codec_encodes_and_decodes_through_each_sides_own_codec() {
+        use crate::Plain;
+        let codec = PairCodec::<Named, Other> { first: &Plain, second: &Plain };
+        let stored = codec.encode(&Either::Second(Other)).unwrap();
+        assert_eq!(stored.type_name, "other");
+        assert!(matches!(codec.decode(&stored), Ok(Either::Second(Other))));
+        let first = codec.encode(&Either::First(Named("named"))).unwrap();
+        assert_eq!(first.type_name, "named");
+        let e = codec.decode(&first).err().unwrap();
+        assert_eq!(e.reason, "not mine; not other");
+    }
 }

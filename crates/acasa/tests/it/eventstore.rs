@@ -662,4 +662,17 @@ async fn a_budget_and_an_application_commit_together_or_not_at_all_under_racing_
     let replay = repo.execute_all(&steps, &meta(&format!("approve-{}", won[0]))).await.unwrap();
     assert!(replay.iter().all(|o| o.replayed), "{replay:?}");
     assert_eq!(store.load(&store.subject("budget", &budget), 0).await.unwrap().len(), 4);
+    // Each side is loaded from its own subject kind (a fresh repository reads the log).
+    let fresh: Repository<Grant> = Repository::new(store.clone(), RepositoryConfig::default());
+    // (Both sides' events here are one type, so only the subjects tell them apart.)
+    let (state, version) = fresh.load_kind("application", &apps[won[0]]).await.unwrap();
+    assert!(version > 0 && acasa_domain::Aggregate::exists(&state), "{state:?}");
+    let (state, _) = fresh.load(&budget).await.unwrap();
+    assert_eq!(state.first().left, Some(10));
+    let (state, version) = fresh.load(&apps[won[0]]).await.unwrap();
+    assert_eq!(
+        (version, acasa_domain::Aggregate::exists(&state)),
+        (0, false),
+        "the first side's kind holds no application"
+    );
 }
