@@ -371,22 +371,34 @@ impl GrantService {
         Ok(())
     }
 
-    /// The session's trainees, as the caught-up read model holds them.
-    async fn trainees(&self, session: Uuid, deadline: Instant) -> Result<Vec<(Trainee, u32)>, ApiError> {
+    /// The session's trainees still in training in it: the roster of the
+    /// read model caught up with the whole log, each checked on its own
+    /// aggregate (enrolled in this session now, not yet decided).
+    async fn trainees(&self, facts: &SessionFacts, deadline: Instant) -> Result<Vec<Uuid>, ApiError> {
         self.caught_up(deadline).await?;
-        Ok(crate::projection::roster(&self.pool, session)
-            .await?
-            .into_iter()
-            .map(|(t, seat)| {
-                (
-                    match t {
-                        crate::projection::Trainee::Application(a) => Trainee::Application(a),
-                        crate::projection::Trainee::Official(o) => Trainee::Official(o),
-                    },
-                    seat,
-                )
-            })
-            .collect())
+        let open = |e: Option<&crate::domain::training::Enrolment>| {
+            e.is_some_and(|e| e.session == facts.id && e.finished.is_none())
+        };
+        let mut out = Vec::new();
+        for (trainee, _) in crate::projection::roster(&self.pool, facts.id).await? {
+            match (trainee, facts.audience) {
+                (Trainee::Application(id), Audience::Entrepreneurs)
+                    if open(self.application(id).await?.enrolment.as_ref()) =>
+                {
+                    out.push(id);
+                }
+                (Trainee::Official(id), Audience::Officials) => {
+                    let codec = OfficialCodec::new(id, self.official_key(id).await?);
+                    let pair = PairCodec { first: plain(), second: &codec };
+                    let (state, _) = self.officials.load_kind_with(Official::KIND, &id.to_string(), &pair).await?;
+                    if open(state.second().enrolments.get(&facts.id)) {
+                        out.push(id);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Cancels a session and, in the same batch, unenrols its trainees.
@@ -405,7 +417,7 @@ impl GrantService {
         };
         finish(v)?;
         let mut facts = self.session_facts(session).await?;
-        let trainees = if facts.cancelled { Vec::new() } else { self.trainees(session, deadline).await? };
+        let trainees = if facts.cancelled { Vec::new() } else { self.trainees(&facts, deadline).await? };
         facts.cancelled = true;
         let (stamp, on) = (begun.stamp, today());
         let cancel = SessionCommand::Cancel { reason: reason.clone(), stamp: stamp.clone() };
@@ -414,10 +426,8 @@ impl GrantService {
                 let cancel = Either::First(cancel);
                 let unenrol = Either::Second(ApplicationCommand::Unenrol { session: facts.clone(), reason, on, stamp });
                 let mut steps = vec![Step { id: session.to_string(), command: &cancel, codec: plain(), new: false }];
-                for (t, _) in &trainees {
-                    if let Trainee::Application(a) = t {
-                        steps.push(Step { id: a.to_string(), command: &unenrol, codec: plain(), new: false });
-                    }
+                for a in &trainees {
+                    steps.push(Step { id: a.to_string(), command: &unenrol, codec: plain(), new: false });
                 }
                 let outcomes = self.sessions.execute_all(&steps, &begun.meta).await.map_err(api)?;
                 Ok(outcomes.iter().map(|o| o.position).max().unwrap_or_default())
@@ -427,11 +437,9 @@ impl GrantService {
                 let unenrol = Either::Second(OfficialCommand::Unenrol { session: facts.clone(), reason, on, stamp });
                 let mut codecs = vec![OfficialCodec::new(session, None)];
                 let mut ids = vec![session];
-                for (t, _) in &trainees {
-                    if let Trainee::Official(o) = t {
-                        codecs.push(OfficialCodec::new(*o, self.official_key(*o).await?));
-                        ids.push(*o);
-                    }
+                for o in &trainees {
+                    codecs.push(OfficialCodec::new(*o, self.official_key(*o).await?));
+                    ids.push(*o);
                 }
                 let pairs: Vec<PairCodec<'_, SessionEvent, OfficialEvent>> =
                     codecs.iter().map(|c| PairCodec { first: plain(), second: c }).collect();
@@ -809,15 +817,10 @@ impl GrantService {
         finish(v)?;
         let facts = self.session_facts(session).await?;
         let today = today();
-        let roster = self.trainees(session, deadline).await?;
-        let trainees: Vec<_> = roster
+        let trainees: Vec<_> = self
+            .trainees(&facts, deadline)
+            .await?
             .into_iter()
-            .filter_map(|(t, _)| match (t, facts.audience) {
-                (Trainee::Application(id), Audience::Entrepreneurs) | (Trainee::Official(id), Audience::Officials) => {
-                    Some(id)
-                }
-                _ => None,
-            })
             .map(|id| {
                 let stamp = begun.stamp.clone();
                 (

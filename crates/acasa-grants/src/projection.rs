@@ -1003,14 +1003,8 @@ pub(crate) async fn held_training_places(pool: &PgPool, call: Uuid) -> Result<Ve
     Ok(places.into_iter().filter_map(|p| u32::try_from(p).ok()).collect())
 }
 
-/// A trainee of a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Trainee {
-    /// An applicant's application (entrepreneurs' sessions).
-    Application(Uuid),
-    /// An official (officials' sessions).
-    Official(Uuid),
-}
+/// A trainee of a session (an application or an official).
+pub(crate) use crate::validate::Trainee;
 
 /// The trainees enrolled in `session` now (not unenrolled; those whose
 /// completion was decided too), with their seats, by seat.

@@ -685,6 +685,149 @@ async fn a_referral_outcome_counts_as_support_and_an_erased_applicant_leaves_no_
     s.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_session_decides_its_trainees_once_and_cancelling_one_frees_its_seats() {
+    let env = Env::new().await;
+    let mut s = start(&env).await;
+    let call = s.call(1_000_000, 20).await;
+    let first = s.session(5).await;
+    let mut apps = Vec::new();
+    for _ in 0..2 {
+        let (person, min) = s.woman().await;
+        let a = s.apply(&call, &person, min).await.application_id;
+        s.enrol(&first, &a).await.unwrap();
+        apps.push(a);
+    }
+    let r = s.req(
+        Role::Caseworker,
+        pb::RecordAttendanceRequest {
+            request_id: rid(),
+            session_id: first.clone(),
+            day: date(today()),
+            present_trainee_ids: vec![apps[0].clone()],
+            absent_trainee_ids: vec![apps[1].clone()],
+        },
+    );
+    s.client.record_attendance(r).await.unwrap();
+    let r = s.req(Role::Caseworker, pb::CompleteSessionRequest { request_id: rid(), session_id: first.clone() });
+    let done = s.client.complete_session(r).await.unwrap().into_inner();
+    assert_eq!((done.completed, done.not_completed), (1, 1));
+    let trained = s.application(&apps[0]).await;
+    assert_eq!(trained.status, pb::ApplicationStatus::Trained as i32);
+    assert!(trained.certificate_number.ends_with("-001"), "{trained:?}");
+    assert_eq!(s.application(&apps[1]).await.status, pb::ApplicationStatus::NotTrained as i32);
+    // Not through training: she enrols again elsewhere, with another applicant.
+    let second = s.session(5).await;
+    s.enrol(&second, &apps[1]).await.unwrap();
+    let (person, min) = s.woman().await;
+    let third = s.apply(&call, &person, min).await.application_id;
+    s.enrol(&second, &third).await.unwrap();
+    // The first session is decided once: nobody is left in training in it.
+    let r = s.req(Role::Caseworker, pb::CompleteSessionRequest { request_id: rid(), session_id: first.clone() });
+    assert_eq!(rule(&s.client.complete_session(r).await.unwrap_err()), "NOT_ENROLLED");
+    // Cancelling the second unenrols both of its trainees in the same write.
+    let r = s.req(
+        Role::Caseworker,
+        pb::CancelSessionRequest { request_id: rid(), session_id: second.clone(), reason: "trainer ill".into() },
+    );
+    s.client.cancel_session(r).await.unwrap();
+    for a in [&apps[1], &third] {
+        let status = s.application(a).await.status;
+        assert!(status == pb::ApplicationStatus::Eligible as i32 || status == pb::ApplicationStatus::NotTrained as i32);
+    }
+    let r = s.req(Role::Caseworker, pb::GetSessionRequest { session_id: second.clone(), min_position: s.last().await });
+    let got = s.client.get_session(r).await.unwrap().into_inner();
+    assert!(got.session.as_ref().unwrap().cancelled);
+    assert_eq!(got.session.unwrap().enrolled, 0, "{:?}", got.trainees);
+    let again = s.session(5).await;
+    assert_eq!(s.enrol(&again, &third).await.unwrap().seat, 1);
+
+    // An official through an officials' session, certified.
+    let r = s.req(
+        Role::Caseworker,
+        pb::CreateCourseRequest {
+            request_id: rid(),
+            audience: pb::Audience::Officials as i32,
+            details: Some(pb::CourseDetails {
+                title: "Supporting local SMEs".into(),
+                topics: vec![],
+                language: "ro".into(),
+                hours: 6,
+                completion_threshold_percent: 0,
+            }),
+        },
+    );
+    let course = s.client.create_course(r).await.unwrap().into_inner().course_id;
+    let r = s.req(
+        Role::Caseworker,
+        pb::ScheduleSessionRequest {
+            request_id: rid(),
+            course_id: course,
+            code: "LPA-2027-01".into(),
+            capacity: 10,
+            completion_threshold_percent: 0,
+            details: Some(pb::SessionDetails {
+                days: vec![date(today()).unwrap()],
+                venue: "Consiliul Raional".into(),
+                district: "Anenii Noi".into(),
+                trainer: "ODIMM".into(),
+            }),
+        },
+    );
+    let officials_session = s.client.schedule_session(r).await.unwrap().into_inner().session_id;
+    let r = s.req(
+        Role::Caseworker,
+        pb::RegisterOfficialRequest {
+            request_id: rid(),
+            details: Some(pb::OfficialDetails {
+                kind: pb::OfficialKind::SmeSupportStaff as i32,
+                given_name: "Elena".into(),
+                family_name: "Rotaru".into(),
+                sex: reg::Sex::Female as i32,
+                organisation: "ODIMM".into(),
+                role: "Adviser".into(),
+                district: "Chișinău".into(),
+                email: String::new(),
+                phone: String::new(),
+            }),
+        },
+    );
+    let official = s.client.register_official(r).await.unwrap().into_inner().official_id;
+    let r = s.req(
+        Role::Caseworker,
+        pb::EnrolInSessionRequest {
+            request_id: rid(),
+            session_id: officials_session.clone(),
+            trainee: Some(pb::enrol_in_session_request::Trainee::OfficialId(official.clone())),
+        },
+    );
+    assert_eq!(s.client.enrol_in_session(r).await.unwrap().into_inner().seat, 1);
+    // An applicant has no place in an officials' session.
+    let (person, min) = s.woman().await;
+    let fresh = s.apply(&call, &person, min).await.application_id;
+    let wrong = s.enrol(&officials_session, &fresh).await.unwrap_err();
+    assert_eq!(rule(&wrong), "AUDIENCE");
+    let r = s.req(
+        Role::Caseworker,
+        pb::RecordAttendanceRequest {
+            request_id: rid(),
+            session_id: officials_session.clone(),
+            day: date(today()),
+            present_trainee_ids: vec![official.clone()],
+            absent_trainee_ids: vec![],
+        },
+    );
+    s.client.record_attendance(r).await.unwrap();
+    let r = s.req(Role::Caseworker, pb::CompleteSessionRequest { request_id: rid(), session_id: officials_session });
+    assert_eq!(s.client.complete_session(r).await.unwrap().into_inner().completed, 1);
+    let r = s.req(Role::Caseworker, pb::GetOfficialRequest { official_id: official, min_position: s.last().await });
+    let got = s.client.get_official(r).await.unwrap().into_inner().official.unwrap();
+    assert_eq!(got.trainings.len(), 1);
+    assert_eq!(got.trainings[0].certificate_number, "LPA-2027-01-001");
+    rebuild_equals_live(&env, &s).await;
+    s.shutdown().await;
+}
+
 const TABLES: &str = "SELECT t::text FROM grants.calls t UNION ALL SELECT t::text FROM grants.commitments t \
      UNION ALL SELECT t::text FROM grants.courses t UNION ALL SELECT t::text FROM grants.sessions t \
      UNION ALL SELECT t::text FROM grants.enrolments t UNION ALL SELECT t::text FROM grants.officials t \
