@@ -82,6 +82,25 @@ pub struct CommandMeta {
     pub digest: Vec<u8>,
 }
 
+impl CommandMeta {
+    /// The id of something a command creates inside an aggregate (a travel
+    /// claim, a procured item, a support service), `what` naming the kind:
+    /// derived from the caller's scope and request id, so a retry names the
+    /// same one however late it comes, and two callers' never meet.
+    pub fn derived_id(&self, what: &str) -> Uuid {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        for part in [what, self.scope.as_str(), self.request_id.as_str()] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        let digest = h.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+}
+
 /// The result of a command on one aggregate.
 #[derive(Clone, Debug)]
 pub struct Outcome<A: Aggregate> {

@@ -22,7 +22,6 @@ use acasa_proto::{Idempotent, grants::v1 as pb};
 use acasa_runtime::{ApiError, Principal, Role, request::meta_of};
 use acasa_vault::DataKey;
 use chrono::{DateTime, NaiveDate, Utc};
-use sha2::{Digest as _, Sha256};
 use tokio::time::Instant;
 use tonic::{Request, Status};
 use uuid::Uuid;
@@ -54,21 +53,6 @@ pub(crate) fn now() -> DateTime<Utc> {
 /// Today, as the programme's calendar counts it.
 fn today() -> NaiveDate {
     now().date_naive()
-}
-
-/// The id of something a command creates inside an aggregate (an item, a
-/// support service): derived from the caller's scope and request id, so a
-/// retry names the same one however late it comes.
-fn derived_id(meta: &CommandMeta, what: &str) -> Uuid {
-    let mut h = Sha256::new();
-    for part in [what, meta.scope.as_str(), meta.request_id.as_str()] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    let digest = h.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 fn rule(rule: &'static str, message: String) -> ApiError {
@@ -1079,7 +1063,7 @@ impl GrantService {
         let req = request.get_ref();
         let id = validate::id(&mut v, "application_id", &req.application_id);
         let Some(begun) = begun else { return Err(ApiError::from(v).into()) };
-        let item_id = derived_id(&begun.meta, "item");
+        let item_id = begun.meta.derived_id("item");
         let item = validate::procurement_item(&mut v, "item", req.item.as_ref(), item_id);
         let (Some(id), Some(item)) = (id, item) else { return Err(ApiError::from(v).into()) };
         finish(v)?;
@@ -1290,7 +1274,7 @@ impl GrantService {
             return Err(ApiError::from(v).into());
         };
         finish(v)?;
-        let id = derived_id(&begun.meta, "support-service");
+        let id = begun.meta.derived_id("support-service");
         let service = Service { id, kind, provider, delivered_on, note, source: Source::Recorded };
         let command = SupportCommand::Record { person, service, stamp: begun.stamp };
         let outcome = self.support.execute(&person.to_string(), &command, &begun.meta).await.map_err(api)?;

@@ -6,10 +6,9 @@
 //! one active placement, the host's IDNO) and request record included.
 
 use acasa_domain::{Aggregate, EventCodec, Rejection, Violations};
-use acasa_eventstore::{CommandError, CommandMeta, Repository, Step};
+use acasa_eventstore::{CommandError, Repository, Step};
 use acasa_proto::{Idempotent, placements::v1 as pb};
 use acasa_runtime::{ApiError, Principal, Role, request::meta_of as meta};
-use sha2::{Digest as _, Sha256};
 use tokio::time::Instant;
 use tonic::{Request, Status};
 use uuid::Uuid;
@@ -24,21 +23,6 @@ use crate::{
     grpc::{PlacementService, STAFF, caller_host},
     now, validate,
 };
-
-/// The id of something a command creates inside an aggregate (a travel
-/// claim): derived from the caller's scope and request id, so a retry names
-/// the same one however late it comes.
-fn derived_id(meta: &CommandMeta, what: &str) -> Uuid {
-    let mut h = Sha256::new();
-    for part in [what, meta.scope.as_str(), meta.request_id.as_str()] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    let digest = h.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
-}
 
 fn rejected<E: Rejection>(e: CommandError<E>) -> Status {
     ApiError::from(e).into()
@@ -351,7 +335,7 @@ impl PlacementService {
         let principal = Principal::authorized(request, STAFF)?;
         let req = request.get_ref();
         let mut v = Violations::new();
-        let claim = meta(principal, &mut v, req).map(|m| derived_id(&m, "travel-claim"));
+        let claim = meta(principal, &mut v, req).map(|m| m.derived_id("travel-claim"));
         let position = self
             .transition(
                 request,

@@ -14,7 +14,7 @@ use acasa_eventstore::{EventStore, Repository, RepositoryConfig};
 use acasa_grants::{
     grpc::GrantService, people::PeopleProjection, projection::GrantsProjection, referrals::ReferralsProjection,
 };
-use acasa_projection::{Positions, Projection, Worker};
+use acasa_projection::{Positions, Projection};
 use acasa_proto::{
     grants::v1::{self as pb, grant_service_client::GrantServiceClient},
     partner::v1::ServiceKind,
@@ -22,11 +22,8 @@ use acasa_proto::{
     r#type::v1::{Date, Money},
 };
 use acasa_registry::grpc::{PersonDataService, RegistryService};
-use acasa_runtime::{
-    Authenticator, Role, Serving, TokenIssuer,
-    person_data::{Purpose, RegistryPersonData},
-};
-use acasa_vault::{Keys, MasterKey, Vault};
+use acasa_runtime::{Authenticator, Role, Serving, TokenIssuer, person_data::Purpose};
+use acasa_vault::Keys;
 use chrono::{Datelike as _, NaiveDate, Utc};
 use tokio::sync::watch;
 use tonic::{Code, Request, Status, transport::Channel};
@@ -34,7 +31,7 @@ use tonic_types::StatusExt as _;
 use uuid::Uuid;
 
 use crate::grants_views::{append, created, outcome, service};
-use crate::harness::{Env, JWT_KEY_HEX};
+use crate::harness::{Env, JWT_KEY_HEX, person_data, serve, vault, worker};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -53,25 +50,8 @@ struct Stack {
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn vault(env: &Env, table: &str) -> Vault {
-    let master = MasterKey::from_bytes(&hex::decode(JWT_KEY_HEX).unwrap()).unwrap();
-    Vault::new(env.pool.clone(), master, table).unwrap()
-}
-
-fn worker<P: Projection>(env: &Env, store: &EventStore, p: P) -> Worker<P> {
-    Worker::new(Arc::new(p), env.pool.clone(), store.jetstream().clone(), crate::harness::worker_config(store))
-}
-
-async fn serve(routes: tonic::service::Routes, names: &'static [&'static str]) -> (Serving, Channel) {
-    let serving = Serving::start("127.0.0.1:0".parse().unwrap(), routes, names, std::future::pending()).await.unwrap();
-    let channel = Channel::from_shared(format!("http://{}", serving.local_addr)).unwrap().connect().await.unwrap();
-    (serving, channel)
-}
-
 fn people(channel: Channel) -> PeopleProjection {
-    let issuer = TokenIssuer::hs256(&hex::decode(JWT_KEY_HEX).unwrap(), "acasa", "acasa");
-    let data = RegistryPersonData::with_issuer(channel, issuer, acasa_grants::SERVICE, Purpose::Eligibility);
-    PeopleProjection::new(Arc::new(data))
+    PeopleProjection::new(Arc::new(person_data(channel, acasa_grants::SERVICE, Purpose::Eligibility)))
 }
 
 async fn start(env: &Env) -> Stack {

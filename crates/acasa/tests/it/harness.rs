@@ -168,3 +168,45 @@ pub async fn last_commit(store: &EventStore) -> u64 {
     }
     0
 }
+
+/// The vault table `table`, under the tests' master key.
+pub fn vault(env: &Env, table: &str) -> acasa_vault::Vault {
+    let master = acasa_vault::MasterKey::from_bytes(&hex::decode(JWT_KEY_HEX).unwrap()).unwrap();
+    acasa_vault::Vault::new(env.pool.clone(), master, table).unwrap()
+}
+
+/// A projection worker of `p` over `store`'s stream.
+pub fn worker<P: acasa_projection::Projection>(env: &Env, store: &EventStore, p: P) -> acasa_projection::Worker<P> {
+    acasa_projection::Worker::new(
+        std::sync::Arc::new(p),
+        env.pool.clone(),
+        store.jetstream().clone(),
+        worker_config(store),
+    )
+}
+
+/// Serves `routes` (health naming `names`) on a free port; a channel to it.
+pub async fn serve(
+    routes: tonic::service::Routes,
+    names: &'static [&'static str],
+) -> (acasa_runtime::Serving, tonic::transport::Channel) {
+    let serving = acasa_runtime::Serving::start("127.0.0.1:0".parse().unwrap(), routes, names, std::future::pending())
+        .await
+        .unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", serving.local_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    (serving, channel)
+}
+
+/// The registry's PersonDataService as `service` sees it, asking for `purpose`.
+pub fn person_data(
+    channel: tonic::transport::Channel,
+    service: &'static str,
+    purpose: acasa_runtime::person_data::Purpose,
+) -> acasa_runtime::person_data::RegistryPersonData {
+    let issuer = acasa_runtime::TokenIssuer::hs256(&hex::decode(JWT_KEY_HEX).unwrap(), "acasa", "acasa");
+    acasa_runtime::person_data::RegistryPersonData::with_issuer(channel, issuer, service, purpose)
+}

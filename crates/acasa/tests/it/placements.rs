@@ -12,25 +12,22 @@ use acasa_eventstore::{EventStore, Repository, RepositoryConfig};
 use acasa_placements::{
     deadlines::Deadlines, grpc::PlacementService, people::PeopleProjection, projection::PlacementsProjection,
 };
-use acasa_projection::{Positions, Projection, Worker};
+use acasa_projection::{Positions, Projection};
 use acasa_proto::{
     placements::v1::{self as pb, placement_service_client::PlacementServiceClient},
     registry::v1::{self as reg, registry_service_client::RegistryServiceClient},
     r#type::v1::{Date, Money},
 };
 use acasa_registry::grpc::{PersonDataService, RegistryService};
-use acasa_runtime::{
-    Authenticator, Role, Serving, TokenIssuer, TokenScope,
-    person_data::{Purpose, RegistryPersonData},
-};
-use acasa_vault::{Keys, MasterKey, Vault};
+use acasa_runtime::{Authenticator, Role, Serving, TokenIssuer, TokenScope, person_data::Purpose};
+use acasa_vault::Keys;
 use chrono::NaiveDate;
 use rand::Rng as _;
 use tokio::sync::watch;
 use tonic::{Code, Request, Status, transport::Channel};
 use tonic_types::StatusExt as _;
 
-use crate::harness::{Env, JWT_KEY_HEX};
+use crate::harness::{Env, JWT_KEY_HEX, person_data, serve, vault, worker};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -49,25 +46,8 @@ struct Stack {
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn vault(env: &Env, table: &str) -> Vault {
-    let master = MasterKey::from_bytes(&hex::decode(JWT_KEY_HEX).unwrap()).unwrap();
-    Vault::new(env.pool.clone(), master, table).unwrap()
-}
-
-fn worker<P: Projection>(env: &Env, store: &EventStore, p: P) -> Worker<P> {
-    Worker::new(Arc::new(p), env.pool.clone(), store.jetstream().clone(), crate::harness::worker_config(store))
-}
-
-async fn serve(routes: tonic::service::Routes, names: &'static [&'static str]) -> (Serving, Channel) {
-    let serving = Serving::start("127.0.0.1:0".parse().unwrap(), routes, names, std::future::pending()).await.unwrap();
-    let channel = Channel::from_shared(format!("http://{}", serving.local_addr)).unwrap().connect().await.unwrap();
-    (serving, channel)
-}
-
 fn people(channel: Channel) -> PeopleProjection {
-    let issuer = TokenIssuer::hs256(&hex::decode(JWT_KEY_HEX).unwrap(), "acasa", "acasa");
-    let data = RegistryPersonData::with_issuer(channel, issuer, acasa_placements::SERVICE, Purpose::Matching);
-    PeopleProjection::new(Arc::new(data))
+    PeopleProjection::new(Arc::new(person_data(channel, acasa_placements::SERVICE, Purpose::Matching)))
 }
 
 async fn start(env: &Env) -> Stack {

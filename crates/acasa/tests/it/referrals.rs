@@ -4,11 +4,11 @@
 //! re-referral, the partner feed (exactly once, resumable) and isolation
 //! between partners by every gRPC route.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{collections::HashSet, time::Duration};
 
 use acasa_domain::formats::make_national_code;
 use acasa_eventstore::{EventStore, Repository, RepositoryConfig};
-use acasa_projection::{Positions, Projection, Worker};
+use acasa_projection::{Positions, Projection};
 use acasa_proto::{
     partner::v1 as types,
     referrals::v1::{self as pb, referral_service_client::ReferralServiceClient},
@@ -21,14 +21,13 @@ use acasa_referrals::{
 };
 use acasa_registry::grpc::RegistryService;
 use acasa_runtime::{Authenticator, Role, Serving, TokenIssuer};
-use acasa_vault::{MasterKey, Vault};
 use futures::StreamExt as _;
 use rand::Rng as _;
 use tokio::sync::watch;
 use tonic::{Code, Request, transport::Channel};
 use tonic_types::StatusExt as _;
 
-use crate::harness::{Env, JWT_KEY_HEX, eventually};
+use crate::harness::{Env, JWT_KEY_HEX, eventually, serve, vault, worker};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -44,22 +43,6 @@ struct Stack {
     feed_stop: Option<watch::Sender<bool>>,
 }
 
-fn vault(env: &Env, table: &str) -> Vault {
-    let master = MasterKey::from_bytes(&hex::decode(JWT_KEY_HEX).unwrap()).unwrap();
-    Vault::new(env.pool.clone(), master, table).unwrap()
-}
-
-fn worker<P: Projection>(env: &Env, store: &EventStore, p: P) -> Worker<P> {
-    Worker::new(Arc::new(p), env.pool.clone(), store.jetstream().clone(), crate::harness::worker_config(store))
-}
-
-async fn serve(routes: tonic::service::Routes, name: &'static str) -> (Serving, Channel) {
-    let serving =
-        Serving::start("127.0.0.1:0".parse().unwrap(), routes, &[name], std::future::pending()).await.unwrap();
-    let channel = Channel::from_shared(format!("http://{}", serving.local_addr)).unwrap().connect().await.unwrap();
-    (serving, channel)
-}
-
 async fn start(env: &Env) -> Stack {
     let key = hex::decode(JWT_KEY_HEX).unwrap();
     let auth = Authenticator::hs256(&key, "acasa", "acasa");
@@ -72,13 +55,13 @@ async fn start(env: &Env) -> Stack {
         positions.clone(),
         env.pool.clone(),
     );
-    let (registry_serving, registry_channel) = serve(registry.routes(&auth), RegistryService::NAME).await;
+    let (registry_serving, registry_channel) = serve(registry.routes(&auth), &[RegistryService::NAME]).await;
 
     let store = EventStore::open(env.client().await, crate::harness::settings("referrals")).await.unwrap();
     acasa_referrals::feed::declare_stream(store.jetstream(), 1).await.unwrap();
     let service =
         ReferralService::new(store.clone(), vault(env, acasa_referrals::VAULT_TABLE), positions, env.pool.clone());
-    let (referrals_serving, channel) = serve(service.routes(&auth), ReferralService::NAME).await;
+    let (referrals_serving, channel) = serve(service.routes(&auth), &[ReferralService::NAME]).await;
 
     let (stop, stopped) = watch::channel(false);
     let mut workers = Vec::new();
