@@ -220,7 +220,7 @@ async fn keep(conn: &mut PgConnection, person: Uuid, opened: Opened) -> Result<(
         Opened::Eligibility(f) => facts_row(&f),
         // Not openable (the person erased): nothing is kept; the erasure
         // event clears what was.
-        Opened::Gone => return Ok(()),
+        Opened::Gone | Opened::ReturnPlace(_) => return Ok(()),
         // Asked for the wrong purpose: a configuration error, retried (the
         // worker shows it stuck) rather than rows left without facts.
         Opened::Profile(_) | Opened::Contacts { .. } => {
