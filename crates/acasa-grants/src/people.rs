@@ -3,17 +3,25 @@
 //! eligibility rules are checked on ([`facts`]).
 //!
 //! From the events in clear: who exists, their categories, their programme
-//! consent, merges and erasure. From the sealed `details` of
-//! `PersonRegistered` and `PersonDetailsUpdated`, opened by the registry's
-//! `PersonDataService` for the purpose *eligibility* (this service holds no
-//! data keys and never reads the registry's tables): birth date, sex, home
-//! district and home locality, the locality classified rural or not by
-//! [`crate::localities`].
+//! consent, merges and erasure. Opened by the registry's `PersonDataService`
+//! for the purpose *eligibility* (this service holds no data keys and never
+//! reads the registry's tables): from the sealed `details` of
+//! `PersonRegistered` and `PersonDetailsUpdated`, birth date, sex, home
+//! district and home locality; from the sealed `return_details` of
+//! `ReturnRecorded`, the district and locality returned to (the registry
+//! opens nothing else of a return, and only for eligibility).
 //!
-//! The district is the home district. The registry records a return's
-//! district in `ReturnRecorded`, but sealed, and its `PersonDataService`
-//! opens `details` and `contacts` only: the return district cannot be
-//! known here until the registry opens `return_details` for eligibility.
+//! The applicant's place (`applicant_place`), kept in `district`,
+//! `district_folded`, `locality` and `rural` (the locality classified rural
+//! or not by [`crate::localities`], in that district): the place of the
+//! latest `ReturnRecorded` (a later one is a correction and replaces the
+//! earlier) if it names a district or a locality — as a whole, district and
+//! locality together, the one it leaves out unknown — else the home place.
+//! A return naming no place says nothing of where the person lives, so the
+//! home place stands. Both sides are kept (`home_district`,
+//! `home_locality`, `return_district`, `return_locality`) so that a change
+//! of either (details updated after a return, a corrected return) gives the
+//! place anew, in any order of events.
 //!
 //! Erasure sets every personal column NULL (no categories, no consent, no
 //! merge), and nothing is written over an erased person afterwards. Once
@@ -30,9 +38,9 @@ use acasa_projection::{ApplyError, Projection};
 use acasa_proto::registry::v1 as reg;
 use acasa_runtime::person_data::registry_events::{
     CATEGORY_ADDED, CATEGORY_REMOVED, CONSENT_GIVEN, CONSENT_WITHDRAWN, DETAILS_UPDATED, ERASED, MERGED, REGISTERED,
-    SUBJECT_PREFIX,
+    RETURN_RECORDED, SUBJECT_PREFIX,
 };
-use acasa_runtime::person_data::{EligibilityFacts, Opened, PersonData, SealedField, open_all};
+use acasa_runtime::person_data::{Opened, PersonData, SealedField, open_all};
 use chrono::NaiveDate;
 use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
@@ -50,7 +58,8 @@ const MERGED_STATUS: i16 = 2;
 const ERASED_STATUS: i16 = 3;
 
 /// Builds `grants.people` from the registry's log, opening sealed details
-/// through `data` (which must ask for the purpose eligibility).
+/// and return details through `data` (which must ask for the purpose
+/// eligibility).
 #[derive(Clone, Debug)]
 pub struct PeopleProjection {
     data: Arc<dyn PersonData>,
@@ -136,35 +145,59 @@ fn change(e: &EncodedEvent) -> Result<Option<Change>, ApplyError> {
     }))
 }
 
-/// The sealed details of `e` to open, if it carries any.
-fn details_field(person: Uuid, e: &EncodedEvent) -> Result<Option<SealedField>, ApplyError> {
-    let sealed = match e.type_name.as_str() {
-        REGISTERED => decode::<reg::PersonRegistered>(&e.data)?.details,
-        DETAILS_UPDATED => decode::<reg::PersonDetailsUpdated>(&e.data)?.details,
-        _ => None,
+/// The sealed field of `e` to open, if it carries one this projection
+/// keeps: the `details` of a registration or a details update, the
+/// `return_details` of a return.
+fn sealed_field(person: Uuid, e: &EncodedEvent) -> Result<Option<SealedField>, ApplyError> {
+    let (field, sealed) = match e.type_name.as_str() {
+        REGISTERED => ("details", decode::<reg::PersonRegistered>(&e.data)?.details),
+        DETAILS_UPDATED => ("details", decode::<reg::PersonDetailsUpdated>(&e.data)?.details),
+        RETURN_RECORDED => ("return_details", decode::<reg::ReturnRecorded>(&e.data)?.return_details),
+        _ => return Ok(None),
     };
-    Ok(sealed.map(|sealed| SealedField { person, event_type: e.type_name.clone(), field: "details", sealed }))
+    Ok(sealed.map(|sealed| SealedField { person, event_type: e.type_name.clone(), field, sealed }))
 }
 
-/// The eligibility columns of a person's row.
+/// A place in Moldova as the registry records it: a district (raion) and a
+/// locality, each trimmed, either unstated.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Facts {
-    birth_date: Option<NaiveDate>,
-    sex: Option<i16>,
+struct Place {
+    district: Option<String>,
+    locality: Option<String>,
+}
+
+impl Place {
+    /// From the registry's strings (empty: unstated).
+    fn of(district: &str, locality: &str) -> Self {
+        let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        Self { district: text(district), locality: text(locality) }
+    }
+
+    /// Names a district or a locality.
+    fn is_stated(&self) -> bool {
+        self.district.is_some() || self.locality.is_some()
+    }
+}
+
+/// The applicant's place: the return's if it names one (as a whole), else
+/// the home place.
+fn applicant_place(home: Place, returned: Place) -> Place {
+    if returned.is_stated() { returned } else { home }
+}
+
+/// The columns of the applicant's place.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct PlaceColumns {
     district: Option<String>,
     district_folded: Option<String>,
     locality: Option<String>,
     rural: Option<bool>,
 }
 
-/// The columns of the facts the registry opened.
-fn facts_row(f: &EligibilityFacts) -> Facts {
-    let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
-    let district = text(&f.home_district);
-    let locality = text(&f.home_locality);
-    Facts {
-        birth_date: f.birth_date,
-        sex: (f.sex != reg::Sex::Unspecified as i32).then(|| small(f.sex)),
+/// The place's columns, its locality classified in its district.
+fn place_columns(place: Place) -> PlaceColumns {
+    let Place { district, locality } = place;
+    PlaceColumns {
         district_folded: district.as_deref().map(fold),
         rural: locality.as_deref().and_then(|l| localities::is_rural_in(district.as_deref().unwrap_or_default(), l)),
         district,
@@ -206,7 +239,8 @@ async fn write(conn: &mut PgConnection, person: Uuid, position: i64, change: Cha
             "INSERT INTO grants.people (person_id, status, programme_consent, categories, position) \
              VALUES ($1, 3, false, '{}', $2) ON CONFLICT (person_id) DO UPDATE SET status = 3, merged_into = NULL, \
              programme_consent = false, categories = '{}', birth_date = NULL, sex = NULL, district = NULL, \
-             district_folded = NULL, locality = NULL, rural = NULL",
+             district_folded = NULL, locality = NULL, rural = NULL, home_district = NULL, home_locality = NULL, \
+             return_district = NULL, return_locality = NULL",
         )
         .bind(person)
         .bind(position),
@@ -215,9 +249,43 @@ async fn write(conn: &mut PgConnection, person: Uuid, position: i64, change: Cha
     Ok(())
 }
 
+/// A row's home place and place returned to, as an update leaves them.
+type Places = (Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// Keeps what the registry opened: the facts of details (the home place
+/// among them) or the place of a return, then the applicant's place anew
+/// from both.
 async fn keep(conn: &mut PgConnection, person: Uuid, opened: Opened) -> Result<(), ApplyError> {
-    let f = match opened {
-        Opened::Eligibility(f) => facts_row(&f),
+    let places: Option<Places> = match opened {
+        Opened::Eligibility(f) => {
+            let home = Place::of(&f.home_district, &f.home_locality);
+            let sex = (f.sex != reg::Sex::Unspecified as i32).then(|| small(f.sex));
+            sqlx::query_as(
+                "UPDATE grants.people SET birth_date = $2, sex = $3, home_district = $4, home_locality = $5 \
+                 WHERE person_id = $1 AND status <> 3 \
+                 RETURNING home_district, home_locality, return_district, return_locality",
+            )
+            .bind(person)
+            .bind(f.birth_date)
+            .bind(sex)
+            .bind(home.district)
+            .bind(home.locality)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        Opened::ReturnPlace(p) => {
+            let returned = Place::of(&p.district, &p.locality);
+            sqlx::query_as(
+                "UPDATE grants.people SET return_district = $2, return_locality = $3 \
+                 WHERE person_id = $1 AND status <> 3 \
+                 RETURNING home_district, home_locality, return_district, return_locality",
+            )
+            .bind(person)
+            .bind(returned.district)
+            .bind(returned.locality)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
         // Not openable (the person erased): nothing is kept; the erasure
         // event clears what was.
         Opened::Gone => return Ok(()),
@@ -229,17 +297,22 @@ async fn keep(conn: &mut PgConnection, person: Uuid, opened: Opened) -> Result<(
             ));
         }
     };
+    // No row (not registered here) or erased: nothing to place.
+    let Some((home_district, home_locality, return_district, return_locality)) = places else { return Ok(()) };
+    let place = applicant_place(
+        Place { district: home_district, locality: home_locality },
+        Place { district: return_district, locality: return_locality },
+    );
+    let c = place_columns(place);
     sqlx::query(
-        "UPDATE grants.people SET birth_date = $2, sex = $3, district = $4, district_folded = $5, locality = $6, \
-         rural = $7 WHERE person_id = $1 AND status <> 3",
+        "UPDATE grants.people SET district = $2, district_folded = $3, locality = $4, rural = $5 \
+         WHERE person_id = $1 AND status <> 3",
     )
     .bind(person)
-    .bind(f.birth_date)
-    .bind(f.sex)
-    .bind(f.district)
-    .bind(f.district_folded)
-    .bind(f.locality)
-    .bind(f.rural)
+    .bind(c.district)
+    .bind(c.district_folded)
+    .bind(c.locality)
+    .bind(c.rural)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -263,14 +336,15 @@ impl Projection for PeopleProjection {
         commits: &'c [StoredCommit],
     ) -> BoxFuture<'c, Result<(), ApplyError>> {
         Box::pin(async move {
-            // Every sealed details field of the batch, opened in as few calls
-            // as possible; which events (in order) carry one.
+            // Every sealed field of the batch this projection keeps (details,
+            // return details), opened in as few calls as possible; which
+            // events (in order) carry one.
             let mut fields = Vec::new();
             let mut carries = Vec::new();
             for c in commits {
                 if let Some(person) = person_of(c) {
                     for e in &c.events {
-                        let field = details_field(person, e)?;
+                        let field = sealed_field(person, e)?;
                         carries.push(field.is_some());
                         fields.extend(field);
                     }
@@ -406,37 +480,35 @@ mod tests {
     }
 
     #[test]
-    fn only_details_are_opened() {
+    fn details_and_return_details_are_opened() {
         let person = Uuid::from_u128(1);
         let registered =
             reg::PersonRegistered { details: Some(sealed()), contacts: Some(sealed()), ..Default::default() };
-        let f = details_field(person, &event(REGISTERED, &registered)).unwrap().unwrap();
+        let f = sealed_field(person, &event(REGISTERED, &registered)).unwrap().unwrap();
         assert_eq!((f.person, f.event_type.as_str(), f.field, f.sealed), (person, REGISTERED, "details", sealed()));
         let updated = reg::PersonDetailsUpdated { details: Some(sealed()), ..Default::default() };
         assert_eq!(
-            details_field(person, &event(DETAILS_UPDATED, &updated)).unwrap().unwrap().event_type,
+            sealed_field(person, &event(DETAILS_UPDATED, &updated)).unwrap().unwrap().event_type,
             DETAILS_UPDATED
         );
         let contacts = reg::ContactsUpdated { contacts: Some(sealed()) };
-        assert!(details_field(person, &event("acasa.registry.v1.ContactsUpdated", &contacts)).unwrap().is_none());
+        assert!(sealed_field(person, &event("acasa.registry.v1.ContactsUpdated", &contacts)).unwrap().is_none());
         let returned = reg::ReturnRecorded { return_details: Some(sealed()) };
-        assert!(details_field(person, &event("acasa.registry.v1.ReturnRecorded", &returned)).unwrap().is_none());
-        assert!(details_field(person, &event(REGISTERED, &reg::PersonRegistered::default())).unwrap().is_none());
+        let f = sealed_field(person, &event(RETURN_RECORDED, &returned)).unwrap().unwrap();
+        assert_eq!((f.event_type.as_str(), f.field), (RETURN_RECORDED, "return_details"));
+        assert!(sealed_field(person, &event(RETURN_RECORDED, &reg::ReturnRecorded::default())).unwrap().is_none());
+        assert!(sealed_field(person, &event(REGISTERED, &reg::PersonRegistered::default())).unwrap().is_none());
+        let broken = EncodedEvent { type_name: RETURN_RECORDED.into(), schema_version: 1, data: vec![0xff, 0xff] };
+        assert!(matches!(sealed_field(person, &broken), Err(ApplyError::Poison(_))));
     }
 
     #[test]
-    fn opened_facts_become_columns_with_the_locality_classified() {
-        let facts = EligibilityFacts {
-            birth_date: Some(d(1998, 4, 2)),
-            sex: reg::Sex::Female as i32,
-            home_district: " Ialoveni ".into(),
-            home_locality: "Costești".into(),
-        };
+    fn places_become_columns_with_the_locality_classified() {
+        let place = Place::of(" Ialoveni ", "Costești");
+        assert_eq!(place, Place { district: Some("Ialoveni".into()), locality: Some("Costești".into()) });
         assert_eq!(
-            facts_row(&facts),
-            Facts {
-                birth_date: Some(d(1998, 4, 2)),
-                sex: Some(1),
+            place_columns(place),
+            PlaceColumns {
                 district: Some("Ialoveni".into()),
                 district_folded: Some("ialoveni".into()),
                 locality: Some("Costești".into()),
@@ -444,13 +516,28 @@ mod tests {
             },
             "the village of Ialoveni, not the town of Rîșcani"
         );
-        let town = EligibilityFacts { home_district: "Rîșcani".into(), ..facts.clone() };
-        assert_eq!(facts_row(&town).rural, Some(false));
-        assert_eq!(facts_row(&town).district_folded.as_deref(), Some("riscani"));
-        let nothing = EligibilityFacts::default();
-        assert_eq!(facts_row(&nothing), Facts::default(), "nothing stated: nothing known");
-        let no_district = EligibilityFacts { home_locality: "Giurgiulești".into(), ..EligibilityFacts::default() };
-        assert_eq!(facts_row(&no_district).rural, Some(true));
+        let town = place_columns(Place::of("Rîșcani", "Costești"));
+        assert_eq!((town.rural, town.district_folded.as_deref()), (Some(false), Some("riscani")));
+        assert_eq!(place_columns(Place::of(" ", "")), PlaceColumns::default(), "nothing stated: nothing known");
+        assert_eq!(place_columns(Place::of("", "Giurgiulești")).rural, Some(true));
+    }
+
+    #[test]
+    fn the_return_place_if_it_names_one_else_home() {
+        let home = Place::of("Rîșcani", "Costești");
+        let back = Place::of("Ialoveni", "Costești");
+        assert_eq!(applicant_place(home.clone(), Place::default()), home, "no return");
+        assert_eq!(applicant_place(home.clone(), back.clone()), back);
+        // As a whole: the locality of one place is not put in the district of another.
+        let district_only = Place::of("Cahul", "");
+        assert_eq!(applicant_place(home.clone(), district_only.clone()), district_only);
+        let locality_only = Place::of("", "Giurgiulești");
+        assert_eq!(applicant_place(home.clone(), locality_only.clone()), locality_only);
+        // A return naming no place says nothing of where: home stands.
+        assert_eq!(applicant_place(home.clone(), Place::of("", " ")), home);
+        // The same locality name is a town at home and a village where they returned.
+        assert_eq!(place_columns(applicant_place(home.clone(), Place::default())).rural, Some(false));
+        assert_eq!(place_columns(applicant_place(home, back)).rural, Some(true));
     }
 
     #[test]

@@ -105,8 +105,9 @@ async fn keep(conn: &mut PgConnection, person: Uuid, opened: Opened) -> Result<(
             .execute(&mut *conn)
             .await?;
         }
-        // Placements asks for matching: eligibility facts are not its to keep.
-        Opened::Eligibility(_) | Opened::Gone => {}
+        // Placements asks for matching (and never for a return's details):
+        // eligibility facts and places returned to are not its to keep.
+        Opened::Eligibility(_) | Opened::ReturnPlace(_) | Opened::Gone => {}
     }
     Ok(())
 }

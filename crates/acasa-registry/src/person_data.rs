@@ -7,8 +7,11 @@
 //! the sealed values back and the registry opens them with the key as the
 //! vault holds it *now* (never a cached one: an erasure by any replica holds
 //! at once), with the same associated data as [`crate::codec::PersonCodec`]
-//! (its [`open_sealed`]), and answers only what a programme needs of them.
-//! An erased person's values open for no one, a consumer's rebuild included.
+//! (its [`open_sealed`]), and answers only what a programme needs of them:
+//! `details` and `contacts` for every purpose, `return_details` for
+//! [`Purpose::Eligibility`] only, and then only the district and locality
+//! returned to. An erased person's values open for no one, a consumer's
+//! rebuild included.
 
 use std::collections::HashMap;
 
@@ -27,7 +30,8 @@ use crate::validate;
 pub enum Purpose {
     /// Matching people to offers: the programme profile.
     Matching,
-    /// Checking eligibility rules: birth date, sex, home district and locality.
+    /// Checking eligibility rules: birth date, sex, home district and
+    /// locality, and the district and locality returned to.
     Eligibility,
 }
 
@@ -100,6 +104,9 @@ pub(crate) enum OpenedField {
     Details,
     /// `contacts`: a `Contacts`, answered as `ContactPoints`.
     Contacts,
+    /// `return_details`: a `ReturnDetails`, answered as a `ReturnPlace`
+    /// (for [`Purpose::Eligibility`] only).
+    ReturnDetails,
 }
 
 impl OpenedField {
@@ -108,6 +115,7 @@ impl OpenedField {
         match self {
             OpenedField::Details => "details",
             OpenedField::Contacts => "contacts",
+            OpenedField::ReturnDetails => "return_details",
         }
     }
 
@@ -116,6 +124,7 @@ impl OpenedField {
         match self {
             OpenedField::Details => &[types::REGISTERED, types::DETAILS_UPDATED],
             OpenedField::Contacts => &[types::REGISTERED, types::CONTACTS_UPDATED],
+            OpenedField::ReturnDetails => &[types::RETURN_RECORDED],
         }
     }
 }
@@ -142,7 +151,7 @@ impl PersonDataService {
         purpose: Purpose,
     ) -> Result<pb::OpenPersonDataResponse, ApiError> {
         let mut v = Violations::new();
-        let Some(items) = validate::sealed_items(&mut v, &req.items) else { return Err(v.into()) };
+        let Some(items) = validate::sealed_items(&mut v, &req.items, purpose) else { return Err(v.into()) };
         let mut people: Vec<Uuid> = items.iter().map(|i| i.person).collect();
         people.sort_unstable();
         people.dedup();
@@ -167,6 +176,11 @@ fn opened(item: &SealedItem<'_>, key: Option<&KeyState>, purpose: Purpose) -> pb
                     })
                 }
                 OpenedField::Contacts => open_sealed(key, person, event_type, field, item.sealed).map(contact_points),
+                OpenedField::ReturnDetails => match purpose {
+                    Purpose::Eligibility => open_sealed(key, person, event_type, field, item.sealed).map(return_place),
+                    // Refused by validation before; were it not, nothing opens.
+                    Purpose::Matching => Ok(unavailable(Reason::NotOpenable)),
+                },
             };
             opened.unwrap_or_else(|_| unavailable(Reason::NotOpenable))
         }
@@ -222,6 +236,13 @@ fn eligibility(details: pb::PersonDetails) -> Opened {
         skills: _,
     } = details;
     Opened::Eligibility(pb::EligibilityFacts { birth_date, sex, home_district, home_locality })
+}
+
+/// Where a person returned to, for eligibility: the district and locality
+/// (every field named, as in [`profile`]; no date).
+fn return_place(ret: pb::ReturnDetails) -> Opened {
+    let pb::ReturnDetails { district, locality, return_date: _ } = ret;
+    Opened::ReturnPlace(pb::ReturnPlace { district, locality })
 }
 
 fn contact_points(contacts: pb::Contacts) -> Opened {
@@ -282,6 +303,20 @@ mod tests {
         (m.details.unwrap(), m.contacts.unwrap())
     }
 
+    /// The sealed details of a return to Căușeni, as the codec stores them.
+    fn sealed_return(key: &DataKey) -> pb::Sealed {
+        let codec = PersonCodec::new(person(), Some(key.clone()));
+        let event = PersonEvent::ReturnRecorded(Personal::Open(pb::ReturnDetails {
+            return_date: Some(Date { year: 2025, month: 3, day: 1 }),
+            district: "Căușeni".into(),
+            locality: "Tocuz".into(),
+        }));
+        let stored = codec.encode(&event).unwrap();
+        assert_eq!(stored.type_name, types::RETURN_RECORDED);
+        let m: pb::ReturnRecorded = acasa_proto::Message::decode(stored.data.as_slice()).unwrap();
+        m.return_details.unwrap()
+    }
+
     fn item<'a>(field: OpenedField, event_type: &'static str, sealed: &'a pb::Sealed) -> SealedItem<'a> {
         SealedItem { person: person(), event_type, field, sealed }
     }
@@ -301,6 +336,35 @@ mod tests {
                 home_district: full.home_district,
                 home_locality: full.home_locality,
             }))
+        );
+    }
+
+    #[test]
+    fn for_eligibility_return_details_open_to_the_district_and_locality_only() {
+        let key = DataKey::generate();
+        let r = sealed_return(&key);
+        let live = KeyState::Live(key);
+        let ret = item(OpenedField::ReturnDetails, types::RETURN_RECORDED, &r);
+        let place = opened(&ret, Some(&live), Purpose::Eligibility);
+        assert_eq!(place.person_id, person().to_string());
+        assert_eq!(
+            place.result,
+            Some(Opened::ReturnPlace(pb::ReturnPlace { district: "Căușeni".into(), locality: "Tocuz".into() })),
+            "no date of return"
+        );
+        // Never for matching (validation refuses it first; nothing opens even so).
+        let not_openable = Some(Opened::Unavailable(pb::Unavailable { reason: Reason::NotOpenable as i32 }));
+        assert_eq!(opened(&ret, Some(&live), Purpose::Matching).result, not_openable);
+        // Under another label, or erased, it does not open either.
+        let mislabelled = item(OpenedField::ReturnDetails, types::RETURN_RECORDED, &r);
+        let other = SealedItem { person: Uuid::from_u128(42), ..mislabelled };
+        assert_eq!(opened(&other, Some(&live), Purpose::Eligibility).result, not_openable);
+        let (d, _) = sealed(&DataKey::generate());
+        let details_as_return = item(OpenedField::ReturnDetails, types::RETURN_RECORDED, &d);
+        assert_eq!(opened(&details_as_return, Some(&live), Purpose::Eligibility).result, not_openable);
+        assert_eq!(
+            opened(&ret, Some(&KeyState::Erased), Purpose::Eligibility).result,
+            Some(Opened::Unavailable(pb::Unavailable { reason: Reason::Erased as i32 }))
         );
     }
 
@@ -411,12 +475,13 @@ mod tests {
             field: field.into(),
             sealed: Some(sealed.clone()),
         };
-        let fields = |items: &[pb::SealedItem]| {
+        let fields_for = |items: &[pb::SealedItem], purpose| {
             let mut v = Violations::new();
-            let out = validate::sealed_items(&mut v, items);
+            let out = validate::sealed_items(&mut v, items, purpose);
             assert_eq!(out.is_some(), v.is_empty());
             v.iter().map(|f| f.field.clone()).collect::<Vec<_>>()
         };
+        let fields = |items: &[pb::SealedItem]| fields_for(items, Purpose::Matching);
         let ok = [
             good("details", types::REGISTERED),
             good("details", types::DETAILS_UPDATED),
@@ -425,7 +490,7 @@ mod tests {
         ];
         assert!(fields(&ok).is_empty());
         let mut v = Violations::new();
-        let items = validate::sealed_items(&mut v, &ok).unwrap();
+        let items = validate::sealed_items(&mut v, &ok, Purpose::Matching).unwrap();
         assert_eq!(
             items.iter().map(|i| (i.field, i.event_type)).collect::<Vec<_>>(),
             [
@@ -434,6 +499,21 @@ mod tests {
                 (OpenedField::Contacts, types::REGISTERED),
                 (OpenedField::Contacts, types::CONTACTS_UPDATED),
             ]
+        );
+        // A return's details: for eligibility only, and only as ReturnRecorded carries them.
+        let ret = [good("details", types::REGISTERED), good("return_details", types::RETURN_RECORDED)];
+        assert_eq!(fields(&ret), ["items[1].field"], "not for matching");
+        assert!(fields_for(&ret, Purpose::Eligibility).is_empty());
+        let items = validate::sealed_items(&mut v, &ret, Purpose::Eligibility).unwrap();
+        assert_eq!(items[1].field, OpenedField::ReturnDetails);
+        let mislabelled = [
+            good("return_details", types::REGISTERED),
+            good("details", types::RETURN_RECORDED),
+            good("contacts", types::RETURN_RECORDED),
+        ];
+        assert_eq!(
+            fields_for(&mislabelled, Purpose::Eligibility),
+            ["items[0].event_type", "items[1].event_type", "items[2].event_type"]
         );
         assert_eq!(fields(&[]), ["items"]);
         assert_eq!(fields(&vec![good("details", types::REGISTERED); validate::OPEN_ITEMS_MAX + 1]), ["items"]);

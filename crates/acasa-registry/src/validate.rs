@@ -9,7 +9,7 @@ use chrono::{Datelike as _, NaiveDate};
 use uuid::Uuid;
 
 use crate::domain::{Category, Channel, ConsentKey, ConsentPurpose, Details, Interest, Return, proto_date};
-use crate::person_data::{OpenedField, SealedItem};
+use crate::person_data::{OpenedField, Purpose, SealedItem};
 
 /// Longest name.
 pub const NAME_MAX: usize = 100;
@@ -296,9 +296,14 @@ pub const OPEN_ITEMS_MAX: usize = 500;
 
 /// The items of an `OpenPersonData` request: 1 to [`OPEN_ITEMS_MAX`], each
 /// a person id, a sealed field the registry opens for other services
-/// (`details` or `contacts`) of an event type that carries it, and the
-/// sealed value. Each bad field is named by its item (`items[3].field`).
-pub(crate) fn sealed_items<'a>(v: &mut Violations, items: &'a [pb::SealedItem]) -> Option<Vec<SealedItem<'a>>> {
+/// (`details` or `contacts`; `return_details` for [`Purpose::Eligibility`]
+/// only) of an event type that carries it, and the sealed value. Each bad
+/// field is named by its item (`items[3].field`).
+pub(crate) fn sealed_items<'a>(
+    v: &mut Violations,
+    items: &'a [pb::SealedItem],
+    purpose: Purpose,
+) -> Option<Vec<SealedItem<'a>>> {
     if items.is_empty() || items.len() > OPEN_ITEMS_MAX {
         v.add("items", format!("must hold 1 to {OPEN_ITEMS_MAX} items"));
         return None;
@@ -310,8 +315,17 @@ pub(crate) fn sealed_items<'a>(v: &mut Violations, items: &'a [pb::SealedItem]) 
         let field = match item.field.as_str() {
             "details" => Some(OpenedField::Details),
             "contacts" => Some(OpenedField::Contacts),
+            "return_details" if purpose == Purpose::Eligibility => Some(OpenedField::ReturnDetails),
+            "return_details" => {
+                v.add(at("field"), "`return_details` opens for the purpose ELIGIBILITY only");
+                None
+            }
             _ => {
-                v.add(at("field"), "must be `details` or `contacts` (the sealed fields opened for other services)");
+                v.add(
+                    at("field"),
+                    "must be `details`, `contacts` or (for eligibility) `return_details` \
+                     (the sealed fields opened for other services)",
+                );
                 None
             }
         };

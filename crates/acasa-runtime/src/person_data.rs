@@ -30,6 +30,9 @@ pub mod registry_events {
     pub const DETAILS_UPDATED: &str = "acasa.registry.v1.PersonDetailsUpdated";
     /// `ContactsUpdated`.
     pub const CONTACTS_UPDATED: &str = "acasa.registry.v1.ContactsUpdated";
+    /// `ReturnRecorded` (its sealed `return_details` open for the purpose
+    /// eligibility only).
+    pub const RETURN_RECORDED: &str = "acasa.registry.v1.ReturnRecorded";
     /// `CategoryAdded`.
     pub const CATEGORY_ADDED: &str = "acasa.registry.v1.CategoryAdded";
     /// `CategoryRemoved`.
@@ -56,7 +59,8 @@ pub struct SealedField {
     pub person: Uuid,
     /// The event's type name.
     pub event_type: String,
-    /// `details` or `contacts`.
+    /// `details` or `contacts`; `return_details` (of `ReturnRecorded`) with
+    /// [`Purpose::Eligibility`] only.
     pub field: &'static str,
     /// The sealed payload.
     pub sealed: reg::Sealed,
@@ -76,6 +80,9 @@ pub enum Opened {
     },
     /// The eligibility facts of a `details` field (asked for eligibility).
     Eligibility(EligibilityFacts),
+    /// Where a person returned to: a `return_details` field (asked for
+    /// eligibility).
+    ReturnPlace(ReturnPlace),
     /// Cannot be opened: the person was erased (or the payload does not
     /// open). Nothing is kept.
     Gone,
@@ -120,12 +127,23 @@ pub struct EligibilityFacts {
     pub home_locality: String,
 }
 
-/// Why a service asks (the registry answers a `details` field accordingly).
+/// Where a person returned to (of a `ReturnRecorded`'s `return_details`,
+/// opened for eligibility only): the district and locality, no date.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReturnPlace {
+    /// District (raion) returned to; empty if the return names none.
+    pub district: String,
+    /// Locality returned to; empty if the return names none.
+    pub locality: String,
+}
+
+/// Why a service asks (the registry answers a `details` field accordingly,
+/// and opens `return_details` only for eligibility).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Purpose {
     /// The programme profile, for matching.
     Matching,
-    /// The eligibility facts.
+    /// The eligibility facts, and the places returned to.
     Eligibility,
 }
 
@@ -233,6 +251,9 @@ fn opened(item: reg::OpenedItem) -> Opened {
             home_locality: e.home_locality,
         }),
         // Not openable (erased, unknown, tampered): nothing is kept.
+        Some(reg::opened_item::Result::ReturnPlace(p)) => {
+            Opened::ReturnPlace(ReturnPlace { district: p.district, locality: p.locality })
+        }
         Some(reg::opened_item::Result::Unavailable(_)) | None => Opened::Gone,
     }
 }
@@ -338,6 +359,16 @@ mod tests {
         let gone = reg::opened_item::Result::Unavailable(reg::Unavailable { reason: 1 });
         assert_eq!(opened(item(gone)), Opened::Gone);
         assert_eq!(opened(reg::OpenedItem::default()), Opened::Gone);
+        let place = reg::ReturnPlace { district: "Căușeni".into(), locality: "Tocuz".into() };
+        assert_eq!(
+            opened(item(reg::opened_item::Result::ReturnPlace(place))),
+            Opened::ReturnPlace(ReturnPlace { district: "Căușeni".into(), locality: "Tocuz".into() })
+        );
+        assert_eq!(
+            opened(item(reg::opened_item::Result::ReturnPlace(reg::ReturnPlace::default()))),
+            Opened::ReturnPlace(ReturnPlace::default()),
+            "a return naming no place: an empty place, not gone"
+        );
         assert_eq!(purpose_number(Purpose::Eligibility), reg::Purpose::Eligibility as i32);
         assert_eq!(purpose_number(Purpose::Matching), reg::Purpose::Matching as i32);
     }

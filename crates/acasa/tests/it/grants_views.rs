@@ -1,7 +1,9 @@
 //! The grants service's views of other services' logs, against real NATS
 //! and Postgres: the registry's people (registered through the registry's
-//! API, their details opened by its PersonDataService for the purpose
-//! eligibility) into `grants.people`, an erased person's facts gone; the
+//! API, their details and returns opened by its PersonDataService for the
+//! purpose eligibility) into `grants.people`, the district and locality
+//! those of the latest return if one is recorded, an erased person's facts
+//! gone; the
 //! referral system's outcomes into `grants.referral_support`, one row per
 //! referral that counts as support; replay and rebuild equal live.
 
@@ -67,6 +69,39 @@ fn req<T>(issuer: &TokenIssuer, role: Role, msg: T) -> Request<T> {
 
 fn rid() -> String {
     Uuid::now_v7().to_string()
+}
+
+/// Records `person`'s return to `district` and `locality`; returns the registry position.
+async fn record_return(
+    registry: &mut RegistryServiceClient<Channel>,
+    issuer: &TokenIssuer,
+    person: Uuid,
+    district: &str,
+    locality: &str,
+) -> u64 {
+    let r = req(
+        issuer,
+        Role::Caseworker,
+        reg::RecordReturnRequest {
+            request_id: rid(),
+            person_id: person.to_string(),
+            return_details: Some(reg::ReturnDetails {
+                return_date: Some(Date { year: 2025, month: 6, day: 1 }),
+                district: district.into(),
+                locality: locality.into(),
+            }),
+        },
+    );
+    registry.record_return(r).await.unwrap().into_inner().position
+}
+
+/// `person`'s applicant place in `grants.people`: locality, district, folded district, rural.
+async fn place_of(env: &Env, person: Uuid) -> (Option<String>, Option<String>, Option<String>, Option<bool>) {
+    sqlx::query_as("SELECT locality, district, district_folded, rural FROM grants.people WHERE person_id = $1")
+        .bind(person)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap()
 }
 
 /// Registers a person with programme consent; returns the id and the registry position.
@@ -163,6 +198,51 @@ async fn the_registrys_people_become_eligibility_facts_and_erasure_drops_them() 
     let nobody = acasa_grants::people::facts(&env.pool, Uuid::now_v7()).await.unwrap();
     assert_eq!(nobody.standing, Standing::Unknown);
 
+    // Elena, of the town of Costești (Rîșcani), returns to the village of
+    // Costești in Ialoveni: her district is the return's, her locality rural.
+    let (elena, _) = register(&mut client, &issuer, reg::Sex::Female, "Rîșcani", "Costești").await;
+    let at = record_return(&mut client, &issuer, elena, "Ialoveni", "Costești").await;
+    positions.wait_for(acasa_grants::PEOPLE_PROJECTION, &stream, at, deadline()).await.unwrap();
+    let facts = acasa_grants::people::facts(&env.pool, elena).await.unwrap();
+    assert_eq!((facts.district.as_deref(), facts.rural), (Some("Ialoveni"), Some(true)));
+    let ialoveni = (Some("Costești".to_owned()), Some("Ialoveni".to_owned()), Some("ialoveni".to_owned()), Some(true));
+    assert_eq!(place_of(&env, elena).await, ialoveni);
+    // Her details updated after the return (another home): the return's place stands.
+    let r = req(
+        &issuer,
+        Role::Caseworker,
+        reg::UpdatePersonDetailsRequest {
+            request_id: rid(),
+            person_id: elena.to_string(),
+            details: Some(reg::PersonDetails {
+                given_name: "Elena".into(),
+                family_name: format!("Rusu{}", rid()),
+                birth_date: Some(Date { year: 1997, month: 7, day: 9 }),
+                sex: reg::Sex::Female as i32,
+                home_district: "Edineț".into(),
+                home_locality: "Edineț".into(),
+                languages: vec!["ro".into()],
+                ..Default::default()
+            }),
+            country_of_residence: "MD".into(),
+        },
+    );
+    let at = client.update_person_details(r).await.unwrap().into_inner().position;
+    positions.wait_for(acasa_grants::PEOPLE_PROJECTION, &stream, at, deadline()).await.unwrap();
+    assert_eq!(place_of(&env, elena).await, ialoveni);
+    let facts = acasa_grants::people::facts(&env.pool, elena).await.unwrap();
+    assert_eq!(facts.birth_date, NaiveDate::from_ymd_opt(1997, 7, 9), "the details are kept");
+    // A later return corrects the earlier: the municipality of Cahul, not rural.
+    let at = record_return(&mut client, &issuer, elena, "Cahul", "Cahul").await;
+    positions.wait_for(acasa_grants::PEOPLE_PROJECTION, &stream, at, deadline()).await.unwrap();
+    let cahul = (Some("Cahul".to_owned()), Some("Cahul".to_owned()), Some("cahul".to_owned()), Some(false));
+    assert_eq!(place_of(&env, elena).await, cahul);
+    // Maria, never returned, keeps her home place.
+    assert_eq!(
+        place_of(&env, maria).await,
+        (Some("s. Costești".to_owned()), Some("Ialoveni".to_owned()), Some("ialoveni".to_owned()), Some(true))
+    );
+
     // Ion is erased: nothing personal of his is left, and rebuilding (his
     // details no longer open) gives the same rows.
     let r = req(&issuer, Role::Admin, reg::ErasePersonRequest { request_id: rid(), person_id: ion.to_string() });
@@ -182,7 +262,7 @@ async fn the_registrys_people_become_eligibility_facts_and_erasure_drops_them() 
     assert_eq!((locality, district, rural, categories), (None, None, None, Vec::new()));
 
     let live: Vec<(String,)> = sqlx::query_as(PEOPLE).fetch_all(&env.pool).await.unwrap();
-    assert_eq!(live.len(), 2);
+    assert_eq!(live.len(), 3);
     let commits: Vec<_> =
         crate::harness::all_commits(&store).await.into_iter().filter(|c| c.sequence <= erased).collect();
     let mut tx = env.pool.begin().await.unwrap();

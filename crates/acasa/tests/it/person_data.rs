@@ -1,8 +1,10 @@
 //! The registry's `PersonDataService` over gRPC against real NATS and
 //! Postgres, served as `acasa serve registry` serves it (the registry's
 //! `ServiceDef`): another service's worker has the sealed fields it read from
-//! the registry's log opened — the programme profile and contact points only,
-//! for `service` and `admin` tokens only; tampered or mislabelled values,
+//! the registry's log opened — the programme profile and contact points only
+//! (for eligibility: birth date, sex, home and the place of a return, never
+//! for matching), for `service` and `admin` tokens only; tampered or
+//! mislabelled values,
 //! unknown people and erased people (on every replica, and in a consumer's
 //! rebuild from the log) open for no one.
 
@@ -106,7 +108,7 @@ impl Api {
     }
 }
 
-/// Every sealed `details` and `contacts` field of a commit's events, labelled
+/// Every sealed `details`, `contacts` and `return_details` field of a commit's events, labelled
 /// as a consumer reading the log labels them: the subject's person id, the
 /// event's type name, the field's name.
 fn sealed_fields(commit: &StoredCommit) -> Vec<pb::SealedItem> {
@@ -132,6 +134,10 @@ fn sealed_fields(commit: &StoredCommit) -> Vec<pb::SealedItem> {
             types::CONTACTS_UPDATED => {
                 let m = pb::ContactsUpdated::decode(e.data.as_slice()).unwrap();
                 out.push(item(types::CONTACTS_UPDATED, "contacts", m.contacts));
+            }
+            types::RETURN_RECORDED => {
+                let m = pb::ReturnRecorded::decode(e.data.as_slice()).unwrap();
+                out.push(item(types::RETURN_RECORDED, "return_details", m.return_details));
             }
             _ => {}
         }
@@ -398,4 +404,53 @@ async fn each_service_has_only_the_purposes_the_policy_grants_it() {
     let bad = pb::OpenPersonDataRequest { items: items[..1].to_vec(), purpose: 7 };
     let e = api.data.open_person_data(api.req_as("grants", Role::Service, bad)).await.unwrap_err();
     assert_eq!(fields_of(&e), ["purpose"]);
+
+    // Her return: for eligibility the district and locality returned to
+    // (no date), in the order asked; for matching, never.
+    let ret = pb::ReturnDetails {
+        return_date: Some(acasa_proto::r#type::v1::Date { year: 2025, month: 6, day: 1 }),
+        district: "Căușeni".into(),
+        locality: "Tocuz".into(),
+    };
+    let r = api.req(
+        Role::Caseworker,
+        pb::RecordReturnRequest {
+            request_id: "pd-return".into(),
+            person_id: registered.person_id.clone(),
+            return_details: Some(ret),
+        },
+    );
+    let at = api.registry.record_return(r).await.unwrap().into_inner().position;
+    let returned = api.sealed_at(at).await;
+    assert_eq!(returned.len(), 1, "{returned:?}");
+    assert_eq!(
+        (returned[0].field.as_str(), returned[0].event_type.as_str()),
+        ("return_details", types::RETURN_RECORDED)
+    );
+    let both = vec![returned[0].clone(), items[0].clone()];
+    let ask = |purpose: pb::Purpose| pb::OpenPersonDataRequest { items: both.clone(), purpose: purpose as i32 };
+    let r = api.req_as("grants", Role::Service, ask(pb::Purpose::Eligibility));
+    let opened = api.data.open_person_data(r).await.unwrap().into_inner().items;
+    assert_eq!(
+        opened[0].result,
+        Some(Opened::ReturnPlace(pb::ReturnPlace { district: "Căușeni".into(), locality: "Tocuz".into() }))
+    );
+    assert_eq!(opened[0].person_id, registered.person_id);
+    assert!(matches!(&opened[1].result, Some(Opened::Eligibility(f)) if f.home_district == details.home_district));
+    for (subject, role) in [("grants", Role::Service), ("placements", Role::Service), ("ops", Role::Admin)] {
+        for purpose in [pb::Purpose::Matching, pb::Purpose::Unspecified] {
+            let e = api.data.open_person_data(api.req_as(subject, role, ask(purpose))).await.unwrap_err();
+            assert_eq!((e.code(), fields_of(&e)), (Code::InvalidArgument, vec!["items[0].field".to_owned()]));
+        }
+    }
+    // Labelled as another event, it is refused; erased, it opens for no one.
+    let as_details = pb::SealedItem { event_type: types::REGISTERED.into(), ..returned[0].clone() };
+    let bad = pb::OpenPersonDataRequest { items: vec![as_details], purpose: pb::Purpose::Eligibility as i32 };
+    let e = api.data.open_person_data(api.req_as("grants", Role::Service, bad)).await.unwrap_err();
+    assert_eq!(fields_of(&e), ["items[0].event_type"]);
+    let erase = pb::ErasePersonRequest { request_id: "pd-purpose-erase".into(), person_id: registered.person_id };
+    api.registry.erase_person(api.req(Role::Admin, erase)).await.unwrap();
+    let r = api.req_as("grants", Role::Service, ask(pb::Purpose::Eligibility));
+    let opened = api.data.open_person_data(r).await.unwrap().into_inner().items;
+    assert!(opened.iter().all(|o| o.result == unavailable(Reason::Erased)), "{opened:?}");
 }
