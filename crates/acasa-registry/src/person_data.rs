@@ -8,7 +8,8 @@
 //! vault holds it *now* (never a cached one: an erasure by any replica holds
 //! at once), with the same associated data as [`crate::codec::PersonCodec`]
 //! (its [`open_sealed`]), and answers only what a programme needs of them:
-//! `details` and `contacts` for every purpose, `return_details` for
+//! `details` for every purpose, `contacts` for [`Purpose::Matching`] only,
+//! `return_details` for
 //! [`Purpose::Eligibility`] only, and then only the district and locality
 //! returned to. An erased person's values open for no one, a consumer's
 //! rebuild included.
@@ -175,7 +176,11 @@ fn opened(item: &SealedItem<'_>, key: Option<&KeyState>, purpose: Purpose) -> pb
                         Purpose::Eligibility => eligibility(d),
                     })
                 }
-                OpenedField::Contacts => open_sealed(key, person, event_type, field, item.sealed).map(contact_points),
+                OpenedField::Contacts => match purpose {
+                    Purpose::Matching => open_sealed(key, person, event_type, field, item.sealed).map(contact_points),
+                    // Refused by validation before; were it not, nothing opens.
+                    Purpose::Eligibility => Ok(unavailable(Reason::NotOpenable)),
+                },
                 OpenedField::ReturnDetails => match purpose {
                     Purpose::Eligibility => open_sealed(key, person, event_type, field, item.sealed).map(return_place),
                     // Refused by validation before; were it not, nothing opens.
@@ -506,15 +511,12 @@ mod tests {
         assert!(fields_for(&ret, Purpose::Eligibility).is_empty());
         let items = validate::sealed_items(&mut v, &ret, Purpose::Eligibility).unwrap();
         assert_eq!(items[1].field, OpenedField::ReturnDetails);
-        let mislabelled = [
-            good("return_details", types::REGISTERED),
-            good("details", types::RETURN_RECORDED),
-            good("contacts", types::RETURN_RECORDED),
-        ];
-        assert_eq!(
-            fields_for(&mislabelled, Purpose::Eligibility),
-            ["items[0].event_type", "items[1].event_type", "items[2].event_type"]
-        );
+        let mislabelled = [good("return_details", types::REGISTERED), good("details", types::RETURN_RECORDED)];
+        assert_eq!(fields_for(&mislabelled, Purpose::Eligibility), ["items[0].event_type", "items[1].event_type"]);
+        // Contacts: for matching only; eligibility has no use for them.
+        let contacts = [good("contacts", types::REGISTERED), good("contacts", types::CONTACTS_UPDATED)];
+        assert!(fields(&contacts).is_empty());
+        assert_eq!(fields_for(&contacts, Purpose::Eligibility), ["items[0].field", "items[1].field"]);
         assert_eq!(fields(&[]), ["items"]);
         assert_eq!(fields(&vec![good("details", types::REGISTERED); validate::OPEN_ITEMS_MAX + 1]), ["items"]);
         assert!(fields(&vec![good("details", types::REGISTERED); validate::OPEN_ITEMS_MAX]).is_empty());

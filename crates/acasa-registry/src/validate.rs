@@ -314,7 +314,11 @@ pub(crate) fn sealed_items<'a>(
         let person = id(v, &at("person_id"), &item.person_id);
         let field = match item.field.as_str() {
             "details" => Some(OpenedField::Details),
-            "contacts" => Some(OpenedField::Contacts),
+            "contacts" if purpose == Purpose::Matching => Some(OpenedField::Contacts),
+            "contacts" => {
+                v.add(at("field"), "`contacts` opens for the purpose MATCHING only");
+                None
+            }
             "return_details" if purpose == Purpose::Eligibility => Some(OpenedField::ReturnDetails),
             "return_details" => {
                 v.add(at("field"), "`return_details` opens for the purpose ELIGIBILITY only");
@@ -323,7 +327,7 @@ pub(crate) fn sealed_items<'a>(
             _ => {
                 v.add(
                     at("field"),
-                    "must be `details`, `contacts` or (for eligibility) `return_details` \
+                    "must be `details`, (for matching) `contacts` or (for eligibility) `return_details` \
                      (the sealed fields opened for other services)",
                 );
                 None
