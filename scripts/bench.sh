@@ -6,13 +6,14 @@
 # Builds the release binary, starts a fresh nats-server (JetStream, sync_interval: always)
 # and Postgres 15 on free ports with data in a temp directory, runs `acasa migrate`, then
 # `acasa serve registry` and `acasa project registry`, `acasa serve referrals` and
-# `acasa project referrals`, `acasa serve placements` and `acasa project placements` as their
-# own processes, and `target/release/acasa bench ARGS` against all of it
+# `acasa project referrals`, `acasa serve placements` and `acasa project placements`,
+# `acasa serve grants` and `acasa project grants` as their own processes, and `target/release/acasa bench ARGS` against all of it
 # (`scripts/bench.sh --referrals-only`: only the raw JetStream ceiling and the referrals service
-# with its partner feed; `--placements-only`: the raw ceiling and the placements service).
-# The placements worker (which projects the registry's log, opening every registration through
-# the registry) starts only when the bench reaches the placements part, so it does not load the
-# registry and referrals measurements. Everything, temp data included, is removed on exit.
+# with its partner feed; `--placements-only`: the raw ceiling and the placements service;
+# `--grants-only`: the raw ceiling and the grants service).
+# The placements and grants workers (which project the registry's log, opening every
+# registration through the registry) start only when the bench reaches their part, so they do
+# not load the measurements before it. Everything, temp data included, is removed on exit.
 # Never touches .state/. Set KEEP_BENCH_DIR=1 to keep the temp directory (logs) afterwards.
 set -euo pipefail
 # shellcheck source=scripts/stack.sh
@@ -27,6 +28,8 @@ REFERRALS_PID=""
 REFERRALS_WORKER_PID=""
 PLACEMENTS_PID=""
 PLACEMENTS_WORKER_PID=""
+GRANTS_PID=""
+GRANTS_WORKER_PID=""
 
 cleanup() {
     local rc=$?
@@ -37,6 +40,8 @@ cleanup() {
     [[ -n "$REFERRALS_WORKER_PID" ]] && stop_pid "$REFERRALS_WORKER_PID" "referrals worker"
     [[ -n "$PLACEMENTS_PID" ]] && stop_pid "$PLACEMENTS_PID" "placements service"
     [[ -n "$PLACEMENTS_WORKER_PID" ]] && stop_pid "$PLACEMENTS_WORKER_PID" "placements worker"
+    [[ -n "$GRANTS_PID" ]] && stop_pid "$GRANTS_PID" "grants service"
+    [[ -n "$GRANTS_WORKER_PID" ]] && stop_pid "$GRANTS_WORKER_PID" "grants worker"
     if [[ -n "$BENCH_DIR" ]]; then
         stack_stop
         if [[ "${KEEP_BENCH_DIR:-}" == 1 ]]; then
@@ -142,6 +147,25 @@ main() {
         die "the placements service did not start"
     }
 
+    # The grants service, and its worker (read models, its projection of the registry's people —
+    # opened through the registry's PersonDataService like the placements worker's — and of the
+    # referral system's outcomes), the worker gated likewise until the grants part.
+    local grants_port grants_gate
+    grants_port="$(free_port)"
+    grants_gate="$BENCH_DIR/grants-worker.go"
+    info "acasa serve grants (127.0.0.1:$grants_port) and acasa project grants (from the grants part)"
+    ACASA_GRPC_ADDR="127.0.0.1:$grants_port" "$ACASA_BIN" serve grants >>"$BENCH_DIR/logs/grants.log" 2>&1 &
+    GRANTS_PID=$!
+    (
+        while [[ ! -e "$grants_gate" ]]; do sleep 0.2; done
+        ACASA_REGISTRY_URL="http://127.0.0.1:$registry_port" exec "$ACASA_BIN" project grants
+    ) >>"$BENCH_DIR/logs/grants-project.log" 2>&1 &
+    GRANTS_WORKER_PID=$!
+    wait_for_port 127.0.0.1 "$grants_port" 60 "$GRANTS_PID" || {
+        tail -n 30 "$BENCH_DIR/logs/grants.log" >&2 || true
+        die "the grants service did not start"
+    }
+
     info "acasa bench $*"
     # Not exec: the EXIT trap must still tear the servers down.
     "$ACASA_BIN" bench --registry-addr "127.0.0.1:$registry_port" \
@@ -150,7 +174,10 @@ main() {
         --referrals-service-pid "$REFERRALS_PID" --referrals-worker-pid "$REFERRALS_WORKER_PID" \
         --placements-addr "127.0.0.1:$placements_port" \
         --placements-service-pid "$PLACEMENTS_PID" --placements-worker-pid "$PLACEMENTS_WORKER_PID" \
-        --placements-worker-gate "$placements_gate" "$@"
+        --placements-worker-gate "$placements_gate" \
+        --grants-addr "127.0.0.1:$grants_port" \
+        --grants-service-pid "$GRANTS_PID" --grants-worker-pid "$GRANTS_WORKER_PID" \
+        --grants-worker-gate "$grants_gate" "$@"
 }
 
 main "$@"

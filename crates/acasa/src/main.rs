@@ -69,7 +69,7 @@ enum Command {
         projection: Option<String>,
     },
     /// Measure the platform against the raw ceilings on the same servers.
-    Bench(bench::Args),
+    Bench(Box<bench::Args>),
     /// Write the nats-server accounts file (the service's account, one per partner).
     ///
     /// Each registered partner that is not suspended gets an account of its
@@ -165,7 +165,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app::rebuild(&config, &projection).await
         }
         Command::Status { projection } => app::status(&config, projection.as_deref()).await,
-        Command::Bench(args) => bench::run(&config, args).await,
+        Command::Bench(args) => bench::run(&config, *args).await,
         Command::NatsUsers { out, service_password_file } => {
             acasa_referrals::nats_users::run_nats_users(&config, &out, service_password_file.as_deref()).await
         }

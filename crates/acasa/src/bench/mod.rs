@@ -11,9 +11,11 @@
 //!
 //! Then, when their addresses are given, the registry ([`registry`]), the
 //! referrals service with its partner feed ([`referrals`]) and the
-//! placements service with its deadline worker ([`placements`]) over gRPC;
-//! `--referrals-only` and `--placements-only` measure just the raw ceiling
-//! and that one service.
+//! placements service with its deadline worker ([`placements`]) and the
+//! grants service ([`grants`]: approvals racing on one call and spread over
+//! many, the budget checked to the cent, the funnel) over gRPC;
+//! `--referrals-only`, `--placements-only` and `--grants-only` measure just
+//! the raw ceiling and that one service.
 //!
 //! It writes to the `demo` stream and schema: run it on throwaway servers
 //! (`make bench` does), never on a deployment with real data.
@@ -30,11 +32,13 @@ use uuid::Uuid;
 
 use crate::app;
 
+mod grants;
 mod placements;
 mod referrals;
 mod registry;
 mod stats;
 
+pub use grants::GrantsReport;
 pub use placements::PlacementsReport;
 pub use referrals::ReferralsReport;
 pub use registry::RegistryReport;
@@ -122,6 +126,33 @@ pub struct Args {
     /// referrals parts).
     #[arg(long)]
     pub placements_only: bool,
+    /// A running grants service (`host:port`) to measure over gRPC (needs `--registry-addr`).
+    #[arg(long)]
+    pub grants_addr: Option<String>,
+    /// The grants service's pid (for its peak RSS).
+    #[arg(long)]
+    pub grants_service_pid: Option<u32>,
+    /// The grants worker's pid (for its peak RSS).
+    #[arg(long)]
+    pub grants_worker_pid: Option<u32>,
+    /// A file to create when the grants part starts (`make bench` starts the grants worker only then, so its
+    /// projection of the registry's log does not run during the other parts).
+    #[arg(long)]
+    pub grants_worker_gate: Option<std::path::PathBuf>,
+    /// Approvals racing on one call (at most 10,000; its budget refuses the last twentieth OVER_BUDGET), and as
+    /// many spread over one call per writer.
+    #[arg(long, default_value_t = 2_000)]
+    pub grants_approvals: usize,
+    /// Applications the grants service holds for the funnel queries (the approvals' and more).
+    #[arg(long, default_value_t = 10_000)]
+    pub grants_applications: usize,
+    /// GetFunnel queries to measure.
+    #[arg(long, default_value_t = 400)]
+    pub grants_queries: usize,
+    /// Measure only the raw JetStream ceiling and the grants service (skips the demo, Postgres, registry,
+    /// referrals and placements parts).
+    #[arg(long)]
+    pub grants_only: bool,
 }
 
 /// The whole report.
@@ -153,6 +184,8 @@ pub struct Report {
     pub referrals: Option<referrals::ReferralsReport>,
     /// The placements service over gRPC, when `--placements-addr` was given.
     pub placements: Option<placements::PlacementsReport>,
+    /// The grants service over gRPC, when `--grants-addr` was given.
+    pub grants: Option<grants::GrantsReport>,
 }
 
 /// The report of `--referrals-only`.
@@ -179,6 +212,39 @@ pub struct PlacementsOnlyReport {
     pub raw_jetstream_publish: Rate,
     /// The placements service over gRPC.
     pub placements: placements::PlacementsReport,
+}
+
+/// The report of `--grants-only`.
+#[derive(Debug, Serialize)]
+pub struct GrantsOnlyReport {
+    /// Writers in flight.
+    pub writers: usize,
+    /// Size of one commit message in bytes.
+    pub message_bytes: usize,
+    /// Raw acknowledged JetStream publishes (ceiling).
+    pub raw_jetstream_publish: Rate,
+    /// The grants service over gRPC.
+    pub grants: grants::GrantsReport,
+}
+
+/// The grants part, when `--grants-addr` was given.
+async fn grants(config: &Config, args: &Args, raw_per_second: f64) -> anyhow::Result<Option<grants::GrantsReport>> {
+    let Some(addr) = &args.grants_addr else { return Ok(None) };
+    let registry_addr = args.registry_addr.clone().context("--grants-addr needs --registry-addr")?;
+    let target = grants::Target {
+        addr: addr.clone(),
+        registry_addr,
+        racing: args.grants_approvals,
+        spread: args.grants_approvals,
+        funnel_applications: args.grants_applications,
+        clients: args.writers.max(1),
+        readers: 4,
+        queries: args.grants_queries,
+        service_pid: args.grants_service_pid,
+        worker_pid: args.grants_worker_pid,
+        worker_gate: args.grants_worker_gate.clone(),
+    };
+    Ok(Some(grants::run(config, &target, raw_per_second).await?))
 }
 
 /// The placements part, when `--placements-addr` was given; `registry_mixed_ratio`
@@ -265,9 +331,28 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     let raw_js = raw_publish(&client, args.commands, writers, message_bytes).await?;
 
     anyhow::ensure!(
-        !(args.referrals_only && args.placements_only),
-        "--referrals-only and --placements-only exclude each other"
+        [args.referrals_only, args.placements_only, args.grants_only].iter().filter(|o| **o).count() <= 1,
+        "--referrals-only, --placements-only and --grants-only exclude each other"
     );
+    if args.grants_only {
+        let grants = grants(config, &args, raw_js.per_second)
+            .await?
+            .context("--grants-only needs --grants-addr and --registry-addr")?;
+        let report = GrantsOnlyReport { writers, message_bytes, raw_jetstream_publish: raw_js, grants };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("Acasă grants benchmark — {} in flight, {}-byte commits", writers, message_bytes);
+            println!(
+                "  raw JetStream publish      {:>10.0} /s  p50 {:6.2} ms  p99 {:6.2} ms",
+                report.raw_jetstream_publish.per_second,
+                report.raw_jetstream_publish.p50_ms.unwrap_or(f64::NAN),
+                report.raw_jetstream_publish.p99_ms.unwrap_or(f64::NAN)
+            );
+            grants::print_table(&report.grants);
+        }
+        return Ok(());
+    }
     if args.placements_only {
         let placements = placements(config, &pool, &args, raw_js.per_second, None)
             .await?
@@ -351,6 +436,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     let referrals = referrals(config, &args, raw_js.per_second).await?;
     let registry_mixed_ratio = registry.as_ref().map(|r| r.mixed_ratio);
     let placements = placements(config, &pool, &args, raw_js.per_second, registry_mixed_ratio).await?;
+    let grants = grants(config, &args, raw_js.per_second).await?;
 
     let report = Report {
         writers,
@@ -366,6 +452,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         registry,
         referrals,
         placements,
+        grants,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -376,6 +463,9 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         }
         if let Some(p) = &report.placements {
             placements::print_table(p);
+        }
+        if let Some(g) = &report.grants {
+            grants::print_table(g);
         }
     }
     Ok(())
