@@ -25,6 +25,6 @@ mod writer;
 pub use commit::{NewCommit, StoredCommit};
 pub use error::{AppendError, CommandError, StoreError};
 pub use keys::KeyedHasher;
-pub use repository::{CommandMeta, Marked, Outcome, Repository, RepositoryConfig, Step};
+pub use repository::{Coalescer, CommandMeta, GroupCommand, Marked, Outcome, Repository, RepositoryConfig, Step};
 pub use store::{Appended, ClaimState, EventStore, StoredRequest, StreamSettings, stream_name_of};
 pub use writer::WriterLimits;

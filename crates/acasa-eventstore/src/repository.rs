@@ -8,6 +8,9 @@
 //! stale version makes the append conflict, and a rejection is only returned
 //! after checking the log for newer commits.
 
+mod group;
+pub use group::{Coalescer, GroupCommand};
+
 use std::{
     collections::HashMap,
     num::NonZeroUsize,
@@ -439,7 +442,9 @@ impl<A: Aggregate> Repository<A> {
                 }
                 return Err(CommandError::Rejected(rejection));
             }
-            let (tx, marks) = match self.transaction(steps, subjects, key, meta, guards, &decided, leader).await {
+            let views =
+                guards.iter().map(|g| loaded_ref(g).map(|l| (&l.state, l.version))).collect::<Result<Vec<_>, _>>()?;
+            let (tx, marks) = match self.transaction(steps, subjects, key, meta, &views, &decided, leader).await {
                 Ok(built) => built,
                 // A cached state may outlive what its codec needs to write
                 // (an erased person's key): look at the log before failing.
@@ -517,14 +522,14 @@ impl<A: Aggregate> Repository<A> {
         subjects: &[String],
         key: &str,
         meta: &CommandMeta,
-        guards: &[Guard<A>],
+        views: &[(&A, u64)],
         decided: &[Vec<A::Event>],
         leader: bool,
     ) -> Result<(Transaction, Vec<Vec<Marked>>), CommandError<A::Error>> {
         let mut marks: Vec<Vec<Marked>> = steps.iter().map(|_| Vec::new()).collect();
         let changed: Vec<String> =
             subjects.iter().zip(decided).filter(|(_, e)| !e.is_empty()).map(|(s, _)| s.clone()).collect();
-        let unchanged_at = guards.iter().filter_map(|g| g.as_ref().map(|l| l.version)).max().unwrap_or(0);
+        let unchanged_at = views.iter().map(|(_, version)| *version).max().unwrap_or(0);
         let record = RequestRecord {
             method: meta.method.clone(),
             digest: meta.digest.clone(),
@@ -533,15 +538,15 @@ impl<A: Aggregate> Repository<A> {
         };
         let mut messages = vec![OutMessage {
             subject: self.store.request_subject(key),
-            expected: 0,
+            expected: Some(0),
             headers: HeaderMap::new(),
             payload: record.encode_to_vec().into(),
         }];
         // Every claim the steps change, read at once (one round trip's wait
         // for a registration's IDNP and names, not two).
         let mut changes = Vec::new();
-        for (i, (guard, events)) in guards.iter().zip(decided).enumerate() {
-            for change in loaded_ref(guard)?.state.claims(events) {
+        for (i, ((state, _), events)) in views.iter().zip(decided).enumerate() {
+            for change in state.claims(events) {
                 let (claim, acquire, mark) = match change {
                     ClaimChange::Acquire(c) => (c, true, false),
                     ClaimChange::Release(c) => (c, false, false),
@@ -574,12 +579,12 @@ impl<A: Aggregate> Repository<A> {
             let record = ClaimRecord { owner: step.id.clone(), released };
             messages.push(OutMessage {
                 subject,
-                expected: now.sequence,
+                expected: Some(now.sequence),
                 headers: HeaderMap::new(),
                 payload: record.encode_to_vec().into(),
             });
         }
-        for (((guard, step), subject), events) in guards.iter().zip(steps).zip(subjects).zip(decided) {
+        for ((((_, version), step), subject), events) in views.iter().zip(steps).zip(subjects).zip(decided) {
             if events.is_empty() {
                 continue;
             }
@@ -599,7 +604,7 @@ impl<A: Aggregate> Repository<A> {
             trace::inject(&mut headers);
             messages.push(OutMessage {
                 subject: subject.clone(),
-                expected: loaded_ref(guard)?.version,
+                expected: Some(*version),
                 headers,
                 payload: commit.encode().into(),
             });

@@ -39,8 +39,11 @@ const EXPECTED: &str = "Nats-Expected-Last-Subject-Sequence";
 #[derive(Clone, Debug)]
 pub(crate) struct OutMessage {
     pub subject: String,
-    /// The subject's expected last stream sequence (0: empty).
-    pub expected: u64,
+    /// The subject's expected last stream sequence (0: empty); none for a
+    /// later message on a subject an earlier message of the same batch
+    /// already checks (the server checks every expectation against what was
+    /// stored before the batch, and takes one per subject).
+    pub expected: Option<u64>,
     pub headers: HeaderMap,
     pub payload: Bytes,
 }
@@ -217,7 +220,9 @@ impl Publisher {
             let mut h = m.headers.clone();
             h.insert(BATCH_ID, batch_id.as_str());
             h.insert(BATCH_SEQUENCE, (i + 1).to_string().as_str());
-            h.insert(EXPECTED, m.expected.to_string().as_str());
+            if let Some(expected) = m.expected {
+                h.insert(EXPECTED, expected.to_string().as_str());
+            }
             h
         };
         for (i, m) in staged.iter().enumerate() {

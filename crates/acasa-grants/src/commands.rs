@@ -17,7 +17,7 @@ use acasa_domain::{
     pair::{Either, Pair, PairCodec},
     slots::slot_order,
 };
-use acasa_eventstore::{CommandError, CommandMeta, Outcome, Repository, Step};
+use acasa_eventstore::{CommandError, CommandMeta, GroupCommand, Outcome, Repository, Step};
 use acasa_proto::{Idempotent, grants::v1 as pb};
 use acasa_runtime::{ApiError, Principal, Role, request::meta_of};
 use acasa_vault::DataKey;
@@ -1015,11 +1015,14 @@ impl GrantService {
         let commit =
             Either::First(CallCommand::Commit { application: id, amount: amount.clone(), stamp: begun.stamp.clone() });
         let approve = Either::Second(ApplicationCommand::Approve { amount, reference, note, stamp: begun.stamp });
-        let steps = [
-            Step { id: call.to_string(), command: &commit, codec: plain(), new: false },
-            Step { id: id.to_string(), command: &approve, codec: plain(), new: false },
-        ];
-        let outcomes = self.calls.execute_all(&steps, &begun.meta).await.map_err(|e| match e {
+        // Approvals racing on one call are stored in groups (one batch's
+        // round trip for all that queued meanwhile), each decided in turn on
+        // the call as the earlier left it: see acasa_eventstore::Coalescer.
+        let command = GroupCommand {
+            steps: vec![(call.to_string(), commit, false), (id.to_string(), approve, false)],
+            meta: begun.meta,
+        };
+        let outcomes = self.approvals.execute(&call.to_string(), command).await.map_err(|e| match e {
             CommandError::Claimed { kind: GRANTEE, owner } => Status::from(rule(
                 ONE_GRANT_PER_PERSON,
                 format!("the person already holds a grant: application {owner}"),

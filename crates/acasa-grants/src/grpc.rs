@@ -4,7 +4,7 @@
 //! ([`crate::queries`]).
 
 use acasa_domain::pair::Pair;
-use acasa_eventstore::{Repository, RepositoryConfig};
+use acasa_eventstore::{Coalescer, Repository, RepositoryConfig};
 use acasa_projection::Positions;
 use acasa_proto::grants::v1::{self as pb, grant_service_server::GrantServiceServer};
 use acasa_runtime::{Authenticator, Principal, Role, request};
@@ -38,6 +38,8 @@ pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Caseworker, Role::Viewe
 
 /// Calls and applications kept loaded per process.
 pub const APPLICATIONS_CACHED: usize = 2_000;
+/// Approvals of one call stored in one batch at most (four messages each).
+pub const APPROVALS_GROUPED: usize = 64;
 /// Sessions (with their trainees' applications) kept loaded per process.
 pub const SESSIONS_CACHED: usize = 1_000;
 /// Officials (with their sessions) kept loaded per process.
@@ -96,6 +98,8 @@ pub(crate) fn reader(principal: &acasa_runtime::Principal) -> Reader {
 #[derive(Clone)]
 pub struct GrantService {
     pub(crate) calls: Repository<Pair<Call, Application>>,
+    /// Approvals, grouped per call over `calls`.
+    pub(crate) approvals: Coalescer<Pair<Call, Application>>,
     pub(crate) courses: Repository<Course>,
     pub(crate) sessions: Repository<Pair<Session, Application>>,
     pub(crate) officials: Repository<Pair<Session, Official>>,
@@ -116,8 +120,10 @@ impl GrantService {
     /// The service over its repositories, its officials' vault and read models.
     pub fn new(store: acasa_eventstore::EventStore, vault: Vault, positions: Positions, pool: PgPool) -> Self {
         let config = |cache_capacity| RepositoryConfig { cache_capacity, ..RepositoryConfig::default() };
+        let calls = Repository::new(store.clone(), config(APPLICATIONS_CACHED));
         Self {
-            calls: Repository::new(store.clone(), config(APPLICATIONS_CACHED)),
+            approvals: Coalescer::new(calls.clone(), APPROVALS_GROUPED),
+            calls,
             courses: Repository::new(store.clone(), config(COURSES_CACHED)),
             sessions: Repository::new(store.clone(), config(SESSIONS_CACHED)),
             officials: Repository::new(store.clone(), config(OFFICIALS_CACHED)),

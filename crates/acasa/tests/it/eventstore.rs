@@ -676,3 +676,95 @@ async fn a_budget_and_an_application_commit_together_or_not_at_all_under_racing_
         "the first side's kind holds no application"
     );
 }
+
+#[tokio::test]
+async fn commands_meeting_on_one_aggregate_are_decided_in_turn_and_stored_in_one_batch() {
+    use acasa_domain::pair::Either;
+    use acasa_eventstore::{Coalescer, GroupCommand, Step};
+    use pair::{Grant, Moved, Refused, approve, spend};
+
+    let env = Env::new().await;
+    let store = env.store().await;
+    let repo: Repository<Grant> = Repository::new(store.clone(), RepositoryConfig::default());
+    let budget = Uuid::now_v7().to_string();
+    repo.execute(&budget, &Either::First(Moved("test.Opened", 100)), &meta("open")).await.unwrap();
+    let apps: Vec<String> = (0..5).map(|_| Uuid::now_v7().to_string()).collect();
+    let group: Vec<GroupCommand<Either<Moved, Moved>>> = apps
+        .iter()
+        .enumerate()
+        .map(|(i, app)| GroupCommand {
+            steps: vec![(budget.clone(), spend(30), false), (app.clone(), approve(30), true)],
+            meta: meta(&format!("group-{i}")),
+        })
+        .collect();
+    let (answers, together) = repo.execute_group_counted(&group).await;
+    assert_eq!(together, 3, "the three that fit share one batch");
+    // Three fit, decided in turn on the budget as the earlier left it; the
+    // others are refused as they would be alone.
+    let won: Vec<usize> = answers.iter().enumerate().filter(|(_, a)| a.is_ok()).map(|(i, _)| i).collect();
+    assert_eq!(won, [0, 1, 2], "{answers:?}");
+    for a in &answers[3..] {
+        assert!(matches!(a, Err(CommandError::Rejected(Either::First(Refused::OverBudget)))), "{a:?}");
+    }
+    // One batch: the three approvals' messages (a record and two commits
+    // each) are contiguous in the stream.
+    let positions: Vec<u64> =
+        answers[..3].iter().flat_map(|a| a.as_ref().unwrap().iter().map(|o| o.position)).collect();
+    let (lo, hi) = (positions.iter().min().unwrap(), positions.iter().max().unwrap());
+    assert!(hi - lo < 9, "{positions:?}");
+    let spends = store.load(&store.subject("budget", &budget), 0).await.unwrap();
+    assert_eq!(spends.len(), 4, "opened, then three spends, each its own commit");
+    let keys: std::collections::HashSet<_> = spends.iter().map(|c| c.request_key.clone()).collect();
+    assert_eq!(keys.len(), 4, "each commit keeps its own request");
+    // A retry of a grouped command, alone, answers what the group stored.
+    let steps_of = |i: usize| {
+        [
+            Step { id: budget.clone(), command: &group[i].steps[0].1, codec: &acasa_domain::Plain, new: false },
+            Step { id: apps[i].clone(), command: &group[i].steps[1].1, codec: &acasa_domain::Plain, new: false },
+        ]
+    };
+    let replay = repo.execute_all(&steps_of(1), &meta("group-1")).await.unwrap();
+    assert!(replay.iter().all(|o| o.replayed));
+    assert_eq!(
+        replay.iter().map(|o| o.position).collect::<Vec<_>>(),
+        answers[1].as_ref().unwrap().iter().map(|o| o.position).collect::<Vec<_>>()
+    );
+
+    // Another replica writes the budget meanwhile: the group's batch is
+    // refused (stale), and each command, alone, decides again on what is stored.
+    let other: Repository<Grant> = Repository::new(store.clone(), RepositoryConfig::default());
+    let budget2 = Uuid::now_v7().to_string();
+    repo.execute(&budget2, &Either::First(Moved("test.Opened", 50)), &meta("open-2")).await.unwrap();
+    other.execute(&budget2, &spend(20), &meta("elsewhere")).await.unwrap();
+    let late: Vec<String> = (0..3).map(|_| Uuid::now_v7().to_string()).collect();
+    let group: Vec<GroupCommand<Either<Moved, Moved>>> = late
+        .iter()
+        .enumerate()
+        .map(|(i, app)| GroupCommand {
+            steps: vec![(budget2.clone(), spend(20), false), (app.clone(), approve(20), true)],
+            meta: meta(&format!("late-{i}")),
+        })
+        .collect();
+    let (answers, together) = repo.execute_group_counted(&group).await;
+    assert_eq!(together, 0, "the stale batch was refused; each went alone");
+    assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 1, "30 were left, not 50: {answers:?}");
+    assert_eq!(store.load(&store.subject("budget", &budget2), 0).await.unwrap().len(), 3);
+
+    // Through the coalescer: twelve approvals of 10 racing on a budget of 100.
+    let budget3 = Uuid::now_v7().to_string();
+    repo.execute(&budget3, &Either::First(Moved("test.Opened", 100)), &meta("open-3")).await.unwrap();
+    let lanes = Coalescer::new(repo.clone(), 64);
+    let racing = (0..12).map(|i| {
+        let (lanes, budget3) = (lanes.clone(), budget3.clone());
+        async move {
+            let command = GroupCommand {
+                steps: vec![(budget3.clone(), spend(10), false), (Uuid::now_v7().to_string(), approve(10), true)],
+                meta: meta(&format!("lane-{i}")),
+            };
+            lanes.execute(&budget3, command).await
+        }
+    });
+    let answers = futures::future::join_all(racing).await;
+    assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 10, "{answers:?}");
+    assert_eq!(store.load(&store.subject("budget", &budget3), 0).await.unwrap().len(), 11);
+}
