@@ -154,30 +154,36 @@ impl<A: Aggregate, B: Aggregate> Aggregate for Pair<A, B> {
         }
     }
 
+    // Each side decides and evolves in place: no copy of the state (a call
+    // holding thousands of commitments decides every approval).
     fn decide(&self, command: &Self::Command) -> Result<Vec<Self::Event>, Self::Error> {
         match command {
-            Either::First(c) => self
-                .first()
-                .decide(c)
-                .map(|events| events.into_iter().map(Either::First).collect())
-                .map_err(Either::First),
-            Either::Second(c) => self
-                .second()
-                .decide(c)
-                .map(|events| events.into_iter().map(Either::Second).collect())
-                .map_err(Either::Second),
+            Either::First(c) => match self {
+                Self::First(a) => a.decide(c),
+                _ => A::default().decide(c),
+            }
+            .map(|events| events.into_iter().map(Either::First).collect())
+            .map_err(Either::First),
+            Either::Second(c) => match self {
+                Self::Second(b) => b.decide(c),
+                _ => B::default().decide(c),
+            }
+            .map(|events| events.into_iter().map(Either::Second).collect())
+            .map_err(Either::Second),
         }
     }
 
     fn evolve(&mut self, event: &Self::Event) {
-        match event {
-            Either::First(e) => {
-                let mut a = self.first();
+        match (&mut *self, event) {
+            (Self::First(a), Either::First(e)) => a.evolve(e),
+            (Self::Second(b), Either::Second(e)) => b.evolve(e),
+            (_, Either::First(e)) => {
+                let mut a = A::default();
                 a.evolve(e);
                 *self = Self::First(a);
             }
-            Either::Second(e) => {
-                let mut b = self.second();
+            (_, Either::Second(e)) => {
+                let mut b = B::default();
                 b.evolve(e);
                 *self = Self::Second(b);
             }
@@ -199,10 +205,16 @@ impl<A: Aggregate, B: Aggregate> Aggregate for Pair<A, B> {
             events.iter().filter_map(|e| if let Either::Second(e) = e { Some(e.clone()) } else { None }).collect();
         let mut out = Vec::new();
         if !firsts.is_empty() {
-            out.extend(self.first().claims(&firsts));
+            out.extend(match self {
+                Self::First(a) => a.claims(&firsts),
+                _ => A::default().claims(&firsts),
+            });
         }
         if !seconds.is_empty() {
-            out.extend(self.second().claims(&seconds));
+            out.extend(match self {
+                Self::Second(b) => b.claims(&seconds),
+                _ => B::default().claims(&seconds),
+            });
         }
         out
     }
