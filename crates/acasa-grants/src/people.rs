@@ -352,8 +352,10 @@ impl Projection for PeopleProjection {
             }
             let mut carries = carries.into_iter();
             let mut opened = open_all(&*self.data, fields).await.map_err(ApplyError::Unavailable)?.into_iter();
+            let mut touched = Vec::new();
             for c in commits {
                 let Some(person) = person_of(c) else { continue };
+                touched.push(person);
                 let position = i64::try_from(c.sequence).unwrap_or(i64::MAX);
                 for e in &c.events {
                     if let Some(change) = change(e)? {
@@ -370,6 +372,10 @@ impl Projection for PeopleProjection {
                     .execute(&mut *conn)
                     .await?;
             }
+            // Their applications carry the funnel's dimensions.
+            touched.sort_unstable();
+            touched.dedup();
+            crate::projection::refresh_applicants(conn, &touched).await?;
             Ok(())
         })
     }

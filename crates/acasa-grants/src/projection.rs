@@ -306,6 +306,13 @@ impl Applied {
                 .bind(position)
                 .execute(&mut *conn)
                 .await?;
+                // The person's row, held until this commits, so the registry
+                // view's refresh of it sees this application or waits for it.
+                sqlx::query("SELECT 1 FROM grants.people WHERE person_id = $1 FOR SHARE")
+                    .bind(application.person)
+                    .execute(&mut *conn)
+                    .await?;
+                refresh_applicants(conn, &[application.person]).await?;
             }
             E::EligibilityAssessed { failed, .. } => {
                 sqlx::query(
@@ -1023,6 +1030,32 @@ pub(crate) async fn roster(pool: &PgPool, session: Uuid) -> Result<Vec<(Trainee,
             Some((trainee, u32::try_from(seat).ok()?))
         })
         .collect())
+}
+
+/// The funnel's dimensions on every application of `persons` — district
+/// (folded), sex, age band on the application day — from their rows in
+/// `grants.people` now (none once erased, unknown without a row). Run by
+/// this read model when an application comes (with the person's row held
+/// FOR SHARE) and by the registry view after it changes a person's row: each
+/// writes the same values whichever runs last, so both converge, live and
+/// rebuilt, and the funnel reads the applications alone.
+pub(crate) async fn refresh_applicants(conn: &mut sqlx::PgConnection, persons: &[Uuid]) -> Result<(), sqlx::Error> {
+    static REFRESH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "UPDATE grants.applications a SET \
+               applicant_district = CASE WHEN p.status = 3 THEN NULL ELSE p.district_folded END, \
+               applicant_sex = CASE WHEN p.status = 3 THEN NULL ELSE p.sex END, \
+               applicant_band = ({band})::smallint \
+             FROM grants.people p WHERE p.person_id = a.person_id AND a.person_id = ANY($1)",
+            band =
+                crate::queries::age_band_sql("CASE WHEN p.status = 3 THEN NULL ELSE p.birth_date END", "a.applied_on"),
+        )
+    });
+    if persons.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(sqlx::AssertSqlSafe(REFRESH.as_str())).bind(persons).execute(&mut *conn).await?;
+    Ok(())
 }
 
 #[cfg(test)]

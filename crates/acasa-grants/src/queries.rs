@@ -91,7 +91,7 @@ fn age_band(birth: Option<NaiveDate>, on: NaiveDate) -> pb::AgeBand {
 }
 
 /// [`age_band`] in SQL, over `birth` and `on` (column expressions).
-fn age_band_sql(birth: &str, on: &str) -> String {
+pub(crate) fn age_band_sql(birth: &str, on: &str) -> String {
     // The age once per row (a CASE evaluating age() in every branch cost
     // the funnel a third of its time).
     let mut sql = format!("(SELECT CASE WHEN y IS NULL THEN {unknown} ", unknown = pb::AgeBand::Unknown as i32);
@@ -107,35 +107,27 @@ fn age_band_sql(birth: &str, on: &str) -> String {
 }
 
 /// The funnel: one statement, grouped by the dimensions asked for ($5 to
-/// $8: by call, district, sex, age band), over the applications with the
-/// applicant's district, sex and birth date from `grants.people` (none once
-/// erased); districts as the view keeps them folded.
+/// $8: by call, district, sex, age band), over the applications and the
+/// applicant's dimensions they carry (see [`crate::projection::refresh_applicants`]).
 static FUNNEL_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH f AS (SELECT a.call_id, CASE WHEN p.status = 3 THEN NULL ELSE p.district_folded END AS district, \
-           CASE WHEN p.status = 3 THEN NULL ELSE p.sex END AS sex, \
-           ({band})::smallint AS band, \
-           a.reached_eligible, a.reached_trained, a.reached_plan, a.approved_active, a.equipment_delivered, \
-           a.operating_last \
-         FROM grants.applications a LEFT JOIN grants.people p ON p.person_id = a.person_id \
-         WHERE ($1::uuid IS NULL OR a.call_id = $1)), \
-         g AS (SELECT CASE WHEN $5 THEN call_id END AS g_call, CASE WHEN $6 THEN district END AS g_district, \
-           CASE WHEN $7 THEN COALESCE(sex, 0)::smallint END AS g_sex, CASE WHEN $8 THEN band END AS g_band, \
-           count(*) AS applied, count(*) FILTER (WHERE reached_eligible) AS eligible, \
-           count(*) FILTER (WHERE reached_trained) AS trained, count(*) FILTER (WHERE reached_plan) AS plan, \
-           count(*) FILTER (WHERE approved_active) AS approved, \
-           count(*) FILTER (WHERE equipment_delivered) AS delivered, \
-           count(*) FILTER (WHERE operating_last) AS operating \
-         FROM f WHERE ($2::text IS NULL OR district = $2) AND ($3::smallint IS NULL OR sex = $3) \
-           AND ($4::smallint IS NULL OR band = $4) \
-         GROUP BY 1, 2, 3, 4) \
-         SELECT g_call, CASE WHEN $6 THEN COALESCE(g_district, '') END AS g_district, g_sex, g_band, \
-           sum(applied)::bigint AS applied, sum(eligible)::bigint AS eligible, sum(trained)::bigint AS trained, \
-           sum(plan)::bigint AS plan, sum(approved)::bigint AS approved, sum(delivered)::bigint AS delivered, \
-           sum(operating)::bigint AS operating \
-         FROM g GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-        band = age_band_sql("CASE WHEN p.status = 3 THEN NULL ELSE p.birth_date END", "a.applied_on"),
-    )
+    "WITH g AS (SELECT CASE WHEN $5 THEN call_id END AS g_call, \
+       CASE WHEN $6 THEN COALESCE(applicant_district, '') END AS g_district, \
+       CASE WHEN $7 THEN COALESCE(applicant_sex, 0)::smallint END AS g_sex, \
+       CASE WHEN $8 THEN applicant_band END AS g_band, \
+       count(*) AS applied, count(*) FILTER (WHERE reached_eligible) AS eligible, \
+       count(*) FILTER (WHERE reached_trained) AS trained, count(*) FILTER (WHERE reached_plan) AS plan, \
+       count(*) FILTER (WHERE approved_active) AS approved, \
+       count(*) FILTER (WHERE equipment_delivered) AS delivered, \
+       count(*) FILTER (WHERE operating_last) AS operating \
+     FROM grants.applications \
+     WHERE ($1::uuid IS NULL OR call_id = $1) AND ($2::text IS NULL OR applicant_district = $2) \
+       AND ($3::smallint IS NULL OR applicant_sex = $3) AND ($4::smallint IS NULL OR applicant_band = $4) \
+     GROUP BY 1, 2, 3, 4) \
+     SELECT g_call, g_district, g_sex, g_band, applied::bigint AS applied, eligible::bigint AS eligible, \
+       trained::bigint AS trained, plan::bigint AS plan, approved::bigint AS approved, \
+       delivered::bigint AS delivered, operating::bigint AS operating \
+     FROM g ORDER BY 1, 2, 3, 4"
+        .to_owned()
 });
 
 // ------------------------------------------------------------ rows
@@ -987,11 +979,11 @@ impl GrantService {
         let Some(call) = optional_id(&mut v, "call_id", &req.call_id) else { return Err(v.into()) };
         self.at(req.min_position, deadline).await?;
         let rows: Vec<(String, String, i64, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT COALESCE(CASE WHEN p.status = 3 THEN NULL ELSE p.district_folded END, '') AS district, \
+            "SELECT COALESCE(a.applicant_district, '') AS district, \
              a.currency, count(*), COALESCE(sum(a.approved_minor), 0)::bigint, \
              COALESCE(sum((SELECT sum(i.paid_minor) FROM grants.items i WHERE i.application_id = a.application_id)), \
              0)::bigint, count(*) FILTER (WHERE a.operating_last), COALESCE(sum(a.jobs_last), 0)::bigint \
-             FROM grants.applications a LEFT JOIN grants.people p ON p.person_id = a.person_id \
+             FROM grants.applications a \
              WHERE a.approved_active AND ($1::uuid IS NULL OR a.call_id = $1) GROUP BY 1, 2 ORDER BY 1, 2",
         )
         .bind(call)

@@ -598,6 +598,23 @@ async fn a_referral_outcome_counts_as_support_and_an_erased_applicant_leaves_no_
     assert_eq!(from_referral.provider, Some(pb::support_service::Provider::PartnerId(partner.to_string())));
     assert!(services.iter().any(|x| x.kind == pb::SupportKind::Taxation as i32 && x.referral_id.is_empty()));
 
+    let funnel = |s: &Stack, min_position| {
+        let r = s.req(
+            Role::Viewer,
+            pb::GetFunnelRequest {
+                call_id: call.clone(),
+                group_by: vec![pb::FunnelDimension::District as i32, pb::FunnelDimension::AgeBand as i32],
+                min_position,
+                ..Default::default()
+            },
+        );
+        let mut client = s.client.clone();
+        async move { client.get_funnel(r).await.unwrap().into_inner().rows }
+    };
+    let rows = funnel(&s, s.last().await).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].district.as_str(), rows[0].age_band), ("anenii noi", pb::AgeBand::AgeBand3035 as i32));
+
     // The registry erases her: her facts leave this service's view.
     let r = s.req(Role::Admin, reg::ErasePersonRequest { request_id: rid(), person_id: person.clone() });
     let erased = s.registry.erase_person(r).await.unwrap().into_inner().position;
@@ -613,6 +630,9 @@ async fn a_referral_outcome_counts_as_support_and_an_erased_applicant_leaves_no_
     assert_eq!(row, (3, None, None, None, None));
     let app = s.application(&applied.application_id).await;
     assert!(app.district.is_empty(), "{app:?}");
+    let rows = funnel(&s, s.last().await).await;
+    assert_eq!((rows[0].district.as_str(), rows[0].age_band), ("", pb::AgeBand::Unknown as i32), "{rows:?}");
+    assert_eq!(rows[0].counts.as_ref().unwrap().applied, 1, "still counted, as unknown");
     let r = s.req(Role::Caseworker, list(s.last().await, position));
     assert!(s.client.list_support_services(r).await.unwrap().into_inner().services.is_empty());
     let r = s.req(
