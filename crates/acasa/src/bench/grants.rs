@@ -55,7 +55,7 @@ use std::{
 
 use acasa_proto::{
     grants::v1::{self as pb, grant_service_client::GrantServiceClient},
-    registry::v1::{self as reg, registry_service_client::RegistryServiceClient},
+    registry::v1 as reg,
     r#type::v1::{Date, Money},
 };
 use acasa_runtime::{Config, Role, TokenIssuer};
@@ -63,12 +63,13 @@ use anyhow::Context as _;
 use chrono::{Datelike as _, NaiveDate};
 use serde::Serialize;
 use tonic::{
-    Code, Request, Status,
+    Code, Status,
     metadata::{Ascii, MetadataValue},
     transport::Channel,
 };
 use tonic_types::StatusExt as _;
 
+use super::client::{bearer, connect, register_people, req};
 use super::stats::{Rate, concurrently, peak_rss_mib, rate};
 
 /// The per-grant cap and the requested amount, EUR minor units.
@@ -221,10 +222,6 @@ pub struct GrantsReport {
     pub worker_peak_rss_mib: Option<f64>,
 }
 
-fn bearer(token: &str) -> anyhow::Result<MetadataValue<Ascii>> {
-    Ok(format!("Bearer {token}").parse()?)
-}
-
 fn eur(amount_minor: i64) -> Option<Money> {
     Some(Money { amount_minor, currency: CURRENCY.into() })
 }
@@ -235,26 +232,6 @@ fn date(d: NaiveDate) -> Option<Date> {
 
 fn minor(m: Option<&Money>) -> i64 {
     m.map_or(0, |m| m.amount_minor)
-}
-
-fn req<T>(auth: &MetadataValue<Ascii>, msg: T, timeout: Duration) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.set_timeout(timeout);
-    r.metadata_mut().insert("authorization", auth.clone());
-    r
-}
-
-async fn connect(addr: &str, n: usize, what: &str) -> anyhow::Result<Vec<Channel>> {
-    let mut channels = Vec::new();
-    for _ in 0..n {
-        channels.push(
-            Channel::from_shared(format!("http://{addr}"))?
-                .connect()
-                .await
-                .with_context(|| format!("connecting to the {what} at {addr}"))?,
-        );
-    }
-    Ok(channels)
 }
 
 /// The amount approved for application `j` of a call: 1,500.00 to 1,899.99 EUR, odd cents.
@@ -357,82 +334,21 @@ fn person_details(i: usize, today: NaiveDate) -> reg::PersonDetails {
     }
 }
 
-/// Registers `n` entrepreneurs with programme-participation consent
-/// (caseworker, `clients` in flight); the people, the largest registry
-/// position and the rate.
-async fn register_people(
-    config: &Config,
-    addr: &str,
-    run: &str,
-    n: usize,
-    clients: usize,
-    today: NaiveDate,
-) -> anyhow::Result<(Vec<String>, u64, Rate)> {
-    let auth = Arc::new(bearer(&TokenIssuer::from_config(config)?.issue(
-        "bench-grants-caseworker",
-        &[Role::Caseworker],
-        None,
-        Duration::from_secs(6 * 3600),
-    )?)?);
-    let channels = Arc::new(connect(addr, 2, "registry").await?);
-    let people = Arc::new(Mutex::new(vec![String::new(); n]));
-    let last = Arc::new(AtomicU64::new(0));
-    let timeout = Duration::from_secs(30);
-    let start = Instant::now();
-    {
-        let (channels, auth, people, last, run) =
-            (channels.clone(), auth.clone(), people.clone(), last.clone(), run.to_owned());
-        concurrently(n, clients, move |i| {
-            let (channels, auth, people, last) = (channels.clone(), auth.clone(), people.clone(), last.clone());
-            let category =
-                if i.is_multiple_of(2) { reg::Category::WomanEntrepreneur } else { reg::Category::YouthEntrepreneur };
-            let msg = reg::RegisterPersonRequest {
-                request_id: format!("{run}-entrepreneur-{i}"),
-                details: Some(person_details(i, today)),
-                contacts: Some(reg::Contacts {
-                    email: format!("entrepreneur.{i}@example.md"),
-                    phone: format!("+3736{:07}", i % 10_000_000),
-                }),
-                country_of_residence: "MD".into(),
-                categories: vec![category as i32],
-                interests: vec![reg::Interest::EntrepreneurshipSupport as i32],
-            };
-            let r = req(&auth, msg, timeout);
-            async move {
-                let mut c = RegistryServiceClient::new(channels[i % channels.len()].clone());
-                let a = c.register_person(r).await.context("registering a bench entrepreneur")?.into_inner();
-                last.fetch_max(a.position, Ordering::Relaxed);
-                people.lock().map_err(|_| anyhow::anyhow!("poisoned"))?[i] = a.person_id;
-                Ok(())
-            }
-        })
-        .await?;
+/// Entrepreneur `i`'s registration: women on even `i`, men on odd.
+fn entrepreneur(run: &str, i: usize, today: NaiveDate) -> reg::RegisterPersonRequest {
+    let category =
+        if i.is_multiple_of(2) { reg::Category::WomanEntrepreneur } else { reg::Category::YouthEntrepreneur };
+    reg::RegisterPersonRequest {
+        request_id: format!("{run}-entrepreneur-{i}"),
+        details: Some(person_details(i, today)),
+        contacts: Some(reg::Contacts {
+            email: format!("entrepreneur.{i}@example.md"),
+            phone: format!("+3736{:07}", i % 10_000_000),
+        }),
+        country_of_residence: "MD".into(),
+        categories: vec![category as i32],
+        interests: vec![reg::Interest::EntrepreneurshipSupport as i32],
     }
-    let people: Arc<Vec<String>> = Arc::new(people.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone());
-    {
-        let (channels, auth, people, last, run) =
-            (channels.clone(), auth.clone(), people.clone(), last.clone(), run.to_owned());
-        concurrently(n, clients, move |i| {
-            let (channels, auth, last) = (channels.clone(), auth.clone(), last.clone());
-            let msg = reg::GiveConsentRequest {
-                request_id: format!("{run}-entrepreneur-consent-{i}"),
-                person_id: people[i].clone(),
-                purpose: reg::ConsentPurpose::ProgrammeParticipation as i32,
-                partner_id: String::new(),
-                channel: reg::ConsentChannel::InPerson as i32,
-            };
-            let r = req(&auth, msg, timeout);
-            async move {
-                let mut c = RegistryServiceClient::new(channels[i % channels.len()].clone());
-                let a = c.give_consent(r).await.context("giving bench consent")?.into_inner();
-                last.fetch_max(a.position, Ordering::Relaxed);
-                Ok(())
-            }
-        })
-        .await?;
-    }
-    let setup = rate(2 * n, start.elapsed(), Vec::new());
-    Ok((people.to_vec(), last.load(Ordering::Relaxed), setup))
 }
 
 /// A call's terms: youth and women entrepreneurs, one evaluator.
@@ -578,8 +494,12 @@ pub async fn run(config: &Config, target: &Target, raw_per_second: f64) -> anyho
     });
 
     eprintln!("bench: grants: {n} entrepreneurs in the registry with programme consent, {clients} in flight…");
+    let (run, consent_ids) = (fx.run.clone(), format!("{}-entrepreneur-consent", fx.run));
     let (people, min_registry_position, setup_registry_commands) =
-        register_people(config, &target.registry_addr, &fx.run, n, clients, today).await?;
+        register_people(&fx.staff, &target.registry_addr, n, clients, "entrepreneur", &consent_ids, move |i| {
+            entrepreneur(&run, i, today)
+        })
+        .await?;
     let people = Arc::new(people);
 
     // The calls: one raced on, one per client.

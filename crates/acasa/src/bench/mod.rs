@@ -32,6 +32,7 @@ use uuid::Uuid;
 
 use crate::app;
 
+mod client;
 mod grants;
 mod placements;
 mod referrals;

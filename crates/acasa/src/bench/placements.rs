@@ -70,7 +70,7 @@ use std::{
 use acasa_domain::formats::make_national_code;
 use acasa_proto::{
     placements::v1::{self as pb, placement_service_client::PlacementServiceClient},
-    registry::v1::{self as reg, registry_service_client::RegistryServiceClient},
+    registry::v1 as reg,
     r#type::v1::{Date, Money},
 };
 use acasa_runtime::{Config, Role, TokenIssuer, TokenScope};
@@ -78,11 +78,12 @@ use anyhow::Context as _;
 use chrono::{Months, NaiveDate};
 use serde::Serialize;
 use tonic::{
-    Code, Request, Status,
+    Code, Status,
     metadata::{Ascii, MetadataValue},
     transport::Channel,
 };
 
+use super::client::{bearer, connect, register_people, req};
 use super::stats::{Rate, StepRate, concurrently, peak_rss_mib, rate};
 
 /// Commands of the lifecycle run (1) and of the monthly round (3).
@@ -201,36 +202,12 @@ pub struct PlacementsReport {
     pub worker_peak_rss_mib: Option<f64>,
 }
 
-fn bearer(token: &str) -> anyhow::Result<MetadataValue<Ascii>> {
-    Ok(format!("Bearer {token}").parse()?)
-}
-
 fn mdl(amount_minor: i64) -> Option<Money> {
     Some(Money { amount_minor, currency: "MDL".into() })
 }
 
 fn date(d: NaiveDate) -> Option<Date> {
     Some(acasa_placements::codec::date(d))
-}
-
-fn req<T>(auth: &MetadataValue<Ascii>, msg: T, timeout: Duration) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.set_timeout(timeout);
-    r.metadata_mut().insert("authorization", auth.clone());
-    r
-}
-
-async fn connect(addr: &str, n: usize, what: &str) -> anyhow::Result<Vec<Channel>> {
-    let mut channels = Vec::new();
-    for _ in 0..n {
-        channels.push(
-            Channel::from_shared(format!("http://{addr}"))?
-                .connect()
-                .await
-                .with_context(|| format!("connecting to the {what} at {addr}"))?,
-        );
-    }
-    Ok(channels)
 }
 
 /// A placement of the run: its id once proposed, its travel claim's once submitted.
@@ -471,94 +448,34 @@ async fn hosts_and_offers(
     Ok((out, hosts))
 }
 
-/// Registers `n` graduates and gives each programme-participation consent
-/// (caseworker, `clients` in flight); the people, the largest registry
-/// position and the rate.
-async fn register_people(
-    config: &Config,
-    addr: &str,
-    run: &str,
-    n: usize,
-    clients: usize,
-) -> anyhow::Result<(Vec<String>, u64, Rate)> {
-    let auth = Arc::new(bearer(&TokenIssuer::from_config(config)?.issue(
-        "bench-caseworker",
-        &[Role::Caseworker],
-        None,
-        Duration::from_secs(6 * 3600),
-    )?)?);
-    let channels = Arc::new(connect(addr, 2, "registry").await?);
-    let people = Arc::new(Mutex::new(vec![String::new(); n]));
-    let last = Arc::new(AtomicU64::new(0));
-    let timeout = Duration::from_secs(30);
-    let start = Instant::now();
-    {
-        let (channels, auth, people, last, run) =
-            (channels.clone(), auth.clone(), people.clone(), last.clone(), run.to_owned());
-        concurrently(n, clients, move |i| {
-            let (channels, auth, people, last) = (channels.clone(), auth.clone(), people.clone(), last.clone());
-            // Names and birth date distinct for every i (no namesake waits).
-            let k = i / (GIVEN.len() * FAMILY.len());
-            let msg = reg::RegisterPersonRequest {
-                request_id: format!("{run}-graduate-{i}"),
-                details: Some(reg::PersonDetails {
-                    given_name: GIVEN[i % GIVEN.len()].into(),
-                    family_name: FAMILY[(i / GIVEN.len()) % FAMILY.len()].into(),
-                    birth_date: Some(Date {
-                        year: 1990 + (k % 10) as i32,
-                        month: 1 + ((k / 10) % 12) as i32,
-                        day: 1 + ((k / 120) % 28) as i32,
-                    }),
-                    home_district: DISTRICTS[i % DISTRICTS.len()].into(),
-                    languages: vec!["ro".into(), "en".into()],
-                    profession: "civil engineer".into(),
-                    skills: vec!["bridges".into(), "autocad".into()],
-                    ..Default::default()
-                }),
-                contacts: Some(reg::Contacts {
-                    email: format!("graduate.{i}@example.md"),
-                    phone: format!("+3736{:07}", i % 10_000_000),
-                }),
-                country_of_residence: "DE".into(),
-                categories: vec![reg::Category::OverseasGraduate as i32],
-                interests: vec![reg::Interest::Placement as i32],
-            };
-            let r = req(&auth, msg, timeout);
-            async move {
-                let mut c = RegistryServiceClient::new(channels[i % channels.len()].clone());
-                let a = c.register_person(r).await.context("registering a bench graduate")?.into_inner();
-                last.fetch_max(a.position, Ordering::Relaxed);
-                people.lock().map_err(|_| anyhow::anyhow!("poisoned"))?[i] = a.person_id;
-                Ok(())
-            }
-        })
-        .await?;
+/// Graduate `i`'s registration: names and birth date distinct for every `i`
+/// (no namesake waits).
+fn graduate(run: &str, i: usize) -> reg::RegisterPersonRequest {
+    let k = i / (GIVEN.len() * FAMILY.len());
+    reg::RegisterPersonRequest {
+        request_id: format!("{run}-graduate-{i}"),
+        details: Some(reg::PersonDetails {
+            given_name: GIVEN[i % GIVEN.len()].into(),
+            family_name: FAMILY[(i / GIVEN.len()) % FAMILY.len()].into(),
+            birth_date: Some(Date {
+                year: 1990 + (k % 10) as i32,
+                month: 1 + ((k / 10) % 12) as i32,
+                day: 1 + ((k / 120) % 28) as i32,
+            }),
+            home_district: DISTRICTS[i % DISTRICTS.len()].into(),
+            languages: vec!["ro".into(), "en".into()],
+            profession: "civil engineer".into(),
+            skills: vec!["bridges".into(), "autocad".into()],
+            ..Default::default()
+        }),
+        contacts: Some(reg::Contacts {
+            email: format!("graduate.{i}@example.md"),
+            phone: format!("+3736{:07}", i % 10_000_000),
+        }),
+        country_of_residence: "DE".into(),
+        categories: vec![reg::Category::OverseasGraduate as i32],
+        interests: vec![reg::Interest::Placement as i32],
     }
-    let people: Arc<Vec<String>> = Arc::new(people.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone());
-    {
-        let (channels, auth, people, last, run) =
-            (channels.clone(), auth.clone(), people.clone(), last.clone(), run.to_owned());
-        concurrently(n, clients, move |i| {
-            let (channels, auth, last) = (channels.clone(), auth.clone(), last.clone());
-            let msg = reg::GiveConsentRequest {
-                request_id: format!("{run}-programme-consent-{i}"),
-                person_id: people[i].clone(),
-                purpose: reg::ConsentPurpose::ProgrammeParticipation as i32,
-                partner_id: String::new(),
-                channel: reg::ConsentChannel::InPerson as i32,
-            };
-            let r = req(&auth, msg, timeout);
-            async move {
-                let mut c = RegistryServiceClient::new(channels[i % channels.len()].clone());
-                let a = c.give_consent(r).await.context("giving bench consent")?.into_inner();
-                last.fetch_max(a.position, Ordering::Relaxed);
-                Ok(())
-            }
-        })
-        .await?;
-    }
-    let setup = rate(2 * n, start.elapsed(), Vec::new());
-    Ok((people.to_vec(), last.load(Ordering::Relaxed), setup))
 }
 
 /// Waits until the service's projection of the registry has reached
@@ -690,7 +607,11 @@ pub async fn run(
 
     eprintln!("bench: placements: {n} graduates in the registry with programme consent, {clients} in flight…");
     let (people, min_registry_position, setup_registry_commands) =
-        register_people(config, &target.registry_addr, &run, n, clients).await?;
+        register_people(&staff, &target.registry_addr, n, clients, "graduate", &format!("{run}-programme-consent"), {
+            let run = run.clone();
+            move |i| graduate(&run, i)
+        })
+        .await?;
     let fx = Arc::new(Fixture {
         channels,
         staff,

@@ -55,6 +55,7 @@ use tonic::{
     transport::Channel,
 };
 
+use super::client::{bearer, connect, req};
 use super::stats::{Rate, StepRate, peak_rss_mib, rate};
 use acasa_referrals::FEED_STREAM;
 
@@ -422,10 +423,6 @@ fn max_ms(xs: &[Duration]) -> Option<f64> {
     xs.iter().max().map(|d| d.as_secs_f64() * 1000.0)
 }
 
-fn bearer(token: &str) -> anyhow::Result<MetadataValue<Ascii>> {
-    Ok(format!("Bearer {token}").parse()?)
-}
-
 /// The clients, tokens and fixtures every command needs.
 struct Fixture {
     channels: Vec<Channel>,
@@ -547,26 +544,6 @@ impl Fixture {
     }
 }
 
-fn req<T>(auth: &MetadataValue<Ascii>, msg: T) -> Request<T> {
-    let mut r = Request::new(msg);
-    r.set_timeout(Duration::from_secs(30));
-    r.metadata_mut().insert("authorization", auth.clone());
-    r
-}
-
-async fn connect(addr: &str, n: usize, what: &str) -> anyhow::Result<Vec<Channel>> {
-    let mut channels = Vec::new();
-    for _ in 0..n {
-        channels.push(
-            Channel::from_shared(format!("http://{addr}"))?
-                .connect()
-                .await
-                .with_context(|| format!("connecting to the {what} at {addr}"))?,
-        );
-    }
-    Ok(channels)
-}
-
 /// `op(0..total)` on `clients` tasks, one at a time each; the wall time.
 async fn closed_loop<F, Fut>(total: usize, clients: usize, op: F) -> anyhow::Result<Duration>
 where
@@ -612,8 +589,12 @@ async fn register_partners(config: &Config, addr: &str, run: &str, n: usize) -> 
             }],
             response_time: None,
         };
-        let id =
-            c.register_partner(req(&admin, msg)).await.context("registering a bench partner")?.into_inner().partner_id;
+        let id = c
+            .register_partner(req(&admin, msg, Duration::from_secs(30)))
+            .await
+            .context("registering a bench partner")?
+            .into_inner()
+            .partner_id;
         ids.push(id);
     }
     Ok(ids)
@@ -667,7 +648,7 @@ async fn register_people(
                 categories: vec![reg::Category::Returnee as i32],
                 interests: vec![reg::Interest::EntrepreneurshipSupport as i32],
             };
-            let r = req(&auth, msg);
+            let r = req(&auth, msg, Duration::from_secs(30));
             async move {
                 let mut c = RegistryServiceClient::new(channels[i % channels.len()].clone());
                 let a = c.register_person(r).await.context("registering a bench person")?.into_inner();
@@ -693,7 +674,7 @@ async fn register_people(
                 partner_id: partners[i % partners.len()].clone(),
                 channel: reg::ConsentChannel::InPerson as i32,
             };
-            let r = req(&auth, msg);
+            let r = req(&auth, msg, Duration::from_secs(30));
             async move {
                 let mut c = RegistryServiceClient::new(channels[i % channels.len()].clone());
                 let a = c.give_consent(r).await.context("giving bench consent")?.into_inner();
