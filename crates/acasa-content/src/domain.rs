@@ -32,6 +32,7 @@
 
 use chrono::{DateTime, Utc};
 
+pub mod agreement;
 pub mod article;
 pub mod versions;
 
