@@ -34,6 +34,7 @@ use chrono::{DateTime, Utc};
 
 pub mod agreement;
 pub mod article;
+pub mod campaign;
 pub mod versions;
 
 /// Claim kind: an article's slug (unique across articles).
@@ -75,10 +76,10 @@ pub enum Topic {
     ReturnAndReintegration,
 }
 
-/// A list of ISO 3166 alpha-2 codes, sorted and without repeats (the order
-/// and repeats a client sent mean nothing).
-pub fn country_set(countries: &[String]) -> Vec<String> {
-    let mut set: Vec<String> = countries.to_vec();
+/// A set of codes (ISO 3166 alpha-2 countries, BCP 47 languages), sorted
+/// and without repeats: the order and repeats a client sent mean nothing.
+pub fn sorted_set(codes: &[String]) -> Vec<String> {
+    let mut set: Vec<String> = codes.to_vec();
     set.sort();
     set.dedup();
     set

@@ -42,7 +42,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::versions::{Revision, VersionRule, Versions};
-use super::{ARTICLE_SLUG, Stamp, Topic, country_set};
+use super::{ARTICLE_SLUG, Stamp, Topic, sorted_set};
 
 /// What one revision of an article's version says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -568,7 +568,7 @@ impl Aggregate for Article {
                     Err(ArticleError::AlreadyExists)
                 };
             }
-            let new = NewArticle { countries: country_set(&new.countries), ..new.clone() };
+            let new = NewArticle { countries: sorted_set(&new.countries), ..new.clone() };
             return Ok(vec![ArticleEvent::Created(new, stamp.clone())]);
         }
         if !self.exists() {
@@ -576,7 +576,7 @@ impl Aggregate for Article {
         }
         match command {
             ArticleCommand::Retag { topic, countries, stamp } => {
-                let countries = country_set(countries);
+                let countries = sorted_set(countries);
                 if self.topic == Some(*topic) && self.countries == countries {
                     return Ok(Vec::new());
                 }
