@@ -9,16 +9,17 @@
 //!
 //! **Each language's way to readers.** A version's [`State`] is that of
 //! its latest revision: draft → in review → published (→ unpublished).
+//! Apart from it, a version has a *live* revision: the one readers get.
 //!
-//! - Editing (`Edit`) writes a new revision. A version in review goes back
-//!   to draft (its approval was of the revision before); an unpublished one
-//!   becomes a draft. A *published* version stays published: the revision
-//!   readers get (its live revision) stays served while the newer revision
-//!   is drafted, reviewed and approved, and is replaced only when that one
-//!   is published. So readers never see an unreviewed text, and never lose
-//!   the page meanwhile.
-//! - `SubmitForReview` moves a draft (or an unpublished version, or a
-//!   published one with a newer revision) into review.
+//! - Editing (`Edit`) writes a new revision, a draft: a version in review
+//!   goes back to draft (its approval was of the revision before). A live
+//!   revision stays live — served to readers while the newer revision is
+//!   drafted, reviewed and approved — and is replaced only when that one is
+//!   published. So readers never see an unreviewed text, and never lose the
+//!   page meanwhile.
+//! - `SubmitForReview` moves a draft (or an unpublished version) into
+//!   review; the reviewer may send it back (`RequestChanges`: draft again,
+//!   with the reason).
 //! - `Approve` approves the current revision of a version in review
 //!   (`NOT_IN_REVIEW`, `NOT_CURRENT_REVISION`), never by its author
 //!   (`OWN_REVISION`).
@@ -76,7 +77,7 @@ pub enum State {
     Draft,
     /// Waiting for a reviewer.
     InReview,
-    /// Its latest revision is what readers get.
+    /// Its latest revision is live (what readers get).
     Published,
     /// Withdrawn (by an editor, or expired).
     Unpublished,
@@ -169,6 +170,15 @@ pub enum ArticleCommand {
         /// The locale.
         locale: String,
         /// Who, when.
+        stamp: Stamp,
+    },
+    /// Send a version in review back to draft.
+    RequestChanges {
+        /// The locale.
+        locale: String,
+        /// What to change.
+        reason: String,
+        /// The reviewer, when.
         stamp: Stamp,
     },
     /// Approve a version's current revision.
@@ -275,6 +285,17 @@ pub enum ArticleEvent {
         /// Who, when.
         stamp: Stamp,
     },
+    /// Sent back to draft.
+    ChangesRequested {
+        /// The locale.
+        locale: String,
+        /// The revision.
+        revision: u32,
+        /// What to change.
+        reason: String,
+        /// The reviewer, when.
+        stamp: Stamp,
+    },
     /// A revision approved.
     Approved {
         /// The locale.
@@ -345,7 +366,7 @@ pub enum ArticleError {
     /// A versioning or translation rule.
     #[error(transparent)]
     Version(#[from] VersionRule),
-    /// Approving, or submitting, in the wrong state.
+    /// Approving, or requesting changes, in the wrong state.
     #[error("the version is not in review")]
     NotInReview,
     /// Submitting what is already live, or scheduling its publication.
@@ -477,10 +498,23 @@ impl Article {
                 let (workflow, current) = self.existing(locale)?;
                 match workflow.state {
                     State::InReview => Vec::new(),
-                    State::Published if workflow.live.as_ref().is_some_and(|l| l.revision == current) => {
-                        return Err(ArticleError::AlreadyPublished);
+                    State::Published => return Err(ArticleError::AlreadyPublished),
+                    State::Draft | State::Unpublished => {
+                        vec![E::Submitted { locale: locale.clone(), revision: current, stamp: stamp.clone() }]
                     }
-                    _ => vec![E::Submitted { locale: locale.clone(), revision: current, stamp: stamp.clone() }],
+                }
+            }
+            C::RequestChanges { locale, reason, stamp } => {
+                let (workflow, current) = self.existing(locale)?;
+                match workflow.state {
+                    State::Draft => Vec::new(),
+                    State::InReview => vec![E::ChangesRequested {
+                        locale: locale.clone(),
+                        revision: current,
+                        reason: reason.clone(),
+                        stamp: stamp.clone(),
+                    }],
+                    State::Published | State::Unpublished => return Err(ArticleError::NotInReview),
                 }
             }
             C::Approve { locale, revision, stamp } => {
@@ -605,11 +639,9 @@ impl Aggregate for Article {
             E::SlugChanged { slug, .. } => self.slug = slug.clone(),
             E::Revised { locale, revision, text, translates, stamp } => {
                 self.versions.revise(locale, *revision, text, *translates, stamp);
-                let workflow = self.workflows.entry(locale.clone()).or_default();
-                if workflow.state != State::Published {
-                    workflow.state = State::Draft;
-                }
+                self.workflow_mut(locale).state = State::Draft;
             }
+            E::ChangesRequested { locale, .. } => self.workflow_mut(locale).state = State::Draft,
             E::TranslationConfirmed { locale, source_revision, .. } => self.versions.confirm(locale, *source_revision),
             E::Submitted { locale, .. } => self.workflow_mut(locale).state = State::InReview,
             E::Approved { locale, revision, stamp } => {

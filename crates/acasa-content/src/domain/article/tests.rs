@@ -192,6 +192,17 @@ fn a_reviewer_approves_the_current_revision() {
 }
 
 #[test]
+fn a_reviewer_sends_a_version_in_review_back_to_draft() {
+    let back =
+        ArticleCommand::RequestChanges { locale: "ro".into(), reason: "cite the law".into(), stamp: by("reviewer-1") };
+    let state = when(&given::<Article>(&in_review()), &back).state();
+    assert_eq!(state.state("ro"), Some(State::Draft));
+    when(&state, &back).nothing();
+    assert_eq!(rule(&when(&state, &approve("ro", 1, "reviewer-1")).refused()), Some("NOT_IN_REVIEW"));
+    assert_eq!(rule(&when(&given::<Article>(&published()), &back).refused()), Some("NOT_IN_REVIEW"));
+}
+
+#[test]
 fn nobody_approves_their_own_revision() {
     let e = when(&given::<Article>(&in_review()), &approve("ro", 1, "editor-1")).refused();
     assert_eq!((e.kind(), e.rule()), (RejectionKind::FailedPrecondition, Some("OWN_REVISION")));
@@ -227,6 +238,9 @@ fn publishing_makes_the_approved_revision_live_and_served() {
 
 #[test]
 fn a_published_version_stays_served_while_a_newer_revision_is_reviewed() {
+    let state = given::<Article>(&with(published(), &[edit("ro", "Pensii 2", None, "editor-2")]));
+    assert_eq!(state.state("ro"), Some(State::Draft));
+    assert_eq!(state.served("ro", t(0)).map(|r| r.number), Some(1));
     let state = given::<Article>(&with(published(), &[edit("ro", "Pensii 2", None, "editor-2"), submit("ro")]));
     assert_eq!(state.state("ro"), Some(State::InReview));
     assert_eq!(state.served("ro", t(0)).map(|r| r.number), Some(1));
