@@ -133,3 +133,13 @@ fn summaries_follow_the_translation_rules() {
     let updated = when(&state, &summary("ru", "Пенсии и пособия", Some(2))).state();
     assert_eq!((updated.stale("ru"), updated.summaries.history("ru").len()), (None, 2));
 }
+
+#[test]
+fn another_agreement_under_the_same_id_is_refused_as_existing() {
+    let state = given::<Agreement>(&[create()]);
+    let AgreementCommand::Create(mut other, stamp) = create() else { unreachable!() };
+    other.id = Uuid::from_u128(0xb7);
+    let e = when(&given::<Agreement>(&[AgreementCommand::Create(other, stamp)]), &create()).refused();
+    assert_eq!((e.kind(), e), (RejectionKind::AlreadyExists, AgreementError::AlreadyExists));
+    when(&state, &create()).nothing();
+}

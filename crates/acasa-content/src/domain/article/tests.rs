@@ -373,3 +373,37 @@ fn each_language_has_its_own_workflow() {
     assert_eq!((state.state("ro"), state.state("ru")), (Some(State::Published), Some(State::Draft)));
     assert_eq!(state.served("ru", t(0)), None);
 }
+
+#[test]
+fn creating_again_under_the_same_id_with_another_slug_is_refused_as_existing() {
+    let state = given::<Article>(&[create()]);
+    let same_id = ArticleCommand::Create(
+        NewArticle { id: id(), topic: Topic::BenefitPortability, countries: vec![], slug: "alta".into() },
+        by("editor-1"),
+    );
+    let e = when(&state, &same_id).refused();
+    assert_eq!((e.kind(), e), (RejectionKind::AlreadyExists, ArticleError::AlreadyExists));
+}
+
+#[test]
+fn retagging_the_countries_alone_is_recorded() {
+    let state = given::<Article>(&[create()]);
+    let retag =
+        ArticleCommand::Retag { topic: Topic::BenefitPortability, countries: vec!["FR".into()], stamp: by("editor-1") };
+    assert_eq!(when(&state, &retag).state().countries, ["FR"]);
+}
+
+#[test]
+fn an_approval_repeats_as_a_no_op_only_by_the_same_reviewer_of_the_same_revision() {
+    let state = when(&given::<Article>(&in_review()), &approve("ro", 1, "reviewer-1")).state();
+    assert_ne!(when(&state, &approve("ro", 1, "reviewer-2")).result(), &Ok(Vec::new()));
+    assert_ne!(when(&state, &approve("ro", 2, "reviewer-1")).result(), &Ok(Vec::new()));
+}
+
+#[test]
+fn each_locale_has_its_own_track_of_revisions() {
+    let state = given::<Article>(&[create(), ro("Pensii"), ro("Pensii în Italia")]);
+    let track = state.versions.track("ro").expect("a Romanian track");
+    assert_eq!(track.revisions.len(), 2);
+    assert!(state.versions.track("uk").is_none());
+}

@@ -180,3 +180,13 @@ fn a_campaign_completes_after_sending() {
     when(&state, &complete).nothing();
     assert_eq!(when(&state, &batch(&[(2, "ro")])).refused().rule(), Some("CAMPAIGN_STATE"));
 }
+
+#[test]
+fn a_campaign_may_be_scheduled_to_send_at_once() {
+    assert_eq!(when(&given::<Campaign>(&draft()), &schedule(0)).state().send_at, Some(t(0)));
+}
+
+#[test]
+fn unscheduling_a_draft_changes_nothing() {
+    when(&given::<Campaign>(&draft()), &CampaignCommand::Unschedule(by("editor-1"))).nothing();
+}
