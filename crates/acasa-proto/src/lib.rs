@@ -50,7 +50,7 @@ pub mod placements {
 }
 
 /// `acasa.grants.v1`: calls, training, applications, in-kind grants and
-/// support services (the API contract; the service follows).
+/// support services.
 pub mod grants {
     /// Version 1.
     pub mod v1 {
