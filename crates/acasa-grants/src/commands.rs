@@ -445,10 +445,6 @@ impl GrantService {
     }
 
     // ------------------------------------------------------------ officials
-    fn official_codec(id: Uuid, key: Option<DataKey>) -> OfficialCodec {
-        OfficialCodec::new(id, key)
-    }
-
     /// Runs one official's command with the official's codec.
     async fn run_official(
         &self,
@@ -458,7 +454,7 @@ impl GrantService {
         meta: &CommandMeta,
         new: bool,
     ) -> Result<Outcome<OfficialSide>, CommandError<<OfficialSide as Aggregate>::Error>> {
-        let codec = Self::official_codec(id, key);
+        let codec = OfficialCodec::new(id, key);
         let pair = PairCodec { first: plain(), second: &codec };
         let command = Either::Second(command);
         self.officials.execute_step(Step { id: id.to_string(), command: &command, codec: &pair, new }, meta).await

@@ -48,6 +48,7 @@ mod contract;
 pub mod eligibility;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod localities;
 pub mod official;
 pub mod scoring;
 pub mod support;

@@ -19,14 +19,13 @@
 //!   cancelling a grant pair the application's event with the call's
 //!   `Release`; cancelling a session unenrols its trainees in the same batch.
 //! - [`projection`]: the read models; [`people`]: this service's projection
-//!   of the registry (eligibility facts, [`localities`] for rural);
+//!   of the registry (eligibility facts, [`domain::localities`] for rural);
 //!   [`referrals`]: the referral system's outcomes that count as support.
 
 pub mod codec;
 mod commands;
 pub mod domain;
 pub mod grpc;
-pub mod localities;
 pub mod people;
 pub mod projection;
 mod queries;

@@ -13,7 +13,7 @@
 //!
 //! The applicant's place (`applicant_place`), kept in `district`,
 //! `district_folded`, `locality` and `rural` (the locality classified rural
-//! or not by [`crate::localities`], in that district): the place of the
+//! or not by [`crate::domain::localities`], in that district): the place of the
 //! latest `ReturnRecorded` (a later one is a correction and replaces the
 //! earlier) if it names a district or a locality — as a whole, district and
 //! locality together, the one it leaves out unknown — else the home place.
@@ -48,7 +48,7 @@ use uuid::Uuid;
 
 use crate::codec::{category_of, sex_of};
 use crate::domain::eligibility::{PersonFacts, Standing};
-use crate::localities;
+use crate::domain::localities;
 
 /// `grants.people.status`: active.
 const ACTIVE: i16 = 1;
