@@ -14,6 +14,7 @@
 //!
 //! The service (`acasa serve content`) follows on the kit like grants.
 
+pub mod codec;
 pub mod diff;
 pub mod domain;
 pub mod locale;

@@ -58,6 +58,15 @@ pub mod grants {
     }
 }
 
+/// `acasa.content.v1`: articles, translations, the agreements catalogue
+/// and the public reads.
+pub mod content {
+    /// Version 1.
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/acasa.content.v1.rs"));
+    }
+}
+
 /// `acasa.referrals.v1`: partners, referrals and their events.
 pub mod referrals {
     /// Version 1.

@@ -38,6 +38,8 @@ pub enum Role {
     Partner,
     /// Edits information content.
     Editor,
+    /// Approves information content another wrote.
+    Reviewer,
     /// A host institution of placements, acting on its own placements only
     /// (its token carries its `host_id`).
     Host,
@@ -50,12 +52,13 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Admin,
         Role::Caseworker,
         Role::Viewer,
         Role::Partner,
         Role::Editor,
+        Role::Reviewer,
         Role::Host,
         Role::Finance,
         Role::Service,
@@ -69,6 +72,7 @@ impl Role {
             Role::Viewer => "viewer",
             Role::Partner => "partner",
             Role::Editor => "editor",
+            Role::Reviewer => "reviewer",
             Role::Host => "host",
             Role::Finance => "finance",
             Role::Service => "service",

@@ -1,0 +1,1 @@
+//! The content events as the log stores them (`events.proto`). Being written.
