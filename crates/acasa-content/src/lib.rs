@@ -1,6 +1,5 @@
-//! Content: multilingual information for migrants abroad (issue 14).
-//!
-//! This first increment is the pure core:
+//! Content: multilingual information for migrants abroad (issue 14) —
+//! `acasa.content.v1`, served by `acasa serve content`.
 //!
 //! - [`domain`]: the article (one version per language, each with its own
 //!   draft → in review → published → unpublished states and revision
@@ -11,12 +10,103 @@
 //! - [`diff`]: what changed between two revisions (a stale translation's diff).
 //! - [`render`]: article bodies rendered safely (no HTML or script reaches a reader).
 //! - [`search`]: each language's Postgres text-search configuration.
-//!
-//! The service (`acasa serve content`) follows on the kit like grants.
+//! - [`validate`]: requests into domain values, every bad field named.
+//! - [`codec`]: the events as the log stores them (`events.proto`).
+//! - `commands` and `queries` behind [`grpc`]'s `ContentService` (the
+//!   editorial side: editors, reviewers), and `public` behind its
+//!   `PublicContentService` (no login, rate-limited per client).
+//! - [`projection`]: the read models; [`deadlines`]: the worker recording
+//!   scheduled publications and expiries.
 
 pub mod codec;
+mod commands;
+pub mod deadlines;
 pub mod diff;
 pub mod domain;
+pub mod grpc;
 pub mod locale;
+pub mod projection;
+mod public;
+mod queries;
 pub mod render;
 pub mod search;
+pub mod validate;
+
+/// The service's name: stream `ACASA_CONTENT`, subjects `acasa.content.>`, schema `content`.
+pub const SERVICE: &str = "content";
+/// The projection building the service's read models from its own log.
+pub const PROJECTION: &str = "content.content";
+
+use std::sync::Arc;
+
+use acasa_eventstore::{Repository, RepositoryConfig};
+use acasa_projection::Projection;
+use acasa_runtime::{
+    Config,
+    kit::{ProjectionSpec, ServeContext, ServiceDef, WorkContext, WorkerRun},
+    rate::RateLimiter,
+};
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use tokio::sync::watch;
+use tonic::service::Routes;
+
+use crate::locale::FallbackChain;
+
+/// The content service as the binary knows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Content;
+
+const PROJECTIONS: &[ProjectionSpec] =
+    &[ProjectionSpec { name: PROJECTION, stream_of: SERVICE, rebuildable: true, build: read_model }];
+
+fn read_model(_: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
+    Ok(Arc::new(projection::ContentProjection))
+}
+
+/// The configured fallback chains (`ACASA_CONTENT_FALLBACK`, else the default).
+pub fn fallback_chain(config: &Config) -> anyhow::Result<FallbackChain> {
+    let text = config.content_fallback.as_deref().unwrap_or(FallbackChain::DEFAULT);
+    FallbackChain::parse(text).context("ACASA_CONTENT_FALLBACK")
+}
+
+impl ServiceDef for Content {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn default_port(&self) -> u16 {
+        50055
+    }
+
+    fn apis(&self) -> &'static [&'static str] {
+        &[grpc::ContentService::NAME, grpc::PublicContentService::NAME]
+    }
+
+    fn migrations(&self) -> sqlx::migrate::Migrator {
+        sqlx::migrate!("./migrations")
+    }
+
+    fn projections(&self) -> &'static [ProjectionSpec] {
+        PROJECTIONS
+    }
+
+    fn routes<'a>(&'a self, ctx: ServeContext<'a>) -> BoxFuture<'a, anyhow::Result<Routes>> {
+        Box::pin(async move {
+            let limiter = RateLimiter::new(ctx.config.content_public_rate, ctx.config.content_public_burst)
+                .trusting_forwarded(ctx.config.content_trust_forwarded);
+            let public = grpc::PublicContentService::new(ctx.pool.clone(), fallback_chain(ctx.config)?, limiter);
+            let editorial = grpc::ContentService::new(ctx.store, ctx.positions, ctx.pool);
+            Ok(grpc::routes(editorial, public, ctx.auth))
+        })
+    }
+
+    fn workers(&self, ctx: &WorkContext<'_>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Vec<WorkerRun>> {
+        let repo = Repository::new(ctx.store.clone(), RepositoryConfig::default());
+        let sweep = deadlines::Deadlines::new(repo, ctx.pool.clone(), ctx.config.content_sweep_interval);
+        Ok(vec![Box::pin(async move {
+            sweep.run(shutdown).await;
+            Ok(())
+        })])
+    }
+}

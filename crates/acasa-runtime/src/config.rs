@@ -146,6 +146,23 @@ pub struct Config {
     /// `ACASA_GRANTS_TARGET_OFFICIALS`: officials and SME-support staff to
     /// train (default 0: no target set).
     pub grants_target_officials: u32,
+    /// `ACASA_CONTENT_FALLBACK`: the content's locale fallback chains,
+    /// `locale=chain>…; *=chain>…` (unset: `acasa_content`'s default,
+    /// `ru-MD>ru>ro>en; ru=ru>ro>en; uk=uk>ro>en; en=en>ro; *=ro>en`).
+    pub content_fallback: Option<String>,
+    /// `ACASA_CONTENT_PUBLIC_RATE`: public content reads per second per
+    /// client (default 20).
+    pub content_public_rate: f64,
+    /// `ACASA_CONTENT_PUBLIC_BURST`: the burst of public reads a client may
+    /// make at once (default 40).
+    pub content_public_burst: u32,
+    /// `ACASA_CONTENT_TRUST_FORWARDED`: key the public rate by the
+    /// left-most `x-forwarded-for` address (only behind a proxy that sets
+    /// it; default false: the peer's address).
+    pub content_trust_forwarded: bool,
+    /// `ACASA_CONTENT_SWEEP_MS`: how often the content deadline worker
+    /// records scheduled publications and expiries (default 5000).
+    pub content_sweep_interval: Duration,
     /// `ACASA_LOG`: a tracing filter (default `info`).
     pub log: String,
     /// `ACASA_LOG_FORMAT`: `text` or `json`.
@@ -216,6 +233,11 @@ impl Config {
             grants_target_trained: parse(&get, "ACASA_GRANTS_TARGET_TRAINED", 540)?,
             grants_target_grants: parse(&get, "ACASA_GRANTS_TARGET_GRANTS", 101)?,
             grants_target_officials: parse(&get, "ACASA_GRANTS_TARGET_OFFICIALS", 0)?,
+            content_fallback: get("ACASA_CONTENT_FALLBACK"),
+            content_public_rate: parse(&get, "ACASA_CONTENT_PUBLIC_RATE", 20.0)?,
+            content_public_burst: parse(&get, "ACASA_CONTENT_PUBLIC_BURST", 40)?,
+            content_trust_forwarded: parse(&get, "ACASA_CONTENT_TRUST_FORWARDED", false)?,
+            content_sweep_interval: Duration::from_millis(parse(&get, "ACASA_CONTENT_SWEEP_MS", 5_000)?.max(10)),
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             state_dir,

@@ -11,6 +11,7 @@ pub mod kit;
 pub mod nats_url;
 pub mod page;
 pub mod person_data;
+pub mod rate;
 pub mod request;
 pub mod server;
 pub mod telemetry;

@@ -120,11 +120,23 @@ impl<C> PageRequest<C> {
 /// Validates `page_size` (0 for the default) and `page_token` into `v`,
 /// naming the bad field.
 pub fn request<C: Cursor>(v: &mut Violations, size: i32, token: &str) -> Option<PageRequest<C>> {
+    request_within(v, size, token, PAGE_DEFAULT, PAGE_MAX)
+}
+
+/// [`request`] with another default and maximum page size (e.g. the
+/// public reads' smaller pages).
+pub fn request_within<C: Cursor>(
+    v: &mut Violations,
+    size: i32,
+    token: &str,
+    default: i32,
+    max: i32,
+) -> Option<PageRequest<C>> {
     let size = match size {
-        0 => PAGE_DEFAULT,
-        s if (1..=PAGE_MAX).contains(&s) => s,
+        0 => default,
+        s if (1..=max).contains(&s) => s,
         _ => {
-            v.add("page_size", format!("must be between 1 and {PAGE_MAX} (0 for {PAGE_DEFAULT})"));
+            v.add("page_size", format!("must be between 1 and {max} (0 for {default})"));
             return None;
         }
     };

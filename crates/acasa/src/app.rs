@@ -24,6 +24,7 @@ pub const SERVICES: &[&dyn ServiceDef] = &[
     &acasa_placements::Placements,
     &acasa_grants::Grants,
     &acasa_referrals::Referrals,
+    &acasa_content::Content,
 ];
 
 /// The names of the services, for the command line.
