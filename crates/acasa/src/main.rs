@@ -41,7 +41,7 @@ enum Command {
     Migrate,
     /// Print a development bearer token signed with the local key.
     Token {
-        /// The role (admin, caseworker, viewer, partner, editor, host, finance,
+        /// The role (admin, caseworker, viewer, partner, editor, reviewer, host, finance,
         /// service); repeatable.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
