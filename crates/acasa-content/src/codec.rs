@@ -1,6 +1,6 @@
 //! The content events as the log stores them: the `acasa.content.v1` event
 //! messages (`proto/acasa/content/v1/events.proto`) that the domain's
-//! [`ArticleEvent`] and [`AgreementEvent`] become, by type name and schema
+//! [`ArticleEvent`], [`AgreementEvent`] and [`CampaignEvent`] become, by type name and schema
 //! version, and the conversions between the domain's enums and their
 //! protobuf forms (also used by the service's validation and queries). The
 //! only place the service's events become bytes.
@@ -23,6 +23,7 @@ use crate::domain::{
     Stamp, Topic,
     agreement::{AgreementEvent, Kind, NewAgreement, Status},
     article::{ArticleEvent, NewArticle, State, Text},
+    campaign::{CampaignEvent, CampaignState, Content, NewCampaign, Target},
 };
 
 /// Type names of the events.
@@ -65,6 +66,24 @@ pub mod names {
     pub const AGREEMENT_SUMMARY_REVISED: &str = "acasa.content.v1.AgreementSummaryRevised";
     /// `AgreementTranslationConfirmed`.
     pub const AGREEMENT_TRANSLATION_CONFIRMED: &str = "acasa.content.v1.AgreementTranslationConfirmed";
+    /// `CampaignCreated`.
+    pub const CAMPAIGN_CREATED: &str = "acasa.content.v1.CampaignCreated";
+    /// `CampaignRetargeted`.
+    pub const CAMPAIGN_RETARGETED: &str = "acasa.content.v1.CampaignRetargeted";
+    /// `CampaignContentSet`.
+    pub const CAMPAIGN_CONTENT_SET: &str = "acasa.content.v1.CampaignContentSet";
+    /// `CampaignScheduled`.
+    pub const CAMPAIGN_SCHEDULED: &str = "acasa.content.v1.CampaignScheduled";
+    /// `CampaignUnscheduled`.
+    pub const CAMPAIGN_UNSCHEDULED: &str = "acasa.content.v1.CampaignUnscheduled";
+    /// `CampaignCancelled`.
+    pub const CAMPAIGN_CANCELLED: &str = "acasa.content.v1.CampaignCancelled";
+    /// `CampaignSendingStarted`.
+    pub const CAMPAIGN_SENDING_STARTED: &str = "acasa.content.v1.CampaignSendingStarted";
+    /// `CampaignBatchRecorded`.
+    pub const CAMPAIGN_BATCH_RECORDED: &str = "acasa.content.v1.CampaignBatchRecorded";
+    /// `CampaignCompleted`.
+    pub const CAMPAIGN_COMPLETED: &str = "acasa.content.v1.CampaignCompleted";
 }
 
 fn encoded(type_name: &str, m: &impl Message) -> EncodedEvent {
@@ -577,6 +596,171 @@ impl EventCodec for AgreementEvent {
     }
 }
 
+/// A campaign's state in the API.
+pub fn campaign_state_to_pb(s: CampaignState) -> pb::CampaignState {
+    match s {
+        CampaignState::Draft => pb::CampaignState::Draft,
+        CampaignState::Scheduled => pb::CampaignState::Scheduled,
+        CampaignState::Sending => pb::CampaignState::Sending,
+        CampaignState::Completed => pb::CampaignState::Completed,
+        CampaignState::Cancelled => pb::CampaignState::Cancelled,
+    }
+}
+
+/// A target in the API.
+pub fn target_to_pb(t: &Target) -> pb::CampaignTarget {
+    pb::CampaignTarget { countries: t.countries.clone(), languages: t.languages.clone() }
+}
+
+/// A language's content in the API.
+pub fn content_to_pb(locale: &str, c: &Content) -> pb::CampaignContent {
+    let content = match c {
+        Content::Article(id) => pb::campaign_content::Content::ArticleId(id.to_string()),
+        Content::Message { subject, text } => {
+            pb::campaign_content::Content::Message(pb::CampaignMessage { subject: subject.clone(), text: text.clone() })
+        }
+    };
+    pb::CampaignContent { locale: locale.to_owned(), content: Some(content) }
+}
+
+fn target_in(e: &EncodedEvent, t: Option<pb::CampaignTarget>) -> Result<Target, DecodeError> {
+    let t = t.ok_or_else(|| missing(e, "target"))?;
+    if t.languages.is_empty() {
+        return Err(missing(e, "target.languages"));
+    }
+    Ok(Target { countries: t.countries, languages: t.languages })
+}
+
+fn content_in(e: &EncodedEvent, c: Option<pb::CampaignContent>) -> Result<(String, Content), DecodeError> {
+    let c = c.ok_or_else(|| missing(e, "content"))?;
+    let locale = required(e, "content.locale", c.locale)?;
+    let content = match c.content {
+        Some(pb::campaign_content::Content::ArticleId(id)) => Content::Article(id_in(e, "content.article_id", &id)?),
+        Some(pb::campaign_content::Content::Message(m)) => Content::Message { subject: m.subject, text: m.text },
+        None => return Err(missing(e, "content.content")),
+    };
+    Ok((locale, content))
+}
+
+impl EventCodec for CampaignEvent {
+    fn encode(&self) -> EncodedEvent {
+        use names::*;
+        match self {
+            Self::Created(c, s) => encoded(
+                CAMPAIGN_CREATED,
+                &pb::CampaignCreated {
+                    campaign_id: c.id.to_string(),
+                    name: c.name.clone(),
+                    target: Some(target_to_pb(&c.target)),
+                    actor: s.by.clone(),
+                    at: ts(s.at),
+                },
+            ),
+            Self::Retargeted(t, s) => encoded(
+                CAMPAIGN_RETARGETED,
+                &pb::CampaignRetargeted { target: Some(target_to_pb(t)), actor: s.by.clone(), at: ts(s.at) },
+            ),
+            Self::ContentSet { locale, content, stamp: s } => encoded(
+                CAMPAIGN_CONTENT_SET,
+                &pb::CampaignContentSet {
+                    content: Some(content_to_pb(locale, content)),
+                    actor: s.by.clone(),
+                    at: ts(s.at),
+                },
+            ),
+            Self::Scheduled { send_at, stamp: s } => encoded(
+                CAMPAIGN_SCHEDULED,
+                &pb::CampaignScheduled { send_at: ts(*send_at), actor: s.by.clone(), at: ts(s.at) },
+            ),
+            Self::Unscheduled(s) => {
+                encoded(CAMPAIGN_UNSCHEDULED, &pb::CampaignUnscheduled { actor: s.by.clone(), at: ts(s.at) })
+            }
+            Self::Cancelled { reason, stamp: s } => encoded(
+                CAMPAIGN_CANCELLED,
+                &pb::CampaignCancelled { reason: reason.clone(), actor: s.by.clone(), at: ts(s.at) },
+            ),
+            Self::SendingStarted(s) => {
+                encoded(CAMPAIGN_SENDING_STARTED, &pb::CampaignSendingStarted { actor: s.by.clone(), at: ts(s.at) })
+            }
+            Self::BatchRecorded { sent, stamp: s } => encoded(
+                CAMPAIGN_BATCH_RECORDED,
+                &pb::CampaignBatchRecorded {
+                    recipients: sent
+                        .iter()
+                        .map(|(p, l)| pb::CampaignRecipient { person_id: p.to_string(), locale: l.clone() })
+                        .collect(),
+                    actor: s.by.clone(),
+                    at: ts(s.at),
+                },
+            ),
+            Self::Completed(s) => {
+                encoded(CAMPAIGN_COMPLETED, &pb::CampaignCompleted { actor: s.by.clone(), at: ts(s.at) })
+            }
+        }
+    }
+
+    fn decode(e: &EncodedEvent) -> Result<Self, DecodeError> {
+        use names::*;
+        Ok(match e.type_name.as_str() {
+            CAMPAIGN_CREATED => {
+                let m: pb::CampaignCreated = decoded(e)?;
+                Self::Created(
+                    NewCampaign {
+                        id: id_in(e, "campaign_id", &m.campaign_id)?,
+                        name: m.name,
+                        target: target_in(e, m.target)?,
+                    },
+                    stamp_in(e, m.actor, m.at.as_ref())?,
+                )
+            }
+            CAMPAIGN_RETARGETED => {
+                let m: pb::CampaignRetargeted = decoded(e)?;
+                Self::Retargeted(target_in(e, m.target)?, stamp_in(e, m.actor, m.at.as_ref())?)
+            }
+            CAMPAIGN_CONTENT_SET => {
+                let m: pb::CampaignContentSet = decoded(e)?;
+                let (locale, content) = content_in(e, m.content)?;
+                Self::ContentSet { locale, content, stamp: stamp_in(e, m.actor, m.at.as_ref())? }
+            }
+            CAMPAIGN_SCHEDULED => {
+                let m: pb::CampaignScheduled = decoded(e)?;
+                Self::Scheduled {
+                    send_at: time_in(e, "send_at", m.send_at.as_ref())?,
+                    stamp: stamp_in(e, m.actor, m.at.as_ref())?,
+                }
+            }
+            CAMPAIGN_UNSCHEDULED => {
+                let m: pb::CampaignUnscheduled = decoded(e)?;
+                Self::Unscheduled(stamp_in(e, m.actor, m.at.as_ref())?)
+            }
+            CAMPAIGN_CANCELLED => {
+                let m: pb::CampaignCancelled = decoded(e)?;
+                Self::Cancelled { reason: m.reason, stamp: stamp_in(e, m.actor, m.at.as_ref())? }
+            }
+            CAMPAIGN_SENDING_STARTED => {
+                let m: pb::CampaignSendingStarted = decoded(e)?;
+                Self::SendingStarted(stamp_in(e, m.actor, m.at.as_ref())?)
+            }
+            CAMPAIGN_BATCH_RECORDED => {
+                let m: pb::CampaignBatchRecorded = decoded(e)?;
+                let mut sent = Vec::with_capacity(m.recipients.len());
+                for r in m.recipients {
+                    sent.push((
+                        id_in(e, "recipients.person_id", &r.person_id)?,
+                        required(e, "recipients.locale", r.locale)?,
+                    ));
+                }
+                Self::BatchRecorded { sent, stamp: stamp_in(e, m.actor, m.at.as_ref())? }
+            }
+            CAMPAIGN_COMPLETED => {
+                let m: pb::CampaignCompleted = decoded(e)?;
+                Self::Completed(stamp_in(e, m.actor, m.at.as_ref())?)
+            }
+            _ => return Err(DecodeError::new(e, "not a campaign event")),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +905,52 @@ mod tests {
             stamp: by("translator"),
         });
         round_trip(AgreementEvent::TranslationConfirmed { locale: "en".into(), source_revision: 2, stamp: by("e") });
+    }
+
+    #[test]
+    fn every_campaign_event_survives_the_log() {
+        let target = Target { countries: vec!["DE".into(), "IT".into()], languages: vec!["ro".into(), "ru".into()] };
+        round_trip(CampaignEvent::Created(
+            NewCampaign { id: id(7), name: "Pensii".into(), target: target.clone() },
+            by("a"),
+        ));
+        round_trip(CampaignEvent::Retargeted(target, by_at("a", 1)));
+        round_trip(CampaignEvent::ContentSet { locale: "ro".into(), content: Content::Article(id(8)), stamp: by("a") });
+        round_trip(CampaignEvent::ContentSet {
+            locale: "ru".into(),
+            content: Content::Message { subject: "Пенсии".into(), text: "Текст.".into() },
+            stamp: by("a"),
+        });
+        round_trip(CampaignEvent::Scheduled { send_at: precise(60), stamp: by("a") });
+        round_trip(CampaignEvent::Unscheduled(by("a")));
+        round_trip(CampaignEvent::Cancelled { reason: "nu".into(), stamp: by("a") });
+        round_trip(CampaignEvent::SendingStarted(by_at("sender", 2)));
+        round_trip(CampaignEvent::BatchRecorded {
+            sent: vec![(id(1), "ro".into()), (id(2), "ru".into())],
+            stamp: by_at("sender", 3),
+        });
+        round_trip(CampaignEvent::Completed(by_at("sender", 4)));
+        let _ = t(0);
+        let bad = stored(
+            names::CAMPAIGN_BATCH_RECORDED,
+            &pb::CampaignBatchRecorded {
+                recipients: vec![pb::CampaignRecipient { person_id: "nope".into(), locale: "ro".into() }],
+                actor: "x".into(),
+                at: ts(t(0)),
+            },
+        );
+        assert!(reason::<CampaignEvent>(&bad).contains("recipients.person_id"));
+        let bad = stored(
+            names::CAMPAIGN_CREATED,
+            &pb::CampaignCreated {
+                campaign_id: id(1).to_string(),
+                name: "x".into(),
+                target: Some(pb::CampaignTarget { countries: vec![], languages: vec![] }),
+                actor: "x".into(),
+                at: ts(t(0)),
+            },
+        );
+        assert!(reason::<CampaignEvent>(&bad).contains("target.languages"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::{
         Stamp,
         agreement::{Agreement, AgreementCommand, AgreementEvent, NewAgreement},
         article::{Article, ArticleCommand, ArticleEvent, NewArticle, Text},
+        campaign::{CampaignCommand, NewCampaign},
     },
     grpc::{ContentService, EDITORS, REVIEWERS},
     validate,
@@ -457,5 +458,97 @@ impl ContentService {
             )
             .await?;
         Ok(outcome.position)
+    }
+
+    // ------------------------------------------------------------ campaigns
+
+    /// A campaign's command (editors); its position.
+    async fn on_campaign<R: Idempotent>(
+        &self,
+        request: &Request<R>,
+        id_of: fn(&R) -> &str,
+        build: impl FnOnce(&R, Stamp, &mut Violations) -> Option<CampaignCommand>,
+    ) -> Result<u64, Status> {
+        Ok(self.on(&self.campaigns, request, EDITORS, ("campaign_id", id_of), build).await?.position)
+    }
+
+    pub(crate) async fn create_campaign(
+        &self,
+        request: &Request<pb::CreateCampaignRequest>,
+    ) -> Result<pb::CreateCampaignResponse, Status> {
+        let mut v = Violations::new();
+        let begun = begin(request, EDITORS, &mut v)?;
+        let req = request.get_ref();
+        let name = validate::text(&mut v, "name", &req.name, validate::SUBJECT_MAX);
+        let target = validate::target(&mut v, req.target.as_ref());
+        let (Some(begun), Some(name), Some(target)) = (begun, name, target) else {
+            return Err(ApiError::from(v).into());
+        };
+        let (id, fresh) = self.campaigns.creation_id(&begun.meta).await.map_err(api)?;
+        let command = CampaignCommand::Create(NewCampaign { id, name, target }, begun.stamp);
+        let step = Step { id: id.to_string(), command: &command, codec: plain(), new: fresh };
+        let outcome = self.campaigns.execute_step(step, &begun.meta).await.map_err(api)?;
+        Ok(pb::CreateCampaignResponse { campaign_id: outcome.id, position: outcome.position })
+    }
+
+    pub(crate) async fn retarget_campaign(
+        &self,
+        request: &Request<pb::RetargetCampaignRequest>,
+    ) -> Result<u64, Status> {
+        self.on_campaign(
+            request,
+            |r| &r.campaign_id,
+            |r, stamp, v| validate::target(v, r.target.as_ref()).map(|t| CampaignCommand::Retarget(t, stamp)),
+        )
+        .await
+    }
+
+    pub(crate) async fn set_campaign_content(
+        &self,
+        request: &Request<pb::SetCampaignContentRequest>,
+    ) -> Result<u64, Status> {
+        self.on_campaign(
+            request,
+            |r| &r.campaign_id,
+            |r, stamp, v| {
+                validate::campaign_content(v, r.content.as_ref()).map(|(locale, content)| CampaignCommand::SetContent {
+                    locale,
+                    content,
+                    stamp,
+                })
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn schedule_campaign(
+        &self,
+        request: &Request<pb::ScheduleCampaignRequest>,
+    ) -> Result<u64, Status> {
+        self.on_campaign(
+            request,
+            |r| &r.campaign_id,
+            |r, stamp, v| {
+                validate::required_instant(v, "send_at", r.send_at.as_ref())
+                    .map(|send_at| CampaignCommand::Schedule { send_at, stamp })
+            },
+        )
+        .await
+    }
+
+    pub(crate) async fn unschedule_campaign(
+        &self,
+        request: &Request<pb::UnscheduleCampaignRequest>,
+    ) -> Result<u64, Status> {
+        self.on_campaign(request, |r| &r.campaign_id, |_, stamp, _| Some(CampaignCommand::Unschedule(stamp))).await
+    }
+
+    pub(crate) async fn cancel_campaign(&self, request: &Request<pb::CancelCampaignRequest>) -> Result<u64, Status> {
+        self.on_campaign(
+            request,
+            |r| &r.campaign_id,
+            |r, stamp, v| validate::reason(v, &r.reason).map(|reason| CampaignCommand::Cancel { reason, stamp }),
+        )
+        .await
     }
 }

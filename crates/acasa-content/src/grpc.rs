@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tonic::{Request, Response, Status, service::Routes};
 
 use crate::{
-    domain::{agreement::Agreement, article::Article},
+    domain::{agreement::Agreement, article::Article, campaign::Campaign},
     locale::FallbackChain,
 };
 
@@ -33,12 +33,15 @@ pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Editor, Role::Reviewer,
 pub const ARTICLES_CACHED: usize = 2_000;
 /// Agreements kept loaded per process.
 pub const AGREEMENTS_CACHED: usize = 500;
+/// Campaigns kept loaded per process.
+pub const CAMPAIGNS_CACHED: usize = 100;
 
 /// The editorial service's dependencies.
 #[derive(Clone)]
 pub struct ContentService {
     pub(crate) articles: Repository<Article>,
     pub(crate) agreements: Repository<Agreement>,
+    pub(crate) campaigns: Repository<Campaign>,
     pub(crate) positions: Positions,
     pub(crate) pool: PgPool,
 }
@@ -55,7 +58,8 @@ impl ContentService {
         let config = |cache_capacity| RepositoryConfig { cache_capacity, ..RepositoryConfig::default() };
         Self {
             articles: Repository::new(store.clone(), config(ARTICLES_CACHED)),
-            agreements: Repository::new(store, config(AGREEMENTS_CACHED)),
+            agreements: Repository::new(store.clone(), config(AGREEMENTS_CACHED)),
+            campaigns: Repository::new(store, config(CAMPAIGNS_CACHED)),
             positions,
             pool,
         }
@@ -273,6 +277,62 @@ impl pb::content_service_server::ContentService for ContentService {
         request: Request<pb::GetAgreementDraftRequest>,
     ) -> Result<Response<pb::GetAgreementDraftResponse>, Status> {
         query!(self, request, query_get_agreement_draft)
+    }
+
+    async fn create_campaign(
+        &self,
+        request: Request<pb::CreateCampaignRequest>,
+    ) -> Result<Response<pb::CreateCampaignResponse>, Status> {
+        Ok(Response::new(self.create_campaign(&request).await?))
+    }
+
+    async fn retarget_campaign(
+        &self,
+        request: Request<pb::RetargetCampaignRequest>,
+    ) -> Result<Response<pb::RetargetCampaignResponse>, Status> {
+        position!(RetargetCampaignResponse, self.retarget_campaign(&request).await?)
+    }
+
+    async fn set_campaign_content(
+        &self,
+        request: Request<pb::SetCampaignContentRequest>,
+    ) -> Result<Response<pb::SetCampaignContentResponse>, Status> {
+        position!(SetCampaignContentResponse, self.set_campaign_content(&request).await?)
+    }
+
+    async fn schedule_campaign(
+        &self,
+        request: Request<pb::ScheduleCampaignRequest>,
+    ) -> Result<Response<pb::ScheduleCampaignResponse>, Status> {
+        position!(ScheduleCampaignResponse, self.schedule_campaign(&request).await?)
+    }
+
+    async fn unschedule_campaign(
+        &self,
+        request: Request<pb::UnscheduleCampaignRequest>,
+    ) -> Result<Response<pb::UnscheduleCampaignResponse>, Status> {
+        position!(UnscheduleCampaignResponse, self.unschedule_campaign(&request).await?)
+    }
+
+    async fn cancel_campaign(
+        &self,
+        request: Request<pb::CancelCampaignRequest>,
+    ) -> Result<Response<pb::CancelCampaignResponse>, Status> {
+        position!(CancelCampaignResponse, self.cancel_campaign(&request).await?)
+    }
+
+    async fn get_campaign(
+        &self,
+        request: Request<pb::GetCampaignRequest>,
+    ) -> Result<Response<pb::GetCampaignResponse>, Status> {
+        query!(self, request, query_get_campaign)
+    }
+
+    async fn list_campaigns(
+        &self,
+        request: Request<pb::ListCampaignsRequest>,
+    ) -> Result<Response<pb::ListCampaignsResponse>, Status> {
+        query!(self, request, query_list_campaigns)
     }
 }
 

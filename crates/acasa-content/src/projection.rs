@@ -10,6 +10,7 @@
 use acasa_domain::{Aggregate as _, EventCodec as _};
 use acasa_eventstore::StoredCommit;
 use acasa_projection::{ApplyError, Projection};
+use acasa_proto::Message as _;
 use futures::future::BoxFuture;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -19,6 +20,7 @@ use crate::{
     domain::{
         agreement::{Agreement, AgreementEvent},
         article::{Article, ArticleEvent, State},
+        campaign::{Campaign, CampaignEvent, CampaignState},
     },
     locale::Locale,
     render, search,
@@ -48,6 +50,7 @@ fn state(s: State) -> i16 {
 enum Kind {
     Article,
     Agreement,
+    Campaign,
 }
 
 /// The kind and id of a commit's subject (`acasa.content.<kind>.<id>`);
@@ -62,6 +65,7 @@ fn subject(s: &str) -> Result<Option<(Kind, Uuid)>, ApplyError> {
     let kind = match kind {
         k if k == Article::KIND => Kind::Article,
         k if k == Agreement::KIND => Kind::Agreement,
+        k if k == Campaign::KIND => Kind::Campaign,
         _ => return Ok(None),
     };
     let id = Uuid::parse_str(id).map_err(|_| poison(format!("subject {s} names an id that is not a UUID")))?;
@@ -77,7 +81,8 @@ impl Projection for ContentProjection {
         Box::pin(async move {
             sqlx::query(
                 "TRUNCATE content.articles, content.article_revisions, content.article_versions, \
-                 content.published, content.agreements, content.agreement_summaries, content.agreement_versions",
+                 content.published, content.agreements, content.agreement_summaries, content.agreement_versions, \
+                 content.campaigns, content.campaign_contents",
             )
             .execute(conn)
             .await?;
@@ -98,6 +103,7 @@ impl Projection for ContentProjection {
                     match kind {
                         Kind::Article => at.article(conn, &ArticleEvent::decode(e).map_err(poison)?).await?,
                         Kind::Agreement => at.agreement(conn, &AgreementEvent::decode(e).map_err(poison)?).await?,
+                        Kind::Campaign => at.campaign(conn, &CampaignEvent::decode(e).map_err(poison)?).await?,
                     }
                 }
             }
@@ -465,6 +471,110 @@ impl Applied {
                 .bind(n(*source_revision))
                 .execute(&mut *conn)
                 .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn campaign_state(self, conn: &mut PgConnection, s: CampaignState) -> Result<(), ApplyError> {
+        sqlx::query("UPDATE content.campaigns SET state = $2, position = $3 WHERE campaign_id = $1")
+            .bind(self.id)
+            .bind(codec::campaign_state_to_pb(s) as i16)
+            .bind(self.position)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn campaign(self, conn: &mut PgConnection, e: &CampaignEvent) -> Result<(), ApplyError> {
+        use CampaignEvent as E;
+        let Self { id, position } = self;
+        match e {
+            E::Created(new, stamp) => {
+                sqlx::query(
+                    "INSERT INTO content.campaigns (campaign_id, name, target, state, created_by, created_at, position) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (campaign_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(&new.name)
+                .bind(codec::target_to_pb(&new.target).encode_to_vec())
+                .bind(codec::campaign_state_to_pb(CampaignState::Draft) as i16)
+                .bind(&stamp.by)
+                .bind(stamp.at)
+                .bind(position)
+                .execute(&mut *conn)
+                .await?;
+            }
+            E::Retargeted(target, _) => {
+                sqlx::query("UPDATE content.campaigns SET target = $2, position = $3 WHERE campaign_id = $1")
+                    .bind(id)
+                    .bind(codec::target_to_pb(target).encode_to_vec())
+                    .bind(position)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            E::ContentSet { locale, content, .. } => {
+                sqlx::query(
+                    "INSERT INTO content.campaign_contents (campaign_id, locale, content) VALUES ($1, $2, $3) \
+                     ON CONFLICT (campaign_id, locale) DO UPDATE SET content = EXCLUDED.content",
+                )
+                .bind(id)
+                .bind(locale)
+                .bind(codec::content_to_pb(locale, content).encode_to_vec())
+                .execute(&mut *conn)
+                .await?;
+            }
+            E::Scheduled { send_at, .. } => {
+                sqlx::query(
+                    "UPDATE content.campaigns SET state = $2, send_at = $3, position = $4 WHERE campaign_id = $1",
+                )
+                .bind(id)
+                .bind(codec::campaign_state_to_pb(CampaignState::Scheduled) as i16)
+                .bind(send_at)
+                .bind(position)
+                .execute(&mut *conn)
+                .await?;
+            }
+            E::Unscheduled(_) => {
+                sqlx::query(
+                    "UPDATE content.campaigns SET state = $2, send_at = NULL, position = $3 WHERE campaign_id = $1",
+                )
+                .bind(id)
+                .bind(codec::campaign_state_to_pb(CampaignState::Draft) as i16)
+                .bind(position)
+                .execute(&mut *conn)
+                .await?;
+            }
+            E::Cancelled { reason, .. } => {
+                sqlx::query(
+                    "UPDATE content.campaigns SET state = $2, cancel_reason = $3, position = $4 WHERE campaign_id = $1",
+                )
+                .bind(id)
+                .bind(codec::campaign_state_to_pb(CampaignState::Cancelled) as i16)
+                .bind(reason)
+                .bind(position)
+                .execute(&mut *conn)
+                .await?;
+            }
+            E::SendingStarted(_) => self.campaign_state(conn, CampaignState::Sending).await?,
+            E::Completed(_) => self.campaign_state(conn, CampaignState::Completed).await?,
+            E::BatchRecorded { sent, .. } => {
+                let mut per_locale: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+                for (_, locale) in sent {
+                    *per_locale.entry(locale.as_str()).or_insert(0) += 1;
+                }
+                for (locale, n) in per_locale {
+                    sqlx::query(
+                        "UPDATE content.campaigns SET reach = jsonb_set(reach, ARRAY[$2], \
+                         to_jsonb(COALESCE((reach ->> $2)::bigint, 0) + $3)), position = $4 WHERE campaign_id = $1",
+                    )
+                    .bind(id)
+                    .bind(locale)
+                    .bind(n)
+                    .bind(position)
+                    .execute(&mut *conn)
+                    .await?;
+                }
             }
         }
         Ok(())

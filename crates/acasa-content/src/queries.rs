@@ -34,6 +34,13 @@ macro_rules! version_columns {
     };
 }
 
+/// The columns of a campaign.
+macro_rules! campaign_columns {
+    () => {
+        "campaign_id, name, target, state, send_at, reach, cancel_reason, created_by, created_at"
+    };
+}
+
 fn version(r: &PgRow) -> Result<pb::Version, sqlx::Error> {
     let source: bool = r.try_get::<Option<bool>, _>("is_source")?.unwrap_or(false);
     let in_line_with = n(r, "in_line_with")?;
@@ -395,5 +402,100 @@ impl ContentService {
         Ok(pb::GetAgreementDraftResponse {
             agreement: Some(pb::AgreementDraft { agreement: Some(agreement), summaries }),
         })
+    }
+
+    /// The campaigns `ids` with their contents, in that order.
+    async fn campaigns_of(&self, rows: &[PgRow]) -> Result<Vec<pb::Campaign>, ApiError> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.try_get("campaign_id")).collect::<Result<_, _>>()?;
+        let contents = sqlx::query(
+            "SELECT campaign_id, content FROM content.campaign_contents WHERE campaign_id = ANY($1) ORDER BY locale",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (r, id) in rows.iter().zip(&ids) {
+            let target: Vec<u8> = r.try_get("target")?;
+            let target = <pb::CampaignTarget as acasa_proto::Message>::decode(target.as_slice())
+                .map_err(|e| ApiError::Internal(format!("read model: target: {e}")))?;
+            let mut campaign_contents = Vec::new();
+            for c in contents.iter().filter(|c| c.try_get::<Uuid, _>("campaign_id").ok() == Some(*id)) {
+                let bytes: Vec<u8> = c.try_get("content")?;
+                campaign_contents.push(
+                    <pb::CampaignContent as acasa_proto::Message>::decode(bytes.as_slice())
+                        .map_err(|e| ApiError::Internal(format!("read model: content: {e}")))?,
+                );
+            }
+            let reach: serde_json::Value = r.try_get("reach")?;
+            let reach = reach
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(locale, n)| pb::LanguageReach {
+                            locale: locale.clone(),
+                            recipients: n.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(pb::Campaign {
+                campaign_id: id.to_string(),
+                name: r.try_get("name")?,
+                target: Some(target),
+                contents: campaign_contents,
+                state: i32::from(r.try_get::<i16, _>("state")?),
+                send_at: ts(r.try_get("send_at")?),
+                reach,
+                created_by: r.try_get("created_by")?,
+                created_at: ts(r.try_get("created_at")?),
+                cancel_reason: r.try_get::<Option<String>, _>("cancel_reason")?.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn query_get_campaign(
+        &self,
+        req: &pb::GetCampaignRequest,
+        deadline: Instant,
+    ) -> Result<pb::GetCampaignResponse, ApiError> {
+        let mut v = Violations::new();
+        let Some(id) = validate::id(&mut v, "campaign_id", &req.campaign_id) else { return Err(v.into()) };
+        self.at(req.min_position, deadline).await?;
+        let rows =
+            sqlx::query(concat!("SELECT ", campaign_columns!(), " FROM content.campaigns WHERE campaign_id = $1"))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        let campaign =
+            self.campaigns_of(&rows).await?.pop().ok_or_else(|| ApiError::NotFound(format!("no campaign {id}")))?;
+        Ok(pb::GetCampaignResponse { campaign: Some(campaign) })
+    }
+
+    pub(crate) async fn query_list_campaigns(
+        &self,
+        req: &pb::ListCampaignsRequest,
+        deadline: Instant,
+    ) -> Result<pb::ListCampaignsResponse, ApiError> {
+        let mut v = Violations::new();
+        let state = validate::enum_filter(&mut v, "state", req.state, |n| {
+            pb::CampaignState::try_from(n).ok().filter(|s| *s != pb::CampaignState::Unspecified)
+        });
+        let page = page::request::<Uuid>(&mut v, req.page_size, &req.page_token);
+        let (Some(state), Some(page)) = (state, page) else { return Err(v.into()) };
+        self.at(req.min_position, deadline).await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            campaign_columns!(),
+            " FROM content.campaigns WHERE ($1::smallint IS NULL OR state = $1) \
+             AND ($2::uuid IS NULL OR campaign_id < $2) ORDER BY campaign_id DESC LIMIT $3"
+        ))
+        .bind(state)
+        .bind(page.after)
+        .bind(page.limit())
+        .fetch_all(&self.pool)
+        .await?;
+        let (rows, next_page_token) = page.cut(rows, |r| r.try_get::<Uuid, _>("campaign_id").unwrap_or_default());
+        Ok(pb::ListCampaignsResponse { campaigns: self.campaigns_of(&rows).await?, next_page_token })
     }
 }

@@ -258,6 +258,84 @@ pub fn agreement_summary(v: &mut Violations, s: &str) -> Option<String> {
     text(v, "summary", s, AGREEMENT_SUMMARY_MAX)
 }
 
+/// Most languages a campaign targets.
+pub const CAMPAIGN_LANGUAGES_MAX: usize = 10;
+/// Longest campaign message subject (and campaign name).
+pub const SUBJECT_MAX: usize = 200;
+/// Longest campaign message text.
+pub const MESSAGE_MAX: usize = 5_000;
+
+/// A campaign's target: countries abroad (not MD), 1 to
+/// [`CAMPAIGN_LANGUAGES_MAX`] languages.
+pub fn target(v: &mut Violations, t: Option<&pb::CampaignTarget>) -> Option<crate::domain::campaign::Target> {
+    let Some(t) = t else {
+        v.add("target", "is required");
+        return None;
+    };
+    let mut ok = v.check("target.countries", formats::list_len(t.countries.len(), COUNTRIES_MAX)).is_some();
+    let mut countries = Vec::with_capacity(t.countries.len());
+    for (i, c) in t.countries.iter().enumerate() {
+        let field = format!("target.countries[{i}]");
+        match country(v, &field, c) {
+            Some(c) if c == "MD" => {
+                v.add(field, "campaigns reach people abroad: not MD");
+                ok = false;
+            }
+            Some(c) => countries.push(c),
+            None => ok = false,
+        }
+    }
+    if t.languages.is_empty() || t.languages.len() > CAMPAIGN_LANGUAGES_MAX {
+        v.add("target.languages", format!("must name 1 to {CAMPAIGN_LANGUAGES_MAX} languages"));
+        ok = false;
+    }
+    let mut languages = Vec::with_capacity(t.languages.len());
+    for (i, l) in t.languages.iter().enumerate() {
+        match locale(v, &format!("target.languages[{i}]"), l) {
+            Some(l) => languages.push(l.to_string()),
+            None => ok = false,
+        }
+    }
+    ok.then_some(crate::domain::campaign::Target { countries, languages })
+}
+
+/// A campaign's content for one language.
+pub fn campaign_content(
+    v: &mut Violations,
+    c: Option<&pb::CampaignContent>,
+) -> Option<(String, crate::domain::campaign::Content)> {
+    use crate::domain::campaign::Content;
+    let Some(c) = c else {
+        v.add("content", "is required");
+        return None;
+    };
+    let locale = locale(v, "content.locale", &c.locale);
+    let content = match &c.content {
+        Some(pb::campaign_content::Content::ArticleId(a)) => id(v, "content.article_id", a).map(Content::Article),
+        Some(pb::campaign_content::Content::Message(m)) => {
+            let subject = text(v, "content.message.subject", &m.subject, SUBJECT_MAX);
+            let text = text(v, "content.message.text", &m.text, MESSAGE_MAX);
+            Some(Content::Message { subject: subject?, text: text? })
+        }
+        None => {
+            v.add("content", "must be an article_id or a message");
+            None
+        }
+    };
+    Some((locale?.to_string(), content?))
+}
+
+/// A required instant.
+pub fn required_instant(v: &mut Violations, field: &str, t: Option<&Timestamp>) -> Option<DateTime<Utc>> {
+    match instant(v, field, t)? {
+        Some(t) => Some(t),
+        None => {
+            v.add(field, "is required");
+            None
+        }
+    }
+}
+
 /// An article version's state filter.
 pub fn state_filter(v: &mut Violations, n: i32) -> Option<Option<i16>> {
     enum_filter(v, "state", n, |n| pb::VersionState::try_from(n).ok().filter(|s| *s != pb::VersionState::Unspecified))

@@ -58,8 +58,13 @@ impl Target {
 pub enum Content {
     /// A link to an article (in that language, or its fallback).
     Article(Uuid),
-    /// A message text.
-    Message(String),
+    /// A message of its own: its subject and its text.
+    Message {
+        /// The subject (the e-mail's subject line).
+        subject: String,
+        /// The text.
+        text: String,
+    },
 }
 
 /// A new campaign.

@@ -652,3 +652,76 @@ async fn the_agreements_catalogue_is_public_with_translated_summaries() {
     assert!(s.public.list_agreements(r).await.unwrap().into_inner().agreements.is_empty());
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_campaign_is_prepared_scheduled_and_cancelled_by_its_rules() {
+    let env = Env::new().await;
+    let mut s = start(&env, RateLimiter::new(1_000.0, 1_000)).await;
+    let article = s.create("pensii-in-germania", &["DE"]).await;
+    let target = |languages: &[&str]| {
+        Some(pb::CampaignTarget {
+            countries: vec!["DE".into(), "IT".into()],
+            languages: languages.iter().map(|l| (*l).to_owned()).collect(),
+        })
+    };
+    // People abroad only; at least one language.
+    let r = s.alice(pb::CreateCampaignRequest {
+        request_id: rid(),
+        name: "Pensii".into(),
+        target: Some(pb::CampaignTarget { countries: vec!["MD".into()], languages: vec![] }),
+    });
+    let mut bad = fields(&s.client.create_campaign(r).await.unwrap_err());
+    bad.sort();
+    assert_eq!(bad, ["target.countries[0]", "target.languages"]);
+    let r =
+        s.alice(pb::CreateCampaignRequest { request_id: rid(), name: "Pensii".into(), target: target(&["ro", "ru"]) });
+    let id = s.client.create_campaign(r).await.unwrap().into_inner().campaign_id;
+    let content = |locale: &str, content: pb::campaign_content::Content| pb::SetCampaignContentRequest {
+        request_id: rid(),
+        campaign_id: id.clone(),
+        content: Some(pb::CampaignContent { locale: locale.into(), content: Some(content) }),
+    };
+    let r = s.alice(content("ro", pb::campaign_content::Content::ArticleId(article.clone())));
+    s.client.set_campaign_content(r).await.unwrap();
+    // Not a targeted language.
+    let message = pb::campaign_content::Content::Message(pb::CampaignMessage {
+        subject: "Пенсии в Германии".into(),
+        text: "Ваш стаж в Германии учитывается.".into(),
+    });
+    let r = s.alice(content("uk", message.clone()));
+    assert_eq!(fields(&s.client.set_campaign_content(r).await.unwrap_err()), ["locale"]);
+    // Scheduling before every language has content.
+    let send_at = Some(acasa_proto::time::timestamp(Utc::now() + Span::hours(1)));
+    let schedule = |send_at| pb::ScheduleCampaignRequest { request_id: rid(), campaign_id: id.clone(), send_at };
+    let r = s.alice(schedule(send_at));
+    assert_eq!(rule(&s.client.schedule_campaign(r).await.unwrap_err()), "NO_CONTENT");
+    let r = s.alice(content("ru", message));
+    s.client.set_campaign_content(r).await.unwrap();
+    let r = s.alice(schedule(Some(acasa_proto::time::timestamp(Utc::now() - Span::hours(1)))));
+    assert_eq!(fields(&s.client.schedule_campaign(r).await.unwrap_err()), ["send_at"]);
+    let r = s.alice(schedule(send_at));
+    let position = s.client.schedule_campaign(r).await.unwrap().into_inner().position;
+    // A scheduled campaign's content does not change.
+    let r = s.alice(content("ro", pb::campaign_content::Content::ArticleId(Uuid::now_v7().to_string())));
+    assert_eq!(rule(&s.client.set_campaign_content(r).await.unwrap_err()), "CAMPAIGN_STATE");
+    let r = s.alice(pb::GetCampaignRequest { campaign_id: id.clone(), min_position: position });
+    let c = s.client.get_campaign(r).await.unwrap().into_inner().campaign.unwrap();
+    assert_eq!(c.state, pb::CampaignState::Scheduled as i32);
+    assert_eq!(c.contents.iter().map(|c| c.locale.as_str()).collect::<Vec<_>>(), ["ro", "ru"]);
+    assert_eq!(c.target.unwrap().languages, ["ro", "ru"]);
+    assert_eq!(c.created_by, ALICE);
+    let r = s.alice(pb::CancelCampaignRequest { request_id: rid(), campaign_id: id.clone(), reason: "amânat".into() });
+    let position = s.client.cancel_campaign(r).await.unwrap().into_inner().position;
+    let r = s.alice(pb::ListCampaignsRequest {
+        state: pb::CampaignState::Cancelled as i32,
+        min_position: position,
+        ..Default::default()
+    });
+    let list = s.client.list_campaigns(r).await.unwrap().into_inner().campaigns;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].cancel_reason, "amânat");
+    // A reviewer does not run campaigns.
+    let r = s.bob(pb::CreateCampaignRequest { request_id: rid(), name: "x".into(), target: target(&["ro"]) });
+    assert_eq!(s.client.create_campaign(r).await.unwrap_err().code(), Code::PermissionDenied);
+    s.stop().await;
+}

@@ -29,7 +29,11 @@ fn schedule(at: i64) -> CampaignCommand {
 }
 
 fn draft() -> Vec<CampaignCommand> {
-    vec![create(), set("ro", article()), set("ru", Content::Message("Пенсии".into()))]
+    vec![
+        create(),
+        set("ro", article()),
+        set("ru", Content::Message { subject: "Пенсии".into(), text: "Пенсии за границей.".into() }),
+    ]
 }
 
 fn with(mut history: Vec<CampaignCommand>, more: &[CampaignCommand]) -> Vec<CampaignCommand> {
@@ -91,7 +95,9 @@ fn content_is_set_per_targeted_language_while_a_draft() {
     when(&state, &set("ro", article())).nothing();
     let e = when(&state, &set("uk", article())).refused();
     assert_eq!((e.kind(), e.field()), (RejectionKind::InvalidArgument, Some("locale")));
-    let e = when(&given::<Campaign>(&scheduled()), &set("ro", Content::Message("x".into()))).refused();
+    let e =
+        when(&given::<Campaign>(&scheduled()), &set("ro", Content::Message { subject: "x".into(), text: "x".into() }))
+            .refused();
     assert_eq!(e.rule(), Some("CAMPAIGN_STATE"));
 }
 
