@@ -66,7 +66,8 @@ fn read_model(_: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
 
 /// The configured fallback chains (`ACASA_CONTENT_FALLBACK`, else the default).
 pub fn fallback_chain(config: &Config) -> anyhow::Result<FallbackChain> {
-    let text = config.content_fallback.as_deref().unwrap_or(FallbackChain::DEFAULT);
+    // Set but blank (e.g. compose's `${VAR:-}`) means unset.
+    let text = config.content_fallback.as_deref().filter(|t| !t.trim().is_empty()).unwrap_or(FallbackChain::DEFAULT);
     FallbackChain::parse(text).context("ACASA_CONTENT_FALLBACK")
 }
 
