@@ -291,7 +291,7 @@ async fn keep(conn: &mut PgConnection, person: Uuid, opened: Opened) -> Result<(
         Opened::Gone => return Ok(()),
         // Asked for the wrong purpose: a configuration error, retried (the
         // worker shows it stuck) rather than rows left without facts.
-        Opened::Profile(_) | Opened::Contacts { .. } => {
+        Opened::Profile(_) | Opened::Contacts { .. } | Opened::Languages(_) => {
             return Err(ApplyError::Unavailable(
                 "the registry answered a profile: grants.people must ask for the purpose eligibility".into(),
             ));

@@ -107,7 +107,7 @@ async fn keep(conn: &mut PgConnection, person: Uuid, opened: Opened) -> Result<(
         }
         // Placements asks for matching (and never for a return's details):
         // eligibility facts and places returned to are not its to keep.
-        Opened::Eligibility(_) | Opened::ReturnPlace(_) | Opened::Gone => {}
+        Opened::Eligibility(_) | Opened::ReturnPlace(_) | Opened::Languages(_) | Opened::Gone => {}
     }
     Ok(())
 }

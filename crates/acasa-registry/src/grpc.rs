@@ -328,7 +328,7 @@ impl pb::person_data_service_server::PersonDataService for PersonDataService {
         let principal = Principal::authorized(&request, OPENERS)?;
         let Some(purpose) = crate::person_data::Purpose::of(request.get_ref().purpose) else {
             let mut v = acasa_domain::Violations::new();
-            v.add("purpose", "must be MATCHING or ELIGIBILITY (or unset: matching)");
+            v.add("purpose", "must be MATCHING, ELIGIBILITY or CAMPAIGNS (or unset: matching)");
             return Err(acasa_runtime::ApiError::from(v).into());
         };
         self.policy.check(principal, purpose)?;

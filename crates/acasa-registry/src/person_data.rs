@@ -8,7 +8,8 @@
 //! vault holds it *now* (never a cached one: an erasure by any replica holds
 //! at once), with the same associated data as [`crate::codec::PersonCodec`]
 //! (its [`open_sealed`]), and answers only what a programme needs of them:
-//! `details` for every purpose, `contacts` for [`Purpose::Matching`] only,
+//! `details` for every purpose (for [`Purpose::Campaigns`] the languages
+//! only), `contacts` for [`Purpose::Matching`] and [`Purpose::Campaigns`],
 //! `return_details` for
 //! [`Purpose::Eligibility`] only, and then only the district and locality
 //! returned to. An erased person's values open for no one, a consumer's
@@ -34,6 +35,8 @@ pub enum Purpose {
     /// Checking eligibility rules: birth date, sex, home district and
     /// locality, and the district and locality returned to.
     Eligibility,
+    /// Sending information campaigns: the languages, and the contacts.
+    Campaigns,
 }
 
 impl Purpose {
@@ -41,6 +44,7 @@ impl Purpose {
         match self {
             Purpose::Matching => "matching",
             Purpose::Eligibility => "eligibility",
+            Purpose::Campaigns => "campaigns",
         }
     }
 
@@ -49,13 +53,14 @@ impl Purpose {
         match pb::Purpose::try_from(purpose) {
             Ok(pb::Purpose::Unspecified | pb::Purpose::Matching) => Some(Purpose::Matching),
             Ok(pb::Purpose::Eligibility) => Some(Purpose::Eligibility),
+            Ok(pb::Purpose::Campaigns) => Some(Purpose::Campaigns),
             Err(_) => None,
         }
     }
 }
 
 /// The policy when `ACASA_PERSON_DATA_PURPOSES` is not set.
-pub const DEFAULT_POLICY: &str = "placements=matching;grants=matching,eligibility";
+pub const DEFAULT_POLICY: &str = "placements=matching;grants=matching,eligibility;content=campaigns";
 
 /// Which service (its token's subject) may ask for which purposes
 /// (`ACASA_PERSON_DATA_PURPOSES`). Admin tokens may ask for any.
@@ -74,7 +79,8 @@ impl Policy {
                 .map(|p| match p.trim() {
                     "matching" => Ok(Purpose::Matching),
                     "eligibility" => Ok(Purpose::Eligibility),
-                    other => Err(format!("`{other}` is not a purpose (matching, eligibility)")),
+                    "campaigns" => Ok(Purpose::Campaigns),
+                    other => Err(format!("`{other}` is not a purpose (matching, eligibility, campaigns)")),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             grants.insert(subject.trim().to_owned(), purposes);
@@ -174,17 +180,20 @@ fn opened(item: &SealedItem<'_>, key: Option<&KeyState>, purpose: Purpose) -> pb
                     open_sealed(key, person, event_type, field, item.sealed).map(|d| match purpose {
                         Purpose::Matching => profile(d),
                         Purpose::Eligibility => eligibility(d),
+                        Purpose::Campaigns => campaign(d),
                     })
                 }
                 OpenedField::Contacts => match purpose {
-                    Purpose::Matching => open_sealed(key, person, event_type, field, item.sealed).map(contact_points),
+                    Purpose::Matching | Purpose::Campaigns => {
+                        open_sealed(key, person, event_type, field, item.sealed).map(contact_points)
+                    }
                     // Refused by validation before; were it not, nothing opens.
                     Purpose::Eligibility => Ok(unavailable(Reason::NotOpenable)),
                 },
                 OpenedField::ReturnDetails => match purpose {
                     Purpose::Eligibility => open_sealed(key, person, event_type, field, item.sealed).map(return_place),
                     // Refused by validation before; were it not, nothing opens.
-                    Purpose::Matching => Ok(unavailable(Reason::NotOpenable)),
+                    Purpose::Matching | Purpose::Campaigns => Ok(unavailable(Reason::NotOpenable)),
                 },
             };
             opened.unwrap_or_else(|_| unavailable(Reason::NotOpenable))
@@ -193,6 +202,11 @@ fn opened(item: &SealedItem<'_>, key: Option<&KeyState>, purpose: Purpose) -> pb
         Some(KeyState::Absent) | None => unavailable(Reason::UnknownPerson),
     };
     pb::OpenedItem { person_id: item.person.to_string(), result: Some(result) }
+}
+
+/// What a campaign needs of a person's details: the languages, nothing else.
+fn campaign(details: pb::PersonDetails) -> Opened {
+    Opened::Campaign(pb::CampaignProfile { languages: details.languages })
 }
 
 /// What a programme needs of a person's details. Every field is named, so
@@ -388,13 +402,31 @@ mod tests {
         assert!(refused.message().contains("`placements`"), "{}", refused.message());
         assert!(policy.check(&caller("grants", Role::Service), Purpose::Eligibility).is_ok());
         assert!(policy.check(&caller("content", Role::Service), Purpose::Matching).is_err());
+        assert!(policy.check(&caller("content", Role::Service), Purpose::Campaigns).is_ok());
+        assert!(policy.check(&caller("grants", Role::Service), Purpose::Campaigns).is_err());
         assert!(policy.check(&caller("ops", Role::Admin), Purpose::Eligibility).is_ok());
         assert_eq!(Policy::parse(" a = matching ; ;b=eligibility,matching").unwrap().0.len(), 2);
         assert!(Policy::parse("a").is_err());
         assert!(Policy::parse("a=everything").is_err());
         assert_eq!(Purpose::of(0), Some(Purpose::Matching));
         assert_eq!(Purpose::of(2), Some(Purpose::Eligibility));
+        assert_eq!(Purpose::of(3), Some(Purpose::Campaigns));
         assert_eq!(Purpose::of(9), None);
+    }
+
+    #[test]
+    fn for_campaigns_details_open_to_the_languages_only_and_contacts_to_contact_points() {
+        let key = DataKey::generate();
+        let (d, c) = sealed(&key);
+        let r = sealed_return(&key);
+        let live = KeyState::Live(key);
+        let langs = opened(&item(OpenedField::Details, types::REGISTERED, &d), Some(&live), Purpose::Campaigns);
+        assert_eq!(langs.result, Some(Opened::Campaign(pb::CampaignProfile { languages: details().languages })));
+        let contacts = opened(&item(OpenedField::Contacts, types::REGISTERED, &c), Some(&live), Purpose::Campaigns);
+        assert!(matches!(contacts.result, Some(Opened::Contacts(_))), "{contacts:?}");
+        let ret =
+            opened(&item(OpenedField::ReturnDetails, types::RETURN_RECORDED, &r), Some(&live), Purpose::Campaigns);
+        assert_eq!(ret.result, Some(Opened::Unavailable(pb::Unavailable { reason: Reason::NotOpenable as i32 })));
     }
 
     #[test]

@@ -314,9 +314,9 @@ pub(crate) fn sealed_items<'a>(
         let person = id(v, &at("person_id"), &item.person_id);
         let field = match item.field.as_str() {
             "details" => Some(OpenedField::Details),
-            "contacts" if purpose == Purpose::Matching => Some(OpenedField::Contacts),
+            "contacts" if matches!(purpose, Purpose::Matching | Purpose::Campaigns) => Some(OpenedField::Contacts),
             "contacts" => {
-                v.add(at("field"), "`contacts` opens for the purpose MATCHING only");
+                v.add(at("field"), "`contacts` opens for the purposes MATCHING and CAMPAIGNS only");
                 None
             }
             "return_details" if purpose == Purpose::Eligibility => Some(OpenedField::ReturnDetails),

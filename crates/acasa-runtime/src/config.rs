@@ -120,7 +120,7 @@ pub struct Config {
     /// `ACASA_PERSON_DATA_PURPOSES`: which services (by their token's
     /// subject) may have the registry open people's sealed data for which
     /// purpose: `subject=purpose,purpose;…` (default
-    /// `placements=matching;grants=matching,eligibility`).
+    /// `placements=matching;grants=matching,eligibility;content=campaigns`).
     pub person_data_purposes: String,
     /// `ACASA_SERVICE_TOKEN_FILE`: a bearer token (role `service`) for
     /// calls to other services, re-read on every use so an identity
@@ -226,7 +226,7 @@ impl Config {
             registry_url: get("ACASA_REGISTRY_URL").unwrap_or_else(|| "http://127.0.0.1:50051".into()),
             service_token_file: get("ACASA_SERVICE_TOKEN_FILE").map(PathBuf::from),
             person_data_purposes: get("ACASA_PERSON_DATA_PURPOSES")
-                .unwrap_or_else(|| "placements=matching;grants=matching,eligibility".into()),
+                .unwrap_or_else(|| "placements=matching;grants=matching,eligibility;content=campaigns".into()),
             placements_target_graduates: parse(&get, "ACASA_PLACEMENTS_TARGET_GRADUATES", 43)?,
             placements_target_scientists: parse(&get, "ACASA_PLACEMENTS_TARGET_SCIENTISTS", 31)?,
             placements_sweep_interval: Duration::from_millis(parse(&get, "ACASA_PLACEMENTS_SWEEP_MS", 60_000)?.max(10)),

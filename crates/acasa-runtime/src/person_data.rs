@@ -83,6 +83,8 @@ pub enum Opened {
     /// Where a person returned to: a `return_details` field (asked for
     /// eligibility).
     ReturnPlace(ReturnPlace),
+    /// The languages of a `details` field (asked for campaigns).
+    Languages(Vec<String>),
     /// Cannot be opened: the person was erased (or the payload does not
     /// open). Nothing is kept.
     Gone,
@@ -145,6 +147,8 @@ pub enum Purpose {
     Matching,
     /// The eligibility facts, and the places returned to.
     Eligibility,
+    /// The languages and the contacts, for information campaigns.
+    Campaigns,
 }
 
 /// Opens `fields` through `data`, at most [`OPEN_CHUNK`] per call, in order.
@@ -229,6 +233,7 @@ fn purpose_number(p: Purpose) -> i32 {
     match p {
         Purpose::Matching => reg::Purpose::Matching as i32,
         Purpose::Eligibility => reg::Purpose::Eligibility as i32,
+        Purpose::Campaigns => reg::Purpose::Campaigns as i32,
     }
 }
 
@@ -254,6 +259,7 @@ fn opened(item: reg::OpenedItem) -> Opened {
         Some(reg::opened_item::Result::ReturnPlace(p)) => {
             Opened::ReturnPlace(ReturnPlace { district: p.district, locality: p.locality })
         }
+        Some(reg::opened_item::Result::Campaign(c)) => Opened::Languages(c.languages),
         Some(reg::opened_item::Result::Unavailable(_)) | None => Opened::Gone,
     }
 }

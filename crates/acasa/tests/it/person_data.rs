@@ -395,6 +395,10 @@ async fn each_service_has_only_the_purposes_the_policy_grants_it() {
     let r = api.req_as("placements", Role::Service, ask(pb::Purpose::Unspecified));
     let opened = api.data.open_person_data(r).await.unwrap().into_inner().items;
     assert_eq!(opened[0].result, Some(profile_of(&details)));
+    // Content sends campaigns: the languages of the details, nothing else.
+    let r = api.req_as("content", Role::Service, ask(pb::Purpose::Campaigns));
+    let opened = api.data.open_person_data(r).await.unwrap().into_inner().items;
+    assert_eq!(opened[0].result, Some(Opened::Campaign(pb::CampaignProfile { languages: details.languages.clone() })));
     // A service the policy does not name gets nothing; an admin anything.
     let r = api.req_as("content", Role::Service, ask(pb::Purpose::Matching));
     assert_eq!(api.data.open_person_data(r).await.unwrap_err().code(), tonic::Code::PermissionDenied);
