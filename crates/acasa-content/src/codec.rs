@@ -23,7 +23,7 @@ use crate::domain::{
     Stamp, Topic,
     agreement::{AgreementEvent, Kind, NewAgreement, Status},
     article::{ArticleEvent, NewArticle, State, Text},
-    campaign::{CampaignEvent, CampaignState, Content, NewCampaign, Target},
+    campaign::{CampaignEvent, CampaignState, Content, NewCampaign, Recipient, Target},
 };
 
 /// Type names of the events.
@@ -687,7 +687,11 @@ impl EventCodec for CampaignEvent {
                 &pb::CampaignBatchRecorded {
                     recipients: sent
                         .iter()
-                        .map(|(p, l)| pb::CampaignRecipient { person_id: p.to_string(), locale: l.clone() })
+                        .map(|r| pb::CampaignRecipient {
+                            person_id: r.person.to_string(),
+                            locale: r.locale.clone(),
+                            country: r.country.clone(),
+                        })
                         .collect(),
                     actor: s.by.clone(),
                     at: ts(s.at),
@@ -745,10 +749,11 @@ impl EventCodec for CampaignEvent {
                 let m: pb::CampaignBatchRecorded = decoded(e)?;
                 let mut sent = Vec::with_capacity(m.recipients.len());
                 for r in m.recipients {
-                    sent.push((
-                        id_in(e, "recipients.person_id", &r.person_id)?,
-                        required(e, "recipients.locale", r.locale)?,
-                    ));
+                    sent.push(Recipient {
+                        person: id_in(e, "recipients.person_id", &r.person_id)?,
+                        locale: required(e, "recipients.locale", r.locale)?,
+                        country: r.country,
+                    });
                 }
                 Self::BatchRecorded { sent, stamp: stamp_in(e, m.actor, m.at.as_ref())? }
             }
@@ -926,7 +931,10 @@ mod tests {
         round_trip(CampaignEvent::Cancelled { reason: "nu".into(), stamp: by("a") });
         round_trip(CampaignEvent::SendingStarted(by_at("sender", 2)));
         round_trip(CampaignEvent::BatchRecorded {
-            sent: vec![(id(1), "ro".into()), (id(2), "ru".into())],
+            sent: vec![
+                Recipient { person: id(1), locale: "ro".into(), country: "IT".into() },
+                Recipient { person: id(2), locale: "ru".into(), country: "DE".into() },
+            ],
             stamp: by_at("sender", 3),
         });
         round_trip(CampaignEvent::Completed(by_at("sender", 4)));
@@ -934,7 +942,11 @@ mod tests {
         let bad = stored(
             names::CAMPAIGN_BATCH_RECORDED,
             &pb::CampaignBatchRecorded {
-                recipients: vec![pb::CampaignRecipient { person_id: "nope".into(), locale: "ro".into() }],
+                recipients: vec![pb::CampaignRecipient {
+                    person_id: "nope".into(),
+                    locale: "ro".into(),
+                    country: "IT".into(),
+                }],
                 actor: "x".into(),
                 at: ts(t(0)),
             },

@@ -560,8 +560,8 @@ impl Applied {
             E::Completed(_) => self.campaign_state(conn, CampaignState::Completed).await?,
             E::BatchRecorded { sent, .. } => {
                 let mut per_locale: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
-                for (_, locale) in sent {
-                    *per_locale.entry(locale.as_str()).or_insert(0) += 1;
+                for r in sent {
+                    *per_locale.entry(r.locale.as_str()).or_insert(0) += 1;
                 }
                 for (locale, n) in per_locale {
                     sqlx::query(

@@ -53,6 +53,19 @@ impl Target {
     }
 }
 
+/// One recipient of a batch: a registry person id (never a contact
+/// detail), the language they are sent, and their country of residence
+/// then (for the reach by country; not personal on its own).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    /// The registry person id.
+    pub person: Uuid,
+    /// The language sent.
+    pub locale: String,
+    /// Their country of residence when recorded.
+    pub country: String,
+}
+
 /// What a campaign sends in one language.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {
@@ -152,7 +165,7 @@ pub enum CampaignCommand {
     /// The sender worker: record a batch of recipients with their language.
     RecordBatch {
         /// The recipients (registry person ids) and the language each is sent.
-        sent: Vec<(Uuid, String)>,
+        sent: Vec<Recipient>,
         /// The worker, and its now.
         stamp: Stamp,
     },
@@ -197,7 +210,7 @@ pub enum CampaignEvent {
     /// A batch of recipients recorded (then handed to the outbox).
     BatchRecorded {
         /// The recipients and their language.
-        sent: Vec<(Uuid, String)>,
+        sent: Vec<Recipient>,
         /// The worker, and its now.
         stamp: Stamp,
     },
@@ -279,13 +292,13 @@ impl Campaign {
         if allowed.contains(&self.state) { Ok(()) } else { Err(CampaignError::State(self.state)) }
     }
 
-    fn check_batch(&self, sent: &[(Uuid, String)]) -> Result<(), CampaignError> {
+    fn check_batch(&self, sent: &[Recipient]) -> Result<(), CampaignError> {
         let mut seen = BTreeSet::new();
-        for (recipient, locale) in sent {
-            if !self.targets(locale) {
+        for r in sent {
+            if !self.targets(&r.locale) {
                 return Err(CampaignError::NotTargeted { field: "sent.locale" });
             }
-            if self.sent.contains(recipient) || !seen.insert(*recipient) {
+            if self.sent.contains(&r.person) || !seen.insert(r.person) {
                 return Err(CampaignError::AlreadySent);
             }
         }
@@ -410,9 +423,9 @@ impl Aggregate for Campaign {
             E::Cancelled { .. } => self.state = CampaignState::Cancelled,
             E::SendingStarted(_) => self.state = CampaignState::Sending,
             E::BatchRecorded { sent, .. } => {
-                for (recipient, locale) in sent {
-                    if self.sent.insert(*recipient) {
-                        let n = self.reach.entry(locale.clone()).or_insert(0);
+                for r in sent {
+                    if self.sent.insert(r.person) {
+                        let n = self.reach.entry(r.locale.clone()).or_insert(0);
                         *n = n.saturating_add(1);
                     }
                 }

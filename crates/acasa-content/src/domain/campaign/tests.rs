@@ -60,7 +60,10 @@ fn p(n: u128) -> Uuid {
 
 fn batch(sent: &[(u128, &str)]) -> CampaignCommand {
     CampaignCommand::RecordBatch {
-        sent: sent.iter().map(|(n, l)| (p(*n), (*l).to_owned())).collect(),
+        sent: sent
+            .iter()
+            .map(|(n, l)| Recipient { person: p(*n), locale: (*l).to_owned(), country: "IT".into() })
+            .collect(),
         stamp: by_at("sender", 3601),
     }
 }
