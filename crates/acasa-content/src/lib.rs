@@ -11,6 +11,10 @@
 //! - [`diff`]: what changed between two revisions (a stale translation's diff).
 //! - [`render`]: article bodies rendered safely (no HTML or script reaches a reader).
 //! - [`search`]: each language's Postgres text-search configuration.
+//! - [`sender`]: delivery of campaign messages through a pluggable
+//!   [`sender::Sender`]: e-mail over SMTP (lettre, one reused connection) and
+//!   SMS over a provider's gateway; errors say whether to retry and name no
+//!   recipient.
 //!
 //! The service (`acasa serve content`) follows on the kit like grants.
 
@@ -19,3 +23,4 @@ pub mod domain;
 pub mod locale;
 pub mod render;
 pub mod search;
+pub mod sender;
