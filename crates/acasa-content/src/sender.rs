@@ -28,7 +28,10 @@
 //! ([`lettre::transport::smtp::client::AsyncSmtpConnection`]) is used, not its
 //! transport or pool: [`SmtpSender`] keeps exactly one connection, opens
 //! another after a failure, and classifies errors itself (lettre's texts quote
-//! the server's reply, which often repeats the address).
+//! the server's reply, which often repeats the address). The TCP stream under
+//! it is ours, with Nagle's algorithm off (lettre's own manages 25 messages/s),
+//! and so is the TLS handshake of SMTPS: tokio-rustls, rustls and
+//! rustls-native-certs, all three already in the lock.
 
 use std::fmt;
 
