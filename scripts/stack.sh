@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2034  # STACK_* variables are read by the scripts that source this
 # scripts/stack.sh — starts and stops the local backing servers: nats-server (JetStream,
-# sync_interval: always) and PostgreSQL 15, as plain processes under one state directory.
+# sync_interval: always), PostgreSQL 15 and, for `make run`, an SMTP server (aiosmtpd) that
+# keeps what it receives in <state>/mail/Maildir, as plain processes under one state directory.
 #
 # Sourced by scripts/run.sh (persistent, under .state/) and scripts/bench.sh (throwaway,
 # under a temp dir). Usage from a script:
@@ -9,6 +10,7 @@
 #   source scripts/stack.sh
 #   stack_configure "$STATE_DIR" "$LOG_DIR" "$NATS_PORT" "$NATS_HTTP_PORT" "$PG_PORT"
 #   stack_preflight; stack_check_ports; nats_start; pg_start; pg_ensure_db acasa
+#   smtp_start                              # run.sh only: 127.0.0.1:$STACK_SMTP_PORT
 #   export ACASA_NATS_URL="$STACK_NATS_URL"   # carries the service user's credentials
 #   ...; nats_users_watch_start "$ACASA_BIN" # partners' NATS users follow the registrations
 #   ...; stack_stop          # also safe to call from an EXIT trap, more than once
@@ -25,15 +27,16 @@
 # As root, Postgres runs as the `postgres` OS user (runuser) and its directories are
 # chowned to it; as an ordinary user it runs as that user.
 #
-# Run directly, it helps with a stack left behind by a killed `make run`:
+# Run directly, it helps with a stack left behind by a killed `make run`, and shows the mail:
 #   scripts/stack.sh status [STATE_DIR]     # default STATE_DIR: .state
 #   scripts/stack.sh stop [STATE_DIR]
+#   scripts/stack.sh mail [STATE_DIR]       # what the SMTP server received: date, to, subject
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PG_SUPERUSER="acasa"
 
-# stack_configure STATE_DIR LOG_DIR NATS_PORT NATS_HTTP_PORT PG_PORT
+# stack_configure STATE_DIR LOG_DIR NATS_PORT NATS_HTTP_PORT PG_PORT [SMTP_PORT]
 stack_configure() {
     STACK_STATE_DIR="$(mkdir -p "$1" && cd "$1" && pwd)"
     STACK_LOG_DIR="$(mkdir -p "$2" && cd "$2" && pwd)"
@@ -52,6 +55,11 @@ stack_configure() {
     STACK_NATS_SERVICE_PASSWORD_FILE="$STACK_STATE_DIR/secrets/nats-service.password"
     STACK_NATS_USERS_LOG="$STACK_LOG_DIR/nats-users.log"
     STACK_NATS_USERS_WATCH_PID=""
+    STACK_SMTP_PORT="${6:-${ACASA_SMTP_PORT:-2525}}"
+    STACK_SMTP_MAILDIR="$STACK_STATE_DIR/mail/Maildir"
+    STACK_SMTP_PIDFILE="$STACK_STATE_DIR/smtp.pid"
+    STACK_SMTP_LOG="$STACK_LOG_DIR/smtp.log"
+    STACK_SMTP_PID=""
     # nats_start adds the service user's credentials (nats://acasa:<password>@…).
     STACK_NATS_URL="nats://127.0.0.1:$STACK_NATS_PORT"
     # Unix sockets have a ~107-byte path limit; a deep checkout falls back to /tmp.
@@ -254,6 +262,74 @@ nats_stop() {
     STACK_NATS_PID=""
 }
 
+# ---------------------------------------------------------------------------- SMTP
+
+# smtp_start — aiosmtpd (from the venv) on 127.0.0.1:$STACK_SMTP_PORT with its Mailbox
+# handler: every message it accepts becomes one file in $STACK_SMTP_MAILDIR/new; nothing
+# is relayed anywhere. Kept between runs, like the data.
+smtp_start() {
+    "$SMTP_PYTHON" -c 'import aiosmtpd' 2>/dev/null ||
+        die "aiosmtpd not found for $SMTP_PYTHON (run scripts/tools.sh venv)"
+    mkdir -p "$(dirname "$STACK_SMTP_MAILDIR")"
+    info "starting aiosmtpd on 127.0.0.1:$STACK_SMTP_PORT (mailbox $STACK_SMTP_MAILDIR, log: $STACK_SMTP_LOG)"
+    echo "---- $(date -u +%FT%TZ) aiosmtpd ----" >>"$STACK_SMTP_LOG"
+    setsid "$SMTP_PYTHON" -m aiosmtpd -n -l "127.0.0.1:$STACK_SMTP_PORT" \
+        -c aiosmtpd.handlers.Mailbox "$STACK_SMTP_MAILDIR" >>"$STACK_SMTP_LOG" 2>&1 </dev/null &
+    STACK_SMTP_PID=$!
+    echo "$STACK_SMTP_PID" >"$STACK_SMTP_PIDFILE"
+    if ! wait_for_port 127.0.0.1 "$STACK_SMTP_PORT" 30 "$STACK_SMTP_PID"; then
+        tail -n 20 "$STACK_SMTP_LOG" >&2 || true
+        die "aiosmtpd did not start (log: $STACK_SMTP_LOG)"
+    fi
+}
+
+smtp_stop() {
+    local pid="${STACK_SMTP_PID:-}"
+    [[ -n "$pid" ]] || pid="$(stack_smtp_pid_from_file)"
+    if [[ -n "$pid" ]] && pid_alive "$pid"; then
+        info "stopping aiosmtpd (pid $pid)"
+        stop_pid "$pid" aiosmtpd 10
+    fi
+    STACK_SMTP_PID=""
+    [[ -n "${STACK_SMTP_PIDFILE:-}" ]] && rm -f "$STACK_SMTP_PIDFILE"
+    return 0
+}
+
+# stack_smtp_pid_from_file — the pid in the SMTP pid file, if that process is aiosmtpd.
+stack_smtp_pid_from_file() {
+    local pid=""
+    [[ -f "${STACK_SMTP_PIDFILE:-}" ]] && pid="$(cat "$STACK_SMTP_PIDFILE" 2>/dev/null || true)"
+    if [[ -n "$pid" ]] && pid_alive "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q aiosmtpd; then
+        echo "$pid"
+    fi
+}
+
+# smtp_list — one line per message in the Maildir, oldest first: date, recipients, subject
+# (decoded), file under new/ or cur/.
+smtp_list() {
+    [[ -d "$STACK_SMTP_MAILDIR" ]] || die "no mailbox at $STACK_SMTP_MAILDIR (make run starts one)"
+    "$SMTP_PYTHON" - "$STACK_SMTP_MAILDIR" <<'PY'
+import email.header, email.utils, mailbox, os, sys
+def decoded(value):
+    return str(email.header.make_header(email.header.decode_header(value or "")))
+rows = []
+for sub in ("new", "cur"):
+    folder = os.path.join(sys.argv[1], sub)
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), "rb") as f:
+            m = email.message_from_binary_file(f)
+        try:
+            when = email.utils.parsedate_to_datetime(m["Date"]).isoformat()
+        except (TypeError, ValueError):
+            when = "-"
+        rows.append((when, m["X-RcptTo"] or m["To"] or "-", decoded(m["Subject"]), f"{sub}/{name}"))
+rows.sort()
+for row in rows:
+    print("  ".join(row))
+print(f"{len(rows)} message(s) in {sys.argv[1]}", file=sys.stderr)
+PY
+}
+
 # ---------------------------------------------------------------------------- Postgres
 
 # pg_as_owner CMD... — runs a Postgres server binary as the data directory's owner.
@@ -423,14 +499,16 @@ pg_running() {
 stack_leftovers() {
     pg_running && return 0
     [[ -n "$(stack_nats_pid_from_file)" ]] && return 0
+    [[ -n "$(stack_smtp_pid_from_file)" ]] && return 0
     [[ -n "${1:-}" && -n "$(stack_running_pids "$1")" ]]
 }
 
-# stack_stop — the NATS users watcher, postgres, then nats. Idempotent.
+# stack_stop — the NATS users watcher, postgres, nats, then the SMTP server. Idempotent.
 stack_stop() {
     nats_users_watch_stop
     pg_stop
     nats_stop
+    smtp_stop
 }
 
 # ---------------------------------------------------------------------------- CLI
@@ -439,7 +517,7 @@ _stack_main() {
     local cmd="${1:-}" dir="${2:-$REPO_ROOT/.state}"
     [[ -d "$dir" ]] || die "no state directory $dir"
     stack_configure "$dir" "$dir/logs" "${ACASA_NATS_PORT:-4222}" \
-        "${ACASA_NATS_HTTP_PORT:-8222}" "${ACASA_PG_PORT:-54320}"
+        "${ACASA_NATS_HTTP_PORT:-8222}" "${ACASA_PG_PORT:-54320}" "${ACASA_SMTP_PORT:-2525}"
     local pids_file="$STACK_STATE_DIR/run.pids" pid name
     case "$cmd" in
         status)
@@ -457,6 +535,12 @@ _stack_main() {
             else
                 echo "nats-server: stopped"
             fi
+            pid="$(stack_smtp_pid_from_file)"
+            if [[ -n "$pid" ]]; then
+                echo "aiosmtpd: running (pid $pid; mailbox $STACK_SMTP_MAILDIR)"
+            else
+                echo "aiosmtpd: stopped"
+            fi
             ;;
         stop)
             while read -r pid name; do
@@ -467,7 +551,8 @@ _stack_main() {
             rm -f "$pids_file"
             stack_stop
             ;;
-        *) die "usage: scripts/stack.sh status|stop [STATE_DIR]" ;;
+        mail) smtp_list ;;
+        *) die "usage: scripts/stack.sh status|stop|mail [STATE_DIR]" ;;
     esac
 }
 

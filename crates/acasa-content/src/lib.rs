@@ -17,6 +17,10 @@
 //!   `PublicContentService` (no login, rate-limited per client).
 //! - [`projection`]: the read models; [`deadlines`]: the worker recording
 //!   scheduled publications and expiries.
+//! - [`sender`]: delivery of campaign messages through a pluggable
+//!   [`sender::Sender`]: e-mail over SMTP (lettre, one reused connection) and
+//!   SMS over a provider's gateway; errors say whether to retry and name no
+//!   recipient.
 
 pub mod codec;
 mod commands;
@@ -30,6 +34,7 @@ mod public;
 mod queries;
 pub mod render;
 pub mod search;
+pub mod sender;
 pub mod validate;
 
 /// The service's name: stream `ACASA_CONTENT`, subjects `acasa.content.>`, schema `content`.

