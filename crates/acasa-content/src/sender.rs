@@ -96,6 +96,29 @@ impl SendError {
     }
 }
 
+/// The caller's record of a message as sent (the outbox row's commit): run
+/// by [`Sender::send_recorded`] at the transaction's point of no return. Its
+/// error text names no recipient.
+pub type Record<'a> = BoxFuture<'a, Result<(), String>>;
+
+/// What became of a message handed to [`Sender::send_recorded`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Recorded, and accepted by the server or gateway.
+    Sent,
+    /// Not delivered and not recorded: the record never ran, or failed and
+    /// the message was abandoned before its point of no return.
+    NotSent(SendError),
+    /// Recorded at the point of no return, and then refused (a reply to the
+    /// end of the data) or left without an answer (the connection broke):
+    /// the caller corrects the record — failed, or uncertain, never resent.
+    RecordedThen(SendError),
+    /// Delivered, but the record failed afterwards (a sender that can only
+    /// record after the server's reply: STARTTLS, SMS): the caller must
+    /// record it now, or it may be sent again.
+    SentNotRecorded(String),
+}
+
 /// Delivers messages; one implementation per channel.
 ///
 /// Object safe (`Box<dyn Sender>`, `Arc<dyn Sender>`), hence the boxed future,
@@ -103,6 +126,23 @@ impl SendError {
 pub trait Sender: Send + Sync {
     /// Delivers `message`, or says why not and whether to retry.
     fn send<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), SendError>>;
+
+    /// Delivers `message` and runs `record` at the point where the message
+    /// can no longer be taken back, so that a crash on either side of it
+    /// neither loses the message nor sends it twice. By default (a channel
+    /// with no such point, e.g. an SMS gateway's single request) `record`
+    /// runs after the delivery is accepted.
+    fn send_recorded<'a>(&'a self, message: &'a Message, record: Record<'a>) -> BoxFuture<'a, Delivery> {
+        Box::pin(async move {
+            match self.send(message).await {
+                Ok(()) => match record.await {
+                    Ok(()) => Delivery::Sent,
+                    Err(e) => Delivery::SentNotRecorded(e),
+                },
+                Err(e) => Delivery::NotSent(e),
+            }
+        })
+    }
 }
 
 /// The longest error text kept from a server or gateway.

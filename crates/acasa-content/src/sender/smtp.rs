@@ -25,6 +25,7 @@
 //! the outbox should keep it until the settings are fixed.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -36,13 +37,16 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 
-use super::{Message, SendError, Sender, scrub};
+use super::{Delivery, Message, Record, SendError, Sender, scrub};
 use crate::locale::Locale;
 
+mod gate;
 mod settings;
 #[cfg(test)]
 mod tests;
 mod tls;
+
+use gate::{Gate, Gated};
 
 pub use settings::{SettingsError, SmtpSettings, TlsMode};
 use tls::{Security, TlsTcp};
@@ -65,9 +69,11 @@ pub struct SmtpSender {
     connection: tokio::sync::Mutex<Option<Open>>,
 }
 
-/// The open connection and when it was last used.
+/// The open connection, its end-of-data gate (none under STARTTLS: see
+/// [`gate`]) and when it was last used.
 struct Open {
     smtp: AsyncSmtpConnection,
+    gate: Option<Arc<Gate>>,
     last_used: Instant,
 }
 
@@ -123,19 +129,7 @@ impl SmtpSender {
         // A message that cannot be built fails before the connection is touched.
         let (envelope, bytes) = format_message(message, &self.from)?;
         let mut slot = self.connection.lock().await;
-        let mut open = match slot.take() {
-            Some(open) if open.last_used.elapsed() < IDLE_PROBE => open,
-            Some(mut open) => {
-                let alive = tokio::time::timeout(self.settings.timeout, open.smtp.test_connected()).await;
-                if matches!(alive, Ok(true)) {
-                    open
-                } else {
-                    tracing::debug!("the idle SMTP connection is gone; connecting again");
-                    self.connect().await?
-                }
-            }
-            None => self.connect().await?,
-        };
+        let mut open = self.open(slot.take()).await?;
         match tokio::time::timeout(self.settings.timeout, open.smtp.send(&envelope, &bytes)).await {
             Ok(Ok(_)) => {
                 open.last_used = Instant::now();
@@ -149,11 +143,119 @@ impl SmtpSender {
                 }
                 Err(classify(&e, &message.to))
             }
-            Err(_) => Err(SendError::Transient(format!(
-                "the SMTP server did not complete the transaction within {} ms",
-                self.settings.timeout.as_millis()
-            ))),
+            Err(_) => Err(self.timed_out()),
         }
+    }
+
+    fn timed_out(&self) -> SendError {
+        SendError::Transient(format!(
+            "the SMTP server did not complete the transaction within {} ms",
+            self.settings.timeout.as_millis()
+        ))
+    }
+
+    /// Sends `message`, holding its end of data until `record` has
+    /// committed (see [`gate`]); without a gate (STARTTLS), records after
+    /// the server's reply.
+    async fn deliver_recorded(&self, message: &Message, record: Record<'_>) -> Delivery {
+        let (envelope, bytes) = match format_message(message, &self.from) {
+            Ok(m) => m,
+            Err(e) => return Delivery::NotSent(e),
+        };
+        let mut slot = self.connection.lock().await;
+        let mut open = match self.open(slot.take()).await {
+            Ok(open) => open,
+            Err(e) => return Delivery::NotSent(e),
+        };
+        let Some(gate) = open.gate.clone() else {
+            drop(slot);
+            return match self.deliver(message).await {
+                Ok(()) => match record.await {
+                    Ok(()) => Delivery::Sent,
+                    Err(e) => Delivery::SentNotRecorded(e),
+                },
+                Err(e) => Delivery::NotSent(e),
+            };
+        };
+        let (delivery, reusable) =
+            self.through_gate(&mut open.smtp, &gate, (&envelope, &bytes), &message.to, record).await;
+        if reusable && !open.smtp.has_broken() {
+            open.last_used = Instant::now();
+            *slot = Some(open);
+        }
+        delivery
+    }
+
+    /// One transaction over `smtp` with its end of data held by `gate`
+    /// until `record` commits; whether the connection may be used again.
+    async fn through_gate(
+        &self,
+        smtp: &mut AsyncSmtpConnection,
+        gate: &Gate,
+        (envelope, bytes): (&Envelope, &[u8]),
+        to: &str,
+        record: Record<'_>,
+    ) -> (Delivery, bool) {
+        let timeout = self.settings.timeout;
+        let mut reached = gate.arm();
+        let send = smtp.send(envelope, bytes);
+        tokio::pin!(send);
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        // Up to the end of the data: MAIL, RCPT, DATA, the body.
+        let ended = tokio::select! {
+            ended = &mut send => Some(ended),
+            held = &mut reached => if held.is_ok() { None } else { Some((&mut send).await) },
+            () = &mut deadline => {
+                gate.disarm();
+                return (Delivery::NotSent(self.timed_out()), false);
+            }
+        };
+        if let Some(ended) = ended {
+            // The transaction ended before its end of data: refused on the way.
+            gate.disarm();
+            return match ended {
+                Ok(_) => (Delivery::SentNotRecorded("the end of data was not held".to_owned()), true),
+                Err(e) => (Delivery::NotSent(classify(&e, to)), true),
+            };
+        }
+        // The point of no return: the record first, then the end of data.
+        let recorded = match tokio::time::timeout(timeout, record).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("recording the message failed: {e}")),
+            Err(_) => Err("recording the message timed out".to_owned()),
+        };
+        if let Err(e) = recorded {
+            // Abandoned: the held write is never let out, and the connection
+            // is dropped (not awaited: lettre would answer the failure with a
+            // QUIT the server, still reading data, never replies to). The
+            // server discards the unterminated message.
+            gate.abort();
+            return (Delivery::NotSent(SendError::Transient(e)), false);
+        }
+        gate.release();
+        match tokio::time::timeout(timeout, &mut send).await {
+            Ok(Ok(_)) => (Delivery::Sent, true),
+            Ok(Err(e)) => (Delivery::RecordedThen(classify(&e, to)), true),
+            Err(_) => (Delivery::RecordedThen(self.timed_out()), false),
+        }
+    }
+
+    /// The open connection, checked when idle, or a new one.
+    async fn open(&self, open: Option<Open>) -> Result<Open, SendError> {
+        Ok(match open {
+            Some(open) if open.last_used.elapsed() < IDLE_PROBE => open,
+            Some(mut open) => {
+                let alive = tokio::time::timeout(self.settings.timeout, open.smtp.test_connected()).await;
+                if matches!(alive, Ok(true)) {
+                    open
+                } else {
+                    tracing::debug!("the idle SMTP connection is gone; connecting again");
+                    self.connect().await?
+                }
+            }
+            None => self.connect().await?,
+        })
     }
 
     /// Opens a connection: TCP (Nagle off, see [`tls`]), TLS, the greeting,
@@ -165,11 +267,15 @@ impl SmtpSender {
             let host = s.host.trim_start_matches('[').trim_end_matches(']');
             let tcp = TcpStream::connect((host, s.port)).await.map_err(|e| format!("connecting: {e}"))?;
             tcp.set_nodelay(true).map_err(|e| format!("connecting: {e}"))?;
-            let stream: Box<dyn AsyncTokioStream> = match &self.security {
+            let gate = Arc::new(Gate::default());
+            let (stream, gate): (Box<dyn AsyncTokioStream>, _) = match &self.security {
                 Security::Tls(connector, name) => {
-                    Box::new(TlsTcp::handshake(connector, name.clone(), tcp).await.map_err(|e| format!("TLS: {e}"))?)
+                    let tls = TlsTcp::handshake(connector, name.clone(), tcp).await.map_err(|e| format!("TLS: {e}"))?;
+                    (Box::new(Gated::new(tls, gate.clone())), Some(gate))
                 }
-                Security::Plain | Security::StartTls(_) => Box::new(tcp),
+                Security::Plain => (Box::new(Gated::new(tcp, gate.clone())), Some(gate)),
+                // Below STARTTLS's TLS layer the end of data is ciphertext.
+                Security::StartTls(_) => (Box::new(tcp), None),
             };
             let mut smtp = AsyncSmtpConnection::connect_with_transport(stream, &self.hello)
                 .await
@@ -185,12 +291,12 @@ impl SmtpSender {
                     .await
                     .map_err(|e| format!("logging in: {e}"))?;
             }
-            Ok(smtp)
+            Ok((smtp, gate))
         };
         match tokio::time::timeout(s.timeout, steps).await {
-            Ok(Ok(smtp)) => {
+            Ok(Ok((smtp, gate))) => {
                 tracing::debug!(server = %where_, "connected to the SMTP server");
-                Ok(Open { smtp, last_used: Instant::now() })
+                Ok(Open { smtp, gate, last_used: Instant::now() })
             }
             Ok(Err(e)) => Err(SendError::Transient(format!("SMTP server {where_}: {}", scrub(&e, "")))),
             Err(_) => Err(SendError::Transient(format!(
@@ -204,6 +310,10 @@ impl SmtpSender {
 impl Sender for SmtpSender {
     fn send<'a>(&'a self, message: &'a Message) -> BoxFuture<'a, Result<(), SendError>> {
         Box::pin(self.deliver(message))
+    }
+
+    fn send_recorded<'a>(&'a self, message: &'a Message, record: Record<'a>) -> BoxFuture<'a, Delivery> {
+        Box::pin(self.deliver_recorded(message, record))
     }
 }
 

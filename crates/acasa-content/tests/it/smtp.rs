@@ -230,3 +230,65 @@ async fn tls_and_starttls_deliver_to_a_trusted_server_only() -> anyhow::Result<(
     assert_eq!(server.message_count()?, 0);
     Ok(())
 }
+
+/// A record that notes it ran and answers `result`.
+fn record(
+    ran: &Arc<std::sync::atomic::AtomicUsize>,
+    result: Result<(), String>,
+) -> acasa_content::sender::Record<'static> {
+    let ran = ran.clone();
+    Box::pin(async move {
+        ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        result
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_data_goes_out_only_once_the_record_has_committed() -> anyhow::Result<()> {
+    use acasa_content::sender::Delivery;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = SmtpServer::start().await?;
+    let sender = Arc::new(sender(&server)?);
+    let ran = Arc::new(AtomicUsize::new(0));
+
+    // Recorded, then delivered.
+    assert_eq!(sender.send_recorded(&message(1), record(&ran, Ok(()))).await, Delivery::Sent);
+    // The record fails: the message is abandoned before its end of data.
+    let failed = sender.send_recorded(&message(2), record(&ran, Err("database down".into()))).await;
+    assert!(
+        matches!(failed, Delivery::NotSent(SendError::Transient(ref e)) if e.contains("database down")),
+        "{failed:?}"
+    );
+    // A crash while recording (the task dies with the record pending): nothing delivered.
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let crashing = {
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            let record: acasa_content::sender::Record<'static> = Box::pin(async move {
+                let _ = started_tx.send(());
+                std::future::pending::<()>().await;
+                Ok(())
+            });
+            sender.send_recorded(&message(3), record).await
+        })
+    };
+    started_rx.await?;
+    crashing.abort();
+    assert!(crashing.await.is_err(), "aborted");
+    // A refused recipient: the record never runs.
+    let before = ran.load(Ordering::SeqCst);
+    let refused = Message { to: "reject-me@example.md".into(), ..message(4) };
+    let refused = sender.send_recorded(&refused, record(&ran, Ok(()))).await;
+    assert!(matches!(refused, Delivery::NotSent(SendError::Permanent(_))), "{refused:?}");
+    assert_eq!(ran.load(Ordering::SeqCst), before);
+    // The sender goes on (a new connection where the old one broke).
+    assert_eq!(sender.send_recorded(&message(5), record(&ran, Ok(()))).await, Delivery::Sent);
+
+    let got = received(&server)?;
+    let mut ids: Vec<usize> = got.keys().copied().collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 5], "only the recorded messages arrived");
+    assert!(got.values().all(|v| v.len() == 1));
+    check(&got[&5][0], 5);
+    Ok(())
+}
