@@ -328,6 +328,13 @@ impl pb::content_service_server::ContentService for ContentService {
         query!(self, request, query_get_campaign)
     }
 
+    async fn get_campaign_reach(
+        &self,
+        request: Request<pb::GetCampaignReachRequest>,
+    ) -> Result<Response<pb::GetCampaignReachResponse>, Status> {
+        query!(self, request, query_get_campaign_reach)
+    }
+
     async fn list_campaigns(
         &self,
         request: Request<pb::ListCampaignsRequest>,

@@ -22,6 +22,7 @@
 //!   SMS over a provider's gateway; errors say whether to retry and name no
 //!   recipient.
 
+pub mod audience;
 pub mod codec;
 mod commands;
 pub mod deadlines;
@@ -29,6 +30,7 @@ pub mod diff;
 pub mod domain;
 pub mod grpc;
 pub mod locale;
+pub mod outbox;
 pub mod projection;
 mod public;
 mod queries;
@@ -41,6 +43,8 @@ pub mod validate;
 pub const SERVICE: &str = "content";
 /// The projection building the service's read models from its own log.
 pub const PROJECTION: &str = "content.content";
+/// The projection of the registry's events into `content.audience`.
+pub const AUDIENCE_PROJECTION: &str = "content.audience";
 
 use std::sync::Arc;
 
@@ -62,8 +66,20 @@ use crate::locale::FallbackChain;
 #[derive(Clone, Copy, Debug)]
 pub struct Content;
 
-const PROJECTIONS: &[ProjectionSpec] =
-    &[ProjectionSpec { name: PROJECTION, stream_of: SERVICE, rebuildable: true, build: read_model }];
+const PROJECTIONS: &[ProjectionSpec] = &[
+    ProjectionSpec { name: PROJECTION, stream_of: SERVICE, rebuildable: true, build: read_model },
+    // Whom campaigns may reach, kept in this service's schema.
+    ProjectionSpec { name: AUDIENCE_PROJECTION, stream_of: "registry", rebuildable: true, build: audience_view },
+];
+
+fn person_data(config: &Config) -> anyhow::Result<acasa_runtime::person_data::RegistryPersonData> {
+    use acasa_runtime::person_data::{Purpose, RegistryPersonData};
+    RegistryPersonData::from_config(config, SERVICE, Purpose::Campaigns)
+}
+
+fn audience_view(ctx: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
+    Ok(Arc::new(audience::AudienceProjection::new(Arc::new(person_data(ctx.config)?))))
+}
 
 fn read_model(_: &WorkContext<'_>) -> anyhow::Result<Arc<dyn Projection>> {
     Ok(Arc::new(projection::ContentProjection))
@@ -110,9 +126,32 @@ impl ServiceDef for Content {
     fn workers(&self, ctx: &WorkContext<'_>, shutdown: watch::Receiver<bool>) -> anyhow::Result<Vec<WorkerRun>> {
         let repo = Repository::new(ctx.store.clone(), RepositoryConfig::default());
         let sweep = deadlines::Deadlines::new(repo, ctx.pool.clone(), ctx.config.content_sweep_interval);
-        Ok(vec![Box::pin(async move {
-            sweep.run(shutdown).await;
-            Ok(())
-        })])
+        let smtp = sender::SmtpSettings::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut senders: Vec<Arc<dyn sender::Sender>> = Vec::new();
+        for _ in 0..ctx.config.content_send_connections {
+            senders.push(Arc::new(sender::SmtpSender::new(smtp.clone()).map_err(|e| anyhow::anyhow!("{e}"))?));
+        }
+        let campaigns = outbox::Campaigns::new(
+            Repository::new(ctx.store.clone(), RepositoryConfig::default()),
+            ctx.pool.clone(),
+            Arc::new(person_data(ctx.config)?),
+            senders,
+            fallback_chain(ctx.config)?,
+            outbox::Settings {
+                public_url: ctx.config.content_public_url.clone(),
+                interval: ctx.config.content_send_interval,
+            },
+        );
+        let stop = shutdown.clone();
+        Ok(vec![
+            Box::pin(async move {
+                sweep.run(shutdown).await;
+                Ok(())
+            }),
+            Box::pin(async move {
+                campaigns.run(stop).await;
+                Ok(())
+            }),
+        ])
     }
 }

@@ -558,7 +558,23 @@ impl Applied {
             }
             E::SendingStarted(_) => self.campaign_state(conn, CampaignState::Sending).await?,
             E::Completed(_) => self.campaign_state(conn, CampaignState::Completed).await?,
-            E::BatchRecorded { sent, .. } => {
+            E::BatchRecorded { sent, stamp } => {
+                // The outbox: one pending row per recipient (ids only).
+                let people: Vec<Uuid> = sent.iter().map(|r| r.person).collect();
+                let locales: Vec<&str> = sent.iter().map(|r| r.locale.as_str()).collect();
+                let countries: Vec<&str> = sent.iter().map(|r| r.country.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO content.deliveries (campaign_id, person_id, locale, country, next_attempt_at, \
+                     recorded_at) SELECT $1, p, l, c, $5, $5 FROM unnest($2::uuid[], $3::text[], $4::text[]) \
+                     AS r(p, l, c) ON CONFLICT (campaign_id, person_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(&people)
+                .bind(&locales)
+                .bind(&countries)
+                .bind(stamp.at)
+                .execute(&mut *conn)
+                .await?;
                 let mut per_locale: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
                 for r in sent {
                     *per_locale.entry(r.locale.as_str()).or_insert(0) += 1;

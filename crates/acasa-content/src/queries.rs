@@ -498,4 +498,66 @@ impl ContentService {
         let (rows, next_page_token) = page.cut(rows, |r| r.try_get::<Uuid, _>("campaign_id").unwrap_or_default());
         Ok(pb::ListCampaignsResponse { campaigns: self.campaigns_of(&rows).await?, next_page_token })
     }
+
+    pub(crate) async fn query_get_campaign_reach(
+        &self,
+        req: &pb::GetCampaignReachRequest,
+        deadline: Instant,
+    ) -> Result<pb::GetCampaignReachResponse, ApiError> {
+        use crate::outbox::status;
+        let mut v = Violations::new();
+        let Some(id) = validate::id(&mut v, "campaign_id", &req.campaign_id) else { return Err(v.into()) };
+        self.at(req.min_position, deadline).await?;
+        let exists: Option<(Uuid,)> =
+            sqlx::query_as("SELECT campaign_id FROM content.campaigns WHERE campaign_id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        if exists.is_none() {
+            return Err(ApiError::NotFound(format!("no campaign {id}")));
+        }
+        let rows = sqlx::query(
+            "SELECT country, locale, count(*) AS recipients, \
+               count(*) FILTER (WHERE status = $2) AS sent, count(*) FILTER (WHERE status = $3) AS withdrawn, \
+               count(*) FILTER (WHERE status = $4) AS erased, count(*) FILTER (WHERE status = $5) AS failed, \
+               count(*) FILTER (WHERE status = $6) AS uncertain, count(*) FILTER (WHERE status = $7) AS pending \
+             FROM content.deliveries WHERE campaign_id = $1 GROUP BY country, locale ORDER BY country, locale",
+        )
+        .bind(id)
+        .bind(status::SENT)
+        .bind(status::NO_CONSENT)
+        .bind(status::ERASED)
+        .bind(status::FAILED)
+        .bind(status::UNCERTAIN)
+        .bind(status::PENDING)
+        .fetch_all(&self.pool)
+        .await?;
+        let count = |r: &PgRow, c: &str| -> Result<u32, sqlx::Error> {
+            Ok(u32::try_from(r.try_get::<i64, _>(c)?).unwrap_or(u32::MAX))
+        };
+        let mut total = pb::ReachRow::default();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let row = pb::ReachRow {
+                country: r.try_get("country")?,
+                locale: r.try_get("locale")?,
+                recipients: count(r, "recipients")?,
+                sent: count(r, "sent")?,
+                consent_withdrawn: count(r, "withdrawn")?,
+                erased: count(r, "erased")?,
+                failed: count(r, "failed")?,
+                uncertain: count(r, "uncertain")?,
+                pending: count(r, "pending")?,
+            };
+            total.recipients += row.recipients;
+            total.sent += row.sent;
+            total.consent_withdrawn += row.consent_withdrawn;
+            total.erased += row.erased;
+            total.failed += row.failed;
+            total.uncertain += row.uncertain;
+            total.pending += row.pending;
+            out.push(row);
+        }
+        Ok(pb::GetCampaignReachResponse { rows: out, total: Some(total) })
+    }
 }

@@ -163,6 +163,16 @@ pub struct Config {
     /// `ACASA_CONTENT_SWEEP_MS`: how often the content deadline worker
     /// records scheduled publications and expiries (default 5000).
     pub content_sweep_interval: Duration,
+    /// `ACASA_CONTENT_PUBLIC_URL`: where readers read articles; a campaign's
+    /// article link is `<url>/<slug>?locale=<locale>` (default
+    /// `https://acasa.local/info`).
+    pub content_public_url: String,
+    /// `ACASA_CONTENT_SEND_CONNECTIONS`: SMTP connections the campaign
+    /// sender uses at once (default 4).
+    pub content_send_connections: usize,
+    /// `ACASA_CONTENT_SEND_MS`: how often the campaign sender looks for work
+    /// when idle (default 1000).
+    pub content_send_interval: Duration,
     /// `ACASA_LOG`: a tracing filter (default `info`).
     pub log: String,
     /// `ACASA_LOG_FORMAT`: `text` or `json`.
@@ -238,6 +248,9 @@ impl Config {
             content_public_burst: parse(&get, "ACASA_CONTENT_PUBLIC_BURST", 40)?,
             content_trust_forwarded: parse(&get, "ACASA_CONTENT_TRUST_FORWARDED", false)?,
             content_sweep_interval: Duration::from_millis(parse(&get, "ACASA_CONTENT_SWEEP_MS", 5_000)?.max(10)),
+            content_public_url: get("ACASA_CONTENT_PUBLIC_URL").unwrap_or_else(|| "https://acasa.local/info".into()),
+            content_send_connections: parse(&get, "ACASA_CONTENT_SEND_CONNECTIONS", 4_usize)?.clamp(1, 64),
+            content_send_interval: Duration::from_millis(parse(&get, "ACASA_CONTENT_SEND_MS", 1_000)?.max(10)),
             log: get("ACASA_LOG").unwrap_or_else(|| "info".into()),
             log_format,
             state_dir,

@@ -191,6 +191,30 @@ impl SmtpServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): it accepts nothing and answers nothing
+    /// until [`resume`](Self::resume) — a sender talking to it hangs
+    /// mid-transaction.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a [`pause`](Self::pause)d server go on (SIGCONT).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self.pid().ok_or_else(|| anyhow::anyhow!("not running"))?;
+        let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill {signal} {pid} failed");
+        Ok(())
+    }
+
     /// Starts it again on the same port and Maildir.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill();

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
 
 mod content;
+mod content_campaigns;
 mod eventstore;
 mod faults;
 mod grants;
