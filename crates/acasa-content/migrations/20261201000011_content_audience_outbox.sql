@@ -26,7 +26,9 @@ CREATE INDEX audience_reachable ON content.audience (country) WHERE consent AND 
 -- address. status: 1 pending, 2 sent, 3 not sent: consent withdrawn before
 -- the send, 4 not sent: erased, 5 failed (refused, or no address for the
 -- channel), 6 uncertain (recorded sent, then the connection broke before
--- the server's answer: never sent again).
+-- the server's answer: never sent again). The sending state is the outbox's own, not
+-- derived from events: `acasa rebuild content.content` leaves this table as it is (and
+-- re-inserting a recorded batch's rows changes nothing).
 CREATE TABLE content.deliveries (
     campaign_id     uuid NOT NULL,
     person_id       uuid NOT NULL,
