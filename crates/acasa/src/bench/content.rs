@@ -608,6 +608,8 @@ pub struct ContentReport {
     pub list_articles: Rate,
     /// By locale.
     pub list_by_kind: Vec<ReadKindRate>,
+    /// Peak RSS of the service when this part began (before any content), MiB.
+    pub service_peak_rss_before_mib: Option<f64>,
     /// Peak RSS of the service when the seeding was done (before the reads), MiB.
     pub service_peak_rss_after_seed_mib: Option<f64>,
     /// Peak RSS of the service, MiB.
@@ -800,6 +802,7 @@ pub async fn run(
     eprintln!(
         "bench: content: seeding {full} articles in ro, ru, en, uk and {partial} in ro, ru only, {clients} at once…"
     );
+    let service_peak_rss_before_mib = peak_rss_mib(target.service_pid);
     let started = Instant::now();
     let ids = Arc::new(Mutex::new(vec![String::new(); total]));
     {
@@ -984,6 +987,7 @@ pub async fn run(
         search_by_words,
         list_articles: rate(lists, list_elapsed, list_lat),
         list_by_kind,
+        service_peak_rss_before_mib,
         service_peak_rss_after_seed_mib,
         service_peak_rss_mib: peak_rss_mib(target.service_pid),
         worker_peak_rss_mib: peak_rss_mib(target.worker_pid),
@@ -1054,9 +1058,10 @@ pub fn print_table(c: &ContentReport) {
     }
     let rss_ok = c.service_peak_rss_mib.is_some_and(|m| m <= 100.0);
     println!(
-        "  peak RSS: service {} (target ≤ 100 MiB: {}; {} when the seeding was done), worker {}",
+        "  peak RSS: service {} (target ≤ 100 MiB: {}; {} before the seeding, {} after it), worker {}",
         mib(c.service_peak_rss_mib),
         if c.service_peak_rss_mib.is_some() { verdict(rss_ok) } else { "not measured" },
+        mib(c.service_peak_rss_before_mib),
         mib(c.service_peak_rss_after_seed_mib),
         mib(c.worker_peak_rss_mib)
     );
