@@ -7,10 +7,13 @@
 # and Postgres 15 on free ports with data in a temp directory, runs `acasa migrate`, then
 # `acasa serve registry` and `acasa project registry`, `acasa serve referrals` and
 # `acasa project referrals`, `acasa serve placements` and `acasa project placements`,
-# `acasa serve grants` and `acasa project grants` as their own processes, and `target/release/acasa bench ARGS` against all of it
+# `acasa serve grants` and `acasa project grants`, `acasa serve content` and `acasa project content`
+# as their own processes, and `target/release/acasa bench ARGS` against all of it
 # (`scripts/bench.sh --referrals-only`: only the raw JetStream ceiling and the referrals service
 # with its partner feed; `--placements-only`: the raw ceiling and the placements service;
-# `--grants-only`: the raw ceiling and the grants service).
+# `--grants-only`: the raw ceiling and the grants service; `--content-only`: the raw ceiling and
+# the content service). The content service runs with its public per-client rate raised
+# (ACASA_CONTENT_PUBLIC_RATE and _BURST 1000000): the bench's readers all come from 127.0.0.1.
 # The placements and grants workers (which project the registry's log, opening every
 # registration through the registry) start only when the bench reaches their part, so they do
 # not load the measurements before it. Everything, temp data included, is removed on exit.
@@ -30,6 +33,8 @@ PLACEMENTS_PID=""
 PLACEMENTS_WORKER_PID=""
 GRANTS_PID=""
 GRANTS_WORKER_PID=""
+CONTENT_PID=""
+CONTENT_WORKER_PID=""
 
 cleanup() {
     local rc=$?
@@ -42,6 +47,8 @@ cleanup() {
     [[ -n "$PLACEMENTS_WORKER_PID" ]] && stop_pid "$PLACEMENTS_WORKER_PID" "placements worker"
     [[ -n "$GRANTS_PID" ]] && stop_pid "$GRANTS_PID" "grants service"
     [[ -n "$GRANTS_WORKER_PID" ]] && stop_pid "$GRANTS_WORKER_PID" "grants worker"
+    [[ -n "$CONTENT_PID" ]] && stop_pid "$CONTENT_PID" "content service"
+    [[ -n "$CONTENT_WORKER_PID" ]] && stop_pid "$CONTENT_WORKER_PID" "content worker"
     if [[ -n "$BENCH_DIR" ]]; then
         stack_stop
         if [[ "${KEEP_BENCH_DIR:-}" == 1 ]]; then
@@ -166,6 +173,22 @@ main() {
         die "the grants service did not start"
     }
 
+    # The content service (public reads without login, rate-limited per client address: raised
+    # here, the bench's readers all being one address) and its worker (read models, the deadline
+    # worker), which reads only the content's own log.
+    local content_port
+    content_port="$(free_port)"
+    info "acasa serve content (127.0.0.1:$content_port) and acasa project content"
+    ACASA_GRPC_ADDR="127.0.0.1:$content_port" ACASA_CONTENT_PUBLIC_RATE=1000000 ACASA_CONTENT_PUBLIC_BURST=1000000 \
+        "$ACASA_BIN" serve content >>"$BENCH_DIR/logs/content.log" 2>&1 &
+    CONTENT_PID=$!
+    "$ACASA_BIN" project content >>"$BENCH_DIR/logs/content-project.log" 2>&1 &
+    CONTENT_WORKER_PID=$!
+    wait_for_port 127.0.0.1 "$content_port" 60 "$CONTENT_PID" || {
+        tail -n 30 "$BENCH_DIR/logs/content.log" >&2 || true
+        die "the content service did not start"
+    }
+
     info "acasa bench $*"
     # Not exec: the EXIT trap must still tear the servers down.
     "$ACASA_BIN" bench --registry-addr "127.0.0.1:$registry_port" \
@@ -177,7 +200,9 @@ main() {
         --placements-worker-gate "$placements_gate" \
         --grants-addr "127.0.0.1:$grants_port" \
         --grants-service-pid "$GRANTS_PID" --grants-worker-pid "$GRANTS_WORKER_PID" \
-        --grants-worker-gate "$grants_gate" "$@"
+        --grants-worker-gate "$grants_gate" \
+        --content-addr "127.0.0.1:$content_port" \
+        --content-service-pid "$CONTENT_PID" --content-worker-pid "$CONTENT_WORKER_PID" "$@"
 }
 
 main "$@"

@@ -13,9 +13,11 @@
 //! referrals service with its partner feed ([`referrals`]) and the
 //! placements service with its deadline worker ([`placements`]) and the
 //! grants service ([`grants`]: approvals racing on one call and spread over
-//! many, the budget checked to the cent, the funnel) over gRPC;
-//! `--referrals-only`, `--placements-only` and `--grants-only` measure just
-//! the raw ceiling and that one service.
+//! many, the budget checked to the cent, the funnel) and the content service
+//! ([`content`]: public reads by slug with fallbacks, search in four
+//! languages, lists) over gRPC; `--referrals-only`, `--placements-only`,
+//! `--grants-only` and `--content-only` measure just the raw ceiling and
+//! that one service.
 //!
 //! It writes to the `demo` stream and schema: run it on throwaway servers
 //! (`make bench` does), never on a deployment with real data.
@@ -33,12 +35,14 @@ use uuid::Uuid;
 use crate::app;
 
 mod client;
+mod content;
 mod grants;
 mod placements;
 mod referrals;
 mod registry;
 mod stats;
 
+pub use content::ContentReport;
 pub use grants::GrantsReport;
 pub use placements::PlacementsReport;
 pub use referrals::ReferralsReport;
@@ -154,6 +158,32 @@ pub struct Args {
     /// referrals and placements parts).
     #[arg(long)]
     pub grants_only: bool,
+    /// A running content service (`host:port`) to measure over gRPC (its public reads need a per-client rate far
+    /// above the default: `make bench` starts it with one).
+    #[arg(long)]
+    pub content_addr: Option<String>,
+    /// The content service's pid (for its peak RSS).
+    #[arg(long)]
+    pub content_service_pid: Option<u32>,
+    /// The content worker's pid (for its peak RSS).
+    #[arg(long)]
+    pub content_worker_pid: Option<u32>,
+    /// Articles published in ro, ru, en and uk (a twentieth as many more in ro and ru only, for the fallbacks).
+    #[arg(long, default_value_t = 5_000)]
+    pub content_articles: usize,
+    /// Articles seeded at once.
+    #[arg(long, default_value_t = 32)]
+    pub content_clients: usize,
+    /// GetArticle reads to measure.
+    #[arg(long, default_value_t = 10_000)]
+    pub content_reads: usize,
+    /// SearchArticles queries to measure (and half as many ListArticles).
+    #[arg(long, default_value_t = 2_000)]
+    pub content_searches: usize,
+    /// Measure only the raw JetStream ceiling and the content service (skips the demo, Postgres, registry,
+    /// referrals, placements and grants parts).
+    #[arg(long)]
+    pub content_only: bool,
 }
 
 /// The whole report.
@@ -187,6 +217,8 @@ pub struct Report {
     pub placements: Option<placements::PlacementsReport>,
     /// The grants service over gRPC, when `--grants-addr` was given.
     pub grants: Option<grants::GrantsReport>,
+    /// The content service over gRPC, when `--content-addr` was given.
+    pub content: Option<content::ContentReport>,
 }
 
 /// The report of `--referrals-only`.
@@ -226,6 +258,40 @@ pub struct GrantsOnlyReport {
     pub raw_jetstream_publish: Rate,
     /// The grants service over gRPC.
     pub grants: grants::GrantsReport,
+}
+
+/// The report of `--content-only`.
+#[derive(Debug, Serialize)]
+pub struct ContentOnlyReport {
+    /// Writers in flight.
+    pub writers: usize,
+    /// Size of one commit message in bytes.
+    pub message_bytes: usize,
+    /// Raw acknowledged JetStream publishes (ceiling).
+    pub raw_jetstream_publish: Rate,
+    /// The content service over gRPC.
+    pub content: content::ContentReport,
+}
+
+/// The content part, when `--content-addr` was given.
+async fn content(
+    config: &Config,
+    pool: &sqlx::PgPool,
+    args: &Args,
+    raw_per_second: f64,
+) -> anyhow::Result<Option<content::ContentReport>> {
+    let Some(addr) = &args.content_addr else { return Ok(None) };
+    let target = content::Target {
+        addr: addr.clone(),
+        articles: args.content_articles,
+        clients: args.content_clients,
+        readers: 4,
+        reads: args.content_reads,
+        searches: args.content_searches,
+        service_pid: args.content_service_pid,
+        worker_pid: args.content_worker_pid,
+    };
+    Ok(Some(content::run(config, pool, &target, raw_per_second).await?))
 }
 
 /// The grants part, when `--grants-addr` was given.
@@ -332,9 +398,28 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     let raw_js = raw_publish(&client, args.commands, writers, message_bytes).await?;
 
     anyhow::ensure!(
-        [args.referrals_only, args.placements_only, args.grants_only].iter().filter(|o| **o).count() <= 1,
-        "--referrals-only, --placements-only and --grants-only exclude each other"
+        [args.referrals_only, args.placements_only, args.grants_only, args.content_only].iter().filter(|o| **o).count()
+            <= 1,
+        "--referrals-only, --placements-only, --grants-only and --content-only exclude each other"
     );
+    if args.content_only {
+        let content =
+            content(config, &pool, &args, raw_js.per_second).await?.context("--content-only needs --content-addr")?;
+        let report = ContentOnlyReport { writers, message_bytes, raw_jetstream_publish: raw_js, content };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("Acasă content benchmark — {} in flight, {}-byte commits", writers, message_bytes);
+            println!(
+                "  raw JetStream publish      {:>10.0} /s  p50 {:6.2} ms  p99 {:6.2} ms",
+                report.raw_jetstream_publish.per_second,
+                report.raw_jetstream_publish.p50_ms.unwrap_or(f64::NAN),
+                report.raw_jetstream_publish.p99_ms.unwrap_or(f64::NAN)
+            );
+            content::print_table(&report.content);
+        }
+        return Ok(());
+    }
     if args.grants_only {
         let grants = grants(config, &args, raw_js.per_second)
             .await?
@@ -438,6 +523,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
     let registry_mixed_ratio = registry.as_ref().map(|r| r.mixed_ratio);
     let placements = placements(config, &pool, &args, raw_js.per_second, registry_mixed_ratio).await?;
     let grants = grants(config, &args, raw_js.per_second).await?;
+    let content = content(config, &pool, &args, raw_js.per_second).await?;
 
     let report = Report {
         writers,
@@ -454,6 +540,7 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         referrals,
         placements,
         grants,
+        content,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -467,6 +554,9 @@ pub async fn run(config: &Config, args: Args) -> anyhow::Result<()> {
         }
         if let Some(g) = &report.grants {
             grants::print_table(g);
+        }
+        if let Some(c) = &report.content {
+            content::print_table(c);
         }
     }
     Ok(())
