@@ -35,6 +35,7 @@ GRANTS_PID=""
 GRANTS_WORKER_PID=""
 CONTENT_PID=""
 CONTENT_WORKER_PID=""
+SMTP_PID=""
 
 cleanup() {
     local rc=$?
@@ -49,6 +50,7 @@ cleanup() {
     [[ -n "$GRANTS_WORKER_PID" ]] && stop_pid "$GRANTS_WORKER_PID" "grants worker"
     [[ -n "$CONTENT_PID" ]] && stop_pid "$CONTENT_PID" "content service"
     [[ -n "$CONTENT_WORKER_PID" ]] && stop_pid "$CONTENT_WORKER_PID" "content worker"
+    [[ -n "$SMTP_PID" ]] && stop_pid "$SMTP_PID" "aiosmtpd"
     if [[ -n "$BENCH_DIR" ]]; then
         stack_stop
         if [[ "${KEEP_BENCH_DIR:-}" == 1 ]]; then
@@ -175,14 +177,28 @@ main() {
 
     # The content service (public reads without login, rate-limited per client address: raised
     # here, the bench's readers all being one address) and its worker (read models, the deadline
-    # worker), which reads only the content's own log.
-    local content_port
+    # worker, its view of the registry — languages opened by the registry's PersonDataService —
+    # and the campaign sender, to an aiosmtpd keeping what it receives in $BENCH_DIR/mail). The
+    # worker waits for the gate file the bench creates when it reaches the content part.
+    local content_port content_gate smtp_port
     content_port="$(free_port)"
-    info "acasa serve content (127.0.0.1:$content_port) and acasa project content"
+    content_gate="$BENCH_DIR/content-worker.go"
+    smtp_port="$(free_port)"
+    mkdir -p "$BENCH_DIR/mail"
+    info "aiosmtpd on 127.0.0.1:$smtp_port (mailbox $BENCH_DIR/mail/Maildir)"
+    "$SMTP_PYTHON" -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox \
+        "$BENCH_DIR/mail/Maildir" >>"$BENCH_DIR/logs/smtp.log" 2>&1 &
+    SMTP_PID=$!
+    wait_for_port 127.0.0.1 "$smtp_port" 30 "$SMTP_PID" || die "aiosmtpd did not start"
+    info "acasa serve content (127.0.0.1:$content_port) and acasa project content (from the content part)"
     ACASA_GRPC_ADDR="127.0.0.1:$content_port" ACASA_CONTENT_PUBLIC_RATE=1000000 ACASA_CONTENT_PUBLIC_BURST=1000000 \
         "$ACASA_BIN" serve content >>"$BENCH_DIR/logs/content.log" 2>&1 &
     CONTENT_PID=$!
-    "$ACASA_BIN" project content >>"$BENCH_DIR/logs/content-project.log" 2>&1 &
+    (
+        while [[ ! -e "$content_gate" ]]; do sleep 0.2; done
+        ACASA_REGISTRY_URL="http://127.0.0.1:$registry_port" ACASA_SMTP_PORT="$smtp_port" \
+            ACASA_CONTENT_SEND_MS=100 exec "$ACASA_BIN" project content
+    ) >>"$BENCH_DIR/logs/content-project.log" 2>&1 &
     CONTENT_WORKER_PID=$!
     wait_for_port 127.0.0.1 "$content_port" 60 "$CONTENT_PID" || {
         tail -n 30 "$BENCH_DIR/logs/content.log" >&2 || true
@@ -202,7 +218,8 @@ main() {
         --grants-service-pid "$GRANTS_PID" --grants-worker-pid "$GRANTS_WORKER_PID" \
         --grants-worker-gate "$grants_gate" \
         --content-addr "127.0.0.1:$content_port" \
-        --content-service-pid "$CONTENT_PID" --content-worker-pid "$CONTENT_WORKER_PID" "$@"
+        --content-service-pid "$CONTENT_PID" --content-worker-pid "$CONTENT_WORKER_PID" \
+        --content-worker-gate "$content_gate" --content-maildir "$BENCH_DIR/mail/Maildir" "$@"
 }
 
 main "$@"

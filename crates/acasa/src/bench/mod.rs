@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use crate::app;
 
+mod campaigns;
 mod client;
 mod content;
 mod grants;
@@ -180,6 +181,18 @@ pub struct Args {
     /// SearchArticles queries to measure (and half as many ListArticles).
     #[arg(long, default_value_t = 2_000)]
     pub content_searches: usize,
+    /// The Maildir of the SMTP server the content worker sends campaigns to
+    /// (with `--registry-addr`: the campaign part runs).
+    #[arg(long)]
+    pub content_maildir: Option<std::path::PathBuf>,
+    /// A file to create when the content part begins: `make bench` starts the content worker
+    /// (its read models, and its view of the registry opening every person's languages) only
+    /// then, so it does not load the earlier parts.
+    #[arg(long)]
+    pub content_worker_gate: Option<std::path::PathBuf>,
+    /// People a bench campaign reaches.
+    #[arg(long, default_value_t = 2_000)]
+    pub content_campaign_recipients: usize,
     /// Measure only the raw JetStream ceiling and the content service (skips the demo, Postgres, registry,
     /// referrals, placements and grants parts).
     #[arg(long)]
@@ -281,6 +294,10 @@ async fn content(
     raw_per_second: f64,
 ) -> anyhow::Result<Option<content::ContentReport>> {
     let Some(addr) = &args.content_addr else { return Ok(None) };
+    if let Some(gate) = &args.content_worker_gate {
+        eprintln!("bench: content: starting the worker ({})…", gate.display());
+        std::fs::write(gate, b"go\n").with_context(|| format!("creating {}", gate.display()))?;
+    }
     let target = content::Target {
         addr: addr.clone(),
         articles: args.content_articles,
@@ -290,6 +307,16 @@ async fn content(
         searches: args.content_searches,
         service_pid: args.content_service_pid,
         worker_pid: args.content_worker_pid,
+        campaign: match (&args.content_maildir, &args.registry_addr) {
+            (Some(maildir), Some(registry)) => Some(campaigns::Target {
+                content_addr: addr.clone(),
+                registry_addr: registry.clone(),
+                maildir: maildir.clone(),
+                recipients: args.content_campaign_recipients,
+                clients: args.content_clients,
+            }),
+            _ => None,
+        },
     };
     Ok(Some(content::run(config, pool, &target, raw_per_second).await?))
 }
