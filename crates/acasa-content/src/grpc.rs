@@ -30,7 +30,7 @@ pub(crate) const PUBLISHERS: &[Role] = &[Role::Admin, Role::Editor, Role::Review
 pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Editor, Role::Reviewer, Role::Viewer];
 
 /// Articles kept loaded per process.
-pub const ARTICLES_CACHED: usize = 2_000;
+pub const ARTICLES_CACHED: usize = 500;
 /// Agreements kept loaded per process.
 pub const AGREEMENTS_CACHED: usize = 500;
 /// Campaigns kept loaded per process.

@@ -100,6 +100,7 @@ pub async fn run(config: &Config, pool: &sqlx::PgPool, target: &Target) -> anyho
                     details: Some(reg::PersonDetails {
                         given_name: "Ion".into(),
                         family_name: format!("Campanie-{i}"),
+                        birth_date: Some(acasa_proto::r#type::v1::Date { year: 1990, month: 5, day: 17 }),
                         languages: vec!["ro".into(), "it".into()],
                         ..Default::default()
                     }),
