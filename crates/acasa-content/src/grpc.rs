@@ -335,6 +335,15 @@ impl pb::content_service_server::ContentService for ContentService {
         query!(self, request, query_get_campaign_reach)
     }
 
+    async fn list_campaign_deliveries(
+        &self,
+        request: Request<pb::ListCampaignDeliveriesRequest>,
+    ) -> Result<Response<pb::ListCampaignDeliveriesResponse>, Status> {
+        Principal::authorized(&request, EDITORS)?;
+        let deadline = request::deadline(&request);
+        Ok(Response::new(self.query_list_campaign_deliveries(request.get_ref(), deadline).await?))
+    }
+
     async fn list_campaigns(
         &self,
         request: Request<pb::ListCampaignsRequest>,

@@ -61,20 +61,20 @@ pub const ROUND: i64 = 500;
 /// Attempts before a transiently failing message is given up as failed.
 pub const MAX_ATTEMPTS: i32 = 8;
 
-/// `content.deliveries.status`.
+/// `content.deliveries.status`: the API's `DeliveryStatus` numbers.
 pub mod status {
     /// Waiting to be sent.
-    pub const PENDING: i16 = 1;
+    pub const PENDING: i16 = super::pb::DeliveryStatus::Pending as i16;
     /// Sent.
-    pub const SENT: i16 = 2;
+    pub const SENT: i16 = super::pb::DeliveryStatus::Sent as i16;
     /// Not sent: the consent was withdrawn before the send.
-    pub const NO_CONSENT: i16 = 3;
+    pub const NO_CONSENT: i16 = super::pb::DeliveryStatus::ConsentWithdrawn as i16;
     /// Not sent: the person was erased (or merged).
-    pub const ERASED: i16 = 4;
+    pub const ERASED: i16 = super::pb::DeliveryStatus::Erased as i16;
     /// Refused, or no address.
-    pub const FAILED: i16 = 5;
+    pub const FAILED: i16 = super::pb::DeliveryStatus::Failed as i16;
     /// Recorded sent, the server's answer never came: not sent again.
-    pub const UNCERTAIN: i16 = 6;
+    pub const UNCERTAIN: i16 = super::pb::DeliveryStatus::Uncertain as i16;
 }
 
 /// What one round did.

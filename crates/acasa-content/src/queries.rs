@@ -560,4 +560,41 @@ impl ContentService {
         }
         Ok(pb::GetCampaignReachResponse { rows: out, total: Some(total) })
     }
+
+    pub(crate) async fn query_list_campaign_deliveries(
+        &self,
+        req: &pb::ListCampaignDeliveriesRequest,
+        deadline: Instant,
+    ) -> Result<pb::ListCampaignDeliveriesResponse, ApiError> {
+        let mut v = Violations::new();
+        let id = validate::id(&mut v, "campaign_id", &req.campaign_id);
+        let page = page::request::<Uuid>(&mut v, req.page_size, &req.page_token);
+        let (Some(id), Some(page)) = (id, page) else { return Err(v.into()) };
+        self.at(req.min_position, deadline).await?;
+        let rows = sqlx::query(
+            "SELECT person_id, locale, country, status, recorded_at, sent_at, attempts, error \
+             FROM content.deliveries WHERE campaign_id = $1 AND ($2::uuid IS NULL OR person_id > $2) \
+             ORDER BY person_id LIMIT $3",
+        )
+        .bind(id)
+        .bind(page.after)
+        .bind(page.limit())
+        .fetch_all(&self.pool)
+        .await?;
+        let (rows, next_page_token) = page.cut(rows, |r| r.try_get::<Uuid, _>("person_id").unwrap_or_default());
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for r in &rows {
+            deliveries.push(pb::CampaignDelivery {
+                person_id: r.try_get::<Uuid, _>("person_id")?.to_string(),
+                locale: r.try_get("locale")?,
+                country: r.try_get("country")?,
+                status: i32::from(r.try_get::<i16, _>("status")?),
+                recorded_at: ts(r.try_get("recorded_at")?),
+                sent_at: ts(r.try_get("sent_at")?),
+                attempts: u32::try_from(r.try_get::<i32, _>("attempts")?).unwrap_or(0),
+                error: r.try_get::<Option<String>, _>("error")?.unwrap_or_default(),
+            });
+        }
+        Ok(pb::ListCampaignDeliveriesResponse { deliveries, next_page_token })
+    }
 }

@@ -377,6 +377,19 @@ async fn every_consenting_recipient_gets_exactly_one_message_though_the_sender_d
     let rows: Vec<(String, String, u32)> =
         reach.rows.iter().map(|r| (r.country.clone(), r.locale.clone(), r.sent)).collect();
     assert_eq!(rows, [("DE".into(), "ru".into(), 10), ("IT".into(), "ro".into(), 40)]);
+    // To whom and when: the withdrawn and the erased named by id, not sent.
+    let r = authed(
+        &issuer,
+        "editor-ana",
+        Role::Editor,
+        pb::ListCampaignDeliveriesRequest { campaign_id: campaign.clone(), page_size: 200, ..Default::default() },
+    );
+    let deliveries = content.list_campaign_deliveries(r).await.unwrap().into_inner().deliveries;
+    assert_eq!(deliveries.len(), 52);
+    let status_of = |p: &str| deliveries.iter().find(|d| d.person_id == p).map(|d| d.status);
+    assert_eq!(status_of(&withdrawn), Some(pb::DeliveryStatus::ConsentWithdrawn as i32));
+    assert_eq!(status_of(&erased), Some(pb::DeliveryStatus::Erased as i32));
+    assert!(deliveries.iter().filter(|d| d.status == pb::DeliveryStatus::Sent as i32).all(|d| d.sent_at.is_some()));
     let leaked: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM content.deliveries WHERE concat_ws(' ', locale, country, error) LIKE '%@%'",
     )
