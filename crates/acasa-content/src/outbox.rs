@@ -124,6 +124,9 @@ impl std::fmt::Debug for Campaigns {
     }
 }
 
+/// A recipient's consent and status in the audience (none: not there).
+type Person = (Option<bool>, Option<i16>);
+
 /// One outbox row to deliver, with what it needs.
 struct Pending {
     campaign: Uuid,
@@ -463,51 +466,45 @@ impl Campaigns {
         address: Option<&String>,
         messages: &HashMap<(Uuid, String), Option<(String, String)>>,
     ) -> Round {
-        // The person as the audience says now.
-        let row: Result<Option<(bool, i16)>, sqlx::Error> =
-            sqlx::query_as("SELECT consent, status FROM content.audience WHERE person_id = $1")
-                .bind(p.person)
-                .fetch_optional(&self.pool)
-                .await;
-        let (consent, person_status) = match row {
-            Ok(Some((consent, status))) => (Some(consent), Some(status)),
-            Ok(None) => (None, None),
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the audience failed; next round");
-                return Round::default();
-            }
-        };
-        if person_status != Some(crate::audience::ACTIVE) {
-            return self.set(p, status::ERASED, None).await;
-        }
-        if consent != Some(true) {
-            return self.set(p, status::NO_CONSENT, None).await;
-        }
-        let Some(to) = address else {
-            return self.set(p, status::FAILED, Some("no e-mail address")).await;
-        };
-        let Some(Some((subject, text))) = messages.get(&(p.campaign, p.locale.clone())) else {
-            return self.set(p, status::FAILED, Some("nothing to send in this language (article not published)")).await;
-        };
-        // The record, in a transaction that locks the row again and checks
-        // it is still pending (a consent withdrawn meanwhile is caught on
-        // the next row's read; this one's was read a moment ago).
-        let mut tx = match self.pool.begin().await {
-            Ok(tx) => tx,
-            Err(_) => return Round::default(),
-        };
-        let locked: Result<Option<(i16,)>, sqlx::Error> = sqlx::query_as(
-            "SELECT d.status FROM content.deliveries d JOIN content.audience a ON a.person_id = d.person_id \
-             WHERE d.campaign_id = $1 AND d.person_id = $2 AND d.status = 1 AND a.consent AND a.status = 1 \
-             FOR UPDATE OF d SKIP LOCKED",
+        // The row, locked and still pending (another sender did not take
+        // it), and the person as the audience says now — one read, in the
+        // transaction that records the send.
+        let Ok(mut tx) = self.pool.begin().await else { return Round::default() };
+        let row: Result<Option<Person>, sqlx::Error> = sqlx::query_as(
+            "SELECT a.consent, a.status FROM content.deliveries d \
+             LEFT JOIN content.audience a ON a.person_id = d.person_id \
+             WHERE d.campaign_id = $1 AND d.person_id = $2 AND d.status = 1 FOR UPDATE OF d SKIP LOCKED",
         )
         .bind(p.campaign)
         .bind(p.person)
         .fetch_optional(&mut *tx)
         .await;
-        if !matches!(locked, Ok(Some(_))) {
-            return Round::default();
+        let (consent, person_status) = match row {
+            Ok(Some(r)) => r,
+            Ok(None) => return Round::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the outbox failed; next round");
+                return Round::default();
+            }
+        };
+        let not_sent = if person_status != Some(crate::audience::ACTIVE) {
+            Some((status::ERASED, None))
+        } else if consent != Some(true) {
+            Some((status::NO_CONSENT, None))
+        } else if address.is_none() {
+            Some((status::FAILED, Some("no e-mail address")))
+        } else if !matches!(messages.get(&(p.campaign, p.locale.clone())), Some(Some(_))) {
+            Some((status::FAILED, Some("nothing to send in this language (article not published)")))
+        } else {
+            None
+        };
+        if let Some((to, error)) = not_sent {
+            drop(tx);
+            return self.set(p, to, error).await;
         }
+        let (Some(to), Some(Some((subject, text)))) = (address, messages.get(&(p.campaign, p.locale.clone()))) else {
+            return Round::default();
+        };
         let message = Message {
             message_id: format!("<{}.{}@acasa>", p.campaign, p.person),
             to: to.clone(),
