@@ -196,7 +196,7 @@ impl Projection for AudienceProjection {
                             // As campaigns name them: normalised BCP 47 tags.
                             let languages: Vec<String> = languages
                                 .iter()
-                                .filter_map(|l| crate::locale::Locale::parse(l).ok())
+                                .filter_map(|l| crate::domain::locale::Locale::parse(l).ok())
                                 .map(|l| l.to_string())
                                 .collect();
                             sqlx::query(

@@ -16,13 +16,18 @@
 //!   content per language, its schedule, and the record of who was sent
 //!   what, so that nobody is sent it twice.
 //!
+//! Pure helpers beside them: [`locale`] (BCP 47 locales and the fallback
+//! chain), [`diff`] (what changed between two revisions), [`render`]
+//! (bodies rendered safely) and [`search`] (each language's text-search
+//! configuration and the bounds of a reader's query).
+//!
 //! [`versions`] holds what articles and agreement summaries share: one
 //! version per locale, each a list of revisions, the source locale, and
 //! translations that know the source revision they translate (stale when
 //! the source moves on, until updated or confirmed).
 //!
 //! **Outside facts come in.** Locales arrive already validated as BCP 47
-//! tags ([`crate::locale`]), URLs, slugs and country codes already checked
+//! tags ([`crate::domain::locale`]), URLs, slugs and country codes already checked
 //! by the edge; every time comes in the command (a [`Stamp`], or the
 //! deadline worker's `now`): nothing here reads a clock.
 //!
@@ -35,6 +40,10 @@ use chrono::{DateTime, Utc};
 pub mod agreement;
 pub mod article;
 pub mod campaign;
+pub mod diff;
+pub mod locale;
+pub mod render;
+pub mod search;
 pub mod versions;
 
 /// Claim kind: an article's slug (unique across articles).

@@ -15,10 +15,7 @@ use acasa_runtime::{Authenticator, Principal, Role, rate::RateLimiter, request};
 use sqlx::PgPool;
 use tonic::{Request, Response, Status, service::Routes};
 
-use crate::{
-    domain::{agreement::Agreement, article::Article, campaign::Campaign},
-    locale::FallbackChain,
-};
+use crate::domain::{agreement::Agreement, article::Article, campaign::Campaign, locale::FallbackChain};
 
 /// Writing articles, translations and the agreements catalogue.
 pub(crate) const EDITORS: &[Role] = &[Role::Admin, Role::Editor];

@@ -6,10 +6,10 @@
 //!   history; translations recording the source revision they translate),
 //!   the agreement (the bilateral labour and social-security agreements
 //!   catalogue) and the campaign aggregates; pure, given/when/then tested.
-//! - [`locale`]: BCP 47 locales and the fallback chain (`ru-MD → ru → ro → en`).
-//! - [`diff`]: what changed between two revisions (a stale translation's diff).
-//! - [`render`]: article bodies rendered safely (no HTML or script reaches a reader).
-//! - [`search`]: each language's Postgres text-search configuration.
+//! - [`domain::locale`]: BCP 47 locales and the fallback chain (`ru-MD → ru → ro → en`).
+//! - [`domain::diff`]: what changed between two revisions (a stale translation's diff).
+//! - [`domain::render`]: article bodies rendered safely (no HTML or script reaches a reader).
+//! - [`domain::search`]: each language's Postgres text-search configuration.
 //! - [`validate`]: requests into domain values, every bad field named.
 //! - [`codec`]: the events as the log stores them (`events.proto`).
 //! - `commands` and `queries` behind [`grpc`]'s `ContentService` (the
@@ -26,16 +26,12 @@ pub mod audience;
 pub mod codec;
 mod commands;
 pub mod deadlines;
-pub mod diff;
 pub mod domain;
 pub mod grpc;
-pub mod locale;
 pub mod outbox;
 pub mod projection;
 mod public;
 mod queries;
-pub mod render;
-pub mod search;
 pub mod sender;
 pub mod validate;
 
@@ -60,7 +56,7 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tonic::service::Routes;
 
-use crate::locale::FallbackChain;
+use crate::domain::locale::FallbackChain;
 
 /// The content service as the binary knows it.
 #[derive(Clone, Copy, Debug)]

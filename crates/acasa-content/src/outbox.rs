@@ -47,8 +47,8 @@ use crate::{
     domain::{
         Stamp,
         campaign::{Campaign, CampaignCommand, CampaignError, Recipient},
+        locale::{FallbackChain, Locale},
     },
-    locale::{FallbackChain, Locale},
     sender::{Delivery, Message, SendError, Sender},
 };
 

@@ -21,9 +21,9 @@ use crate::{
         agreement::{Agreement, AgreementEvent},
         article::{Article, ArticleEvent, State},
         campaign::{Campaign, CampaignEvent, CampaignState},
+        locale::Locale,
+        render, search,
     },
-    locale::Locale,
-    render, search,
 };
 
 /// Builds the service's read models from its log.

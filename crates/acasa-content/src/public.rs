@@ -24,7 +24,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Row as _, postgres::PgRow};
 use uuid::Uuid;
 
-use crate::{grpc::PublicContentService, locale::Locale, search, validate};
+use crate::{
+    domain::{locale::Locale, search},
+    grpc::PublicContentService,
+    validate,
+};
 
 /// Default public page size.
 pub const PAGE_DEFAULT: i32 = 20;

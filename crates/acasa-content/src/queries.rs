@@ -11,7 +11,7 @@ use sqlx::{Row as _, postgres::PgRow};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::{diff, grpc::ContentService, public, validate};
+use crate::{domain::diff, grpc::ContentService, public, validate};
 
 /// Lines of context around each change of a source diff.
 const DIFF_CONTEXT: usize = 3;

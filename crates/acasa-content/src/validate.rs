@@ -14,9 +14,9 @@ use crate::{
         Topic,
         agreement::{Kind, Status},
         article::Text,
+        locale::Locale,
+        render,
     },
-    locale::Locale,
-    render,
 };
 
 /// Longest slug.

@@ -38,7 +38,7 @@ use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 
 use super::{Delivery, Message, Record, SendError, Sender, scrub};
-use crate::locale::Locale;
+use crate::domain::locale::Locale;
 
 mod gate;
 mod settings;

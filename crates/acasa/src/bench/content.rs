@@ -486,8 +486,8 @@ const WORDS: [&str; 3] = ["one word", "two words", "three words"];
 /// kind `kind` (at most the first 100 of the `searches` measured), on average.
 async fn mean_matches(pool: &sqlx::PgPool, kind: usize, searches: usize) -> anyhow::Result<f64> {
     let (_, lang, _) = SEARCHES[kind];
-    let config = acasa_content::locale::Locale::parse(lang.code())
-        .map_or(acasa_content::search::FALLBACK_CONFIG, |l| acasa_content::search::ts_config(&l));
+    let config = acasa_content::domain::locale::Locale::parse(lang.code())
+        .map_or(acasa_content::domain::search::FALLBACK_CONFIG, |l| acasa_content::domain::search::ts_config(&l));
     let sample = searches.div_ceil(SEARCHES.len()).clamp(1, 100);
     let mut total = 0_i64;
     for k in 0..sample {

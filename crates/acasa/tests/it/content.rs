@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use acasa_content::{
     deadlines::Deadlines,
+    domain::locale::FallbackChain,
     grpc::{ContentService, PublicContentService},
-    locale::FallbackChain,
     projection::ContentProjection,
 };
 use acasa_eventstore::{EventStore, Repository, RepositoryConfig};

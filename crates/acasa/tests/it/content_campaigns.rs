@@ -19,8 +19,8 @@ use std::{
 
 use acasa_content::{
     audience::AudienceProjection,
+    domain::locale::FallbackChain,
     grpc::{ContentService, PublicContentService},
-    locale::FallbackChain,
     outbox::{Campaigns, Settings},
     projection::ContentProjection,
     sender::{Delivery, Message, Record, SendError, Sender, SmtpSender, SmtpSettings},

@@ -35,7 +35,7 @@
 //! control characters and enforces the bounds ([`MAX_QUERY_CHARS`],
 //! [`MAX_QUERY_TERMS`]) that keep a public, unauthenticated search cheap.
 
-use crate::locale::Locale;
+use crate::domain::locale::Locale;
 
 /// The text-search configurations built into PostgreSQL 15, as listed by
 /// `\dF` (`SELECT cfgname FROM pg_ts_config`).
